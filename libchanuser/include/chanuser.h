@@ -1,0 +1,203 @@
+/* SPDX-License-Identifier: LGPL-2.1 OR MIT */
+/*
+ * chanuser.h - libchanuser, Go-style channels on top of the kchan module.
+ *
+ * The model
+ * ---------
+ * A channel is a kernel object made by kchan_make().  User space holds it
+ * as a file descriptor of its own: the descriptor *is* the channel handle.
+ * It can be inherited over fork(), passed with SCM_RIGHTS, watched with
+ * poll/epoll and read(2)/written(2) in whole elements.  The channel lives
+ * while any descriptor refers to it.
+ *
+ * Every channel carries elements of one fixed size (1 byte to 64 KiB) in a
+ * ring of fixed capacity.  A send copies one element in, a receive copies
+ * the oldest one out (FIFO).  A sender blocks while the ring is full; a
+ * receiver blocks while it is empty.
+ *
+ * kchan_close() is Go's close(ch): later sends fail with -EPIPE, receivers
+ * drain what is queued and then see "closed" (a return of 0).  It is not
+ * close(2): the descriptor stays open and must still be closed with
+ * close(2) when done.
+ *
+ * Conventions
+ * -----------
+ * Every function returns a non-negative value on success and a negative
+ * errno value on failure (-EPIPE, -EAGAIN, ...).  None of them sets errno:
+ * its value is the same after the call as before.  All functions are
+ * thread-safe; the library has no global state.
+ *
+ * Blocking calls wait until they can proceed.  The try_ forms fail with
+ * -EAGAIN instead, and so does every form when the descriptor is
+ * O_NONBLOCK.  The _timeout forms wait at most timeout_ns nanoseconds
+ * (measured on CLOCK_MONOTONIC) and then fail with -ETIMEDOUT.  A signal
+ * that interrupts a wait makes the call fail with -EINTR, unless the
+ * handler has SA_RESTART and the call has no timeout, in which case the
+ * kernel restarts it.  Nothing is ever half done: an element is either
+ * sent or not, received or not.
+ *
+ * Errors common to every call that takes a channel @ch:
+ *	-EBADF	@ch is not an open file descriptor.
+ *	-ENOTTY	@ch is not a kchan channel.
+ * and to every call that takes an element buffer:
+ *	-EFAULT	the buffer is not accessible; nothing was moved.
+ */
+#ifndef CHANUSER_H
+#define CHANUSER_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/*
+ * Flags of kchan_make().  The same values as <linux/kchan.h>; either
+ * header may be included first.
+ */
+#ifndef KCHAN_CLOEXEC
+/* The channel descriptor is close-on-exec (O_CLOEXEC). */
+#define KCHAN_CLOEXEC		0x1U
+#endif
+#ifndef KCHAN_NONBLOCK
+/* The channel descriptor is O_NONBLOCK: no call on it ever blocks. */
+#define KCHAN_NONBLOCK		0x2U
+#endif
+
+/*
+ * kchan_make - create a channel.
+ * @elem_size: size of one element in bytes, 1 to 65536.
+ * @capacity: number of elements the channel buffers, up to 2^20; 0 asks
+ *	for an unbuffered channel (a send waits for a receiver to take the
+ *	element), which a kchan module that lacks them rejects with -EINVAL.
+ * @flags: 0, or KCHAN_CLOEXEC and/or KCHAN_NONBLOCK.
+ *
+ * Returns the new channel descriptor.  Errors: -EINVAL (a size, capacity
+ * or flag out of range; elem_size times capacity over 64 MiB), -ENOMEM,
+ * -EMFILE, -ENFILE, and the errors of open(2) on /dev/kchan, notably
+ * -ENOENT when the kchan module is not loaded and -EACCES.
+ */
+int kchan_make(size_t elem_size, size_t capacity, unsigned int flags);
+
+/*
+ * kchan_send - send one element, blocking while the channel is full.
+ * @ch: channel descriptor.
+ * @elem: the element, elem_size bytes; it is copied.
+ *
+ * Returns 0 once the element is queued or handed to a receiver.
+ * Errors: -EPIPE (the channel is closed; nothing was queued), -EAGAIN
+ * (O_NONBLOCK descriptor), -EINTR, -ENOMEM.
+ */
+int kchan_send(int ch, const void *elem);
+
+/*
+ * kchan_recv - receive one element, blocking while the channel is empty.
+ * @ch: channel descriptor.
+ * @elem: buffer of elem_size bytes to receive into.
+ *
+ * Returns 1 when an element was received, 0 when the channel is closed
+ * and drained (@elem is left untouched).  Errors: -EAGAIN (O_NONBLOCK
+ * descriptor), -EINTR, -ENOMEM.
+ */
+int kchan_recv(int ch, void *elem);
+
+/*
+ * kchan_try_send - send one element if that can be done without blocking.
+ *
+ * As kchan_send(), but fails with -EAGAIN where kchan_send() would block.
+ */
+int kchan_try_send(int ch, const void *elem);
+
+/*
+ * kchan_try_recv - receive one element if that can be done without
+ * blocking.
+ *
+ * As kchan_recv(), but fails with -EAGAIN where kchan_recv() would block.
+ */
+int kchan_try_recv(int ch, void *elem);
+
+/*
+ * kchan_send_timeout - send one element, blocking at most @timeout_ns.
+ * @timeout_ns: nanoseconds to wait; < 0 waits forever (as kchan_send()),
+ *	0 tries once without waiting.
+ *
+ * As kchan_send(), plus -ETIMEDOUT when the time ran out before the
+ * element could be sent (at once if @timeout_ns is 0).
+ */
+int kchan_send_timeout(int ch, const void *elem, int64_t timeout_ns);
+
+/*
+ * kchan_recv_timeout - receive one element, blocking at most @timeout_ns.
+ * @timeout_ns: nanoseconds to wait; < 0 waits forever (as kchan_recv()),
+ *	0 tries once without waiting.
+ *
+ * As kchan_recv(), plus -ETIMEDOUT when the time ran out before an element
+ * arrived or the channel was closed (at once if @timeout_ns is 0).
+ */
+int kchan_recv_timeout(int ch, void *elem, int64_t timeout_ns);
+
+/*
+ * kchan_send_many - send up to @n elements in one call.
+ * @elems: @n elements laid out back to back.
+ * @n: number of elements, 1 or more.
+ *
+ * Blocks until the first element is sent, then sends as many of the rest
+ * as can go without blocking.  Returns the number sent (1 to @n): the
+ * caller sends the remainder again.  Errors: -EINVAL (@n is 0, or @n
+ * times elem_size is too large), -EPIPE (closed before the first element
+ * was sent), -EAGAIN (O_NONBLOCK descriptor), -EINTR, -ENOMEM.
+ */
+ssize_t kchan_send_many(int ch, const void *elems, size_t n);
+
+/*
+ * kchan_recv_many - receive up to @n elements in one call.
+ * @elems: buffer for @n elements laid out back to back.
+ * @n: number of elements, 1 or more.
+ *
+ * Blocks until the first element is available, then takes as many as are
+ * ready, up to @n.  Returns the number received, or 0 when the channel is
+ * closed and drained.  Errors: -EINVAL (@n is 0, or @n times elem_size is
+ * too large), -EAGAIN (O_NONBLOCK descriptor), -EINTR, -ENOMEM.
+ */
+ssize_t kchan_recv_many(int ch, void *elems, size_t n);
+
+/*
+ * kchan_close - close the channel (Go's close(ch)).
+ *
+ * Wakes every blocked sender (they fail with -EPIPE) and receiver.
+ * Elements already queued are still received, in order.  The descriptor
+ * stays open.  Returns 0.  Errors: -EPIPE (already closed).
+ */
+int kchan_close(int ch);
+
+/*
+ * kchan_len - number of elements queued in the channel right now.
+ *
+ * Returns the count, a snapshot that other threads may change at once.
+ * Errors: only the common ones above.
+ */
+int kchan_len(int ch);
+
+/*
+ * kchan_cap - capacity of the channel in elements.
+ *
+ * Returns the capacity given to kchan_make().  Errors: only the common
+ * ones above.
+ */
+int kchan_cap(int ch);
+
+/*
+ * kchan_elem_size - size of one element of the channel in bytes.
+ *
+ * Returns the element size given to kchan_make(): the unit of read(2)
+ * and write(2) on the descriptor.  Errors: only the common ones above.
+ */
+int kchan_elem_size(int ch);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* CHANUSER_H */

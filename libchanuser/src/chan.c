@@ -1,0 +1,75 @@
+// SPDX-License-Identifier: LGPL-2.1 OR MIT
+/*
+ * chan.c - the channel object: kchan_make(), kchan_close() and the
+ * KCHAN_IOC_INFO queries (kchan_len(), kchan_cap(), kchan_elem_size()).
+ */
+#include <errno.h>
+#include <fcntl.h>
+
+/*
+ * chanuser.h first: if its copies of the KCHAN_* flags ever differed from
+ * the UAPI's, the redefinition would break the build.
+ */
+#include <chanuser.h>
+#include <linux/kchan.h>
+
+#include "syscall.h"
+
+#define KCHAN_DEV	"/dev/kchan"
+
+int kchan_make(size_t elem_size, size_t capacity, unsigned int flags)
+{
+	struct kchan_create arg = {
+		.size		= sizeof(arg),
+		.flags		= flags,
+		.elem_size	= elem_size,
+		.capacity	= capacity,
+	};
+	int dev, ret;
+
+	/* Ranges are the kernel's to check; only truncation is ours. */
+	if (arg.elem_size != elem_size || arg.capacity != capacity)
+		return -EINVAL;
+
+	dev = sys_open(KCHAN_DEV, O_RDWR | O_CLOEXEC);
+	if (dev < 0)
+		return dev;
+	ret = sys_ioctl(dev, KCHAN_IOC_CREATE, &arg);
+	sys_close(dev);
+	return ret;
+}
+
+int kchan_close(int ch)
+{
+	return sys_ioctl(ch, KCHAN_IOC_CLOSE, NULL);
+}
+
+static int chan_info(int ch, struct kchan_info *info)
+{
+	*info = (struct kchan_info){ .size = sizeof(*info) };
+	return sys_ioctl(ch, KCHAN_IOC_INFO, info);
+}
+
+int kchan_len(int ch)
+{
+	struct kchan_info info;
+	int ret = chan_info(ch, &info);
+
+	return ret < 0 ? ret : (int)info.len;
+}
+
+int kchan_cap(int ch)
+{
+	struct kchan_info info;
+	int ret = chan_info(ch, &info);
+
+	return ret < 0 ? ret : (int)info.capacity;
+}
+
+int kchan_elem_size(int ch)
+{
+	struct kchan_info info;
+	int ret = chan_info(ch, &info);
+
+	return ret < 0 ? ret : (int)info.elem_size;
+}

@@ -1,0 +1,60 @@
+/* SPDX-License-Identifier: LGPL-2.1 OR MIT */
+/*
+ * syscall.h - the only place libchanuser talks to the C library's system
+ * call wrappers.
+ *
+ * Each wrapper returns the result or -errno and leaves errno as it found
+ * it, so that no public function changes errno.  Nothing here retries on
+ * EINTR: the kernel restarts what may be restarted.
+ */
+#ifndef CHANUSER_SYSCALL_H
+#define CHANUSER_SYSCALL_H
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <sys/ioctl.h>
+#include <time.h>
+#include <unistd.h>
+
+static inline int sys_result(int ret, int saved_errno)
+{
+	if (ret < 0)
+		ret = -errno;
+	errno = saved_errno;
+	return ret;
+}
+
+static inline int sys_open(const char *path, int flags)
+{
+	int saved_errno = errno;
+
+	return sys_result(open(path, flags), saved_errno);
+}
+
+static inline int sys_close(int fd)
+{
+	int saved_errno = errno;
+
+	return sys_result(close(fd), saved_errno);
+}
+
+static inline int sys_ioctl(int fd, unsigned long cmd, void *arg)
+{
+	int saved_errno = errno;
+
+	return sys_result(ioctl(fd, cmd, arg), saved_errno);
+}
+
+/* CLOCK_MONOTONIC now in nanoseconds (never negative), or -errno. */
+static inline int64_t sys_monotonic_ns(void)
+{
+	int saved_errno = errno;
+	struct timespec ts;
+
+	if (clock_gettime(CLOCK_MONOTONIC, &ts))
+		return sys_result(-1, saved_errno);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+#endif /* CHANUSER_SYSCALL_H */

@@ -1,0 +1,268 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * kchan: the channel object as a file - creation, the channel descriptor's
+ * file operations, and its lifetime.
+ *
+ * A channel is an anonymous inode file whose private_data is the struct
+ * kchan; it lives until the last reference to that file goes, so it can be
+ * inherited over fork(), passed with SCM_RIGHTS and watched with epoll.
+ * Each file holds a reference on this module (fops.owner), so the module
+ * cannot be unloaded while a channel exists.  The ioctl, read and write
+ * handlers only parse and validate arguments; xfer.c moves elements under
+ * the channel's lock.
+ */
+#include <linux/anon_inodes.h>
+#include <linux/fcntl.h>
+#include <linux/file.h>
+#include <linux/fs.h>
+#include <linux/minmax.h>
+#include <linux/overflow.h>
+#include <linux/slab.h>
+#include <linux/uaccess.h>
+
+#include <linux/kchan.h>
+
+#include "kchan.h"
+
+static void kchan_destroy(struct kchan *ch)
+{
+	WARN_ON_ONCE(!list_empty(&ch->sendq) || !list_empty(&ch->recvq));
+	kchan_release_returned(ch);
+	kchan_ring_destroy(&ch->ring);
+	mutex_destroy(&ch->lock);
+	kfree(ch);
+}
+
+static int kchan_chan_release(struct inode *inode, struct file *file)
+{
+	kchan_destroy(file->private_data);
+	return 0;
+}
+
+/*
+ * Turn a read/write length into a count of whole elements.  VFS clamps
+ * huge lengths to MAX_RW_COUNT, which need not be a multiple of the
+ * element size: only then is the remainder dropped.
+ */
+static int kchan_rw_count(const struct kchan *ch, size_t len, size_t *count)
+{
+	u32 esz = ch->ring.elem_size;
+
+	if (len % esz && len < MAX_RW_COUNT)
+		return -EINVAL;
+	*count = len / esz;
+	return 0;
+}
+
+static ssize_t kchan_chan_read(struct file *file, char __user *buf,
+			       size_t len, loff_t *ppos)
+{
+	struct kchan_wait_opts opts = {
+		.nonblock = file->f_flags & O_NONBLOCK,
+	};
+	struct kchan *ch = file->private_data;
+	size_t count;
+	long ret;
+
+	ret = kchan_rw_count(ch, len, &count);
+	if (ret || !count)
+		return ret;
+	ret = kchan_recv(ch, (u8 __user *)buf, count, &opts);
+	return ret > 0 ? ret * ch->ring.elem_size : ret;
+}
+
+static ssize_t kchan_chan_write(struct file *file, const char __user *buf,
+				size_t len, loff_t *ppos)
+{
+	struct kchan_wait_opts opts = {
+		.nonblock = file->f_flags & O_NONBLOCK,
+	};
+	struct kchan *ch = file->private_data;
+	size_t count;
+	long ret;
+
+	ret = kchan_rw_count(ch, len, &count);
+	if (ret || !count)
+		return ret;
+	ret = kchan_send(ch, (const u8 __user *)buf, count, &opts);
+	return ret > 0 ? ret * ch->ring.elem_size : ret;
+}
+
+static __poll_t kchan_chan_poll(struct file *file, poll_table *wait)
+{
+	struct kchan *ch = file->private_data;
+
+	poll_wait(file, &ch->poll_wq, wait);
+	/*
+	 * Order the queueing above before reading the state below.  Pairs
+	 * with wq_has_sleeper() in the wakers, which change the state first:
+	 * either they see this poller queued, or this poller sees the new
+	 * state (the pattern of sock_poll_wait()).
+	 */
+	smp_mb();
+	return kchan_poll_mask(ch);
+}
+
+static long kchan_ioctl_xfer(struct file *file, void __user *uarg, bool send)
+{
+	struct kchan *ch = file->private_data;
+	struct kchan_wait_opts opts = {};
+	struct kchan_xfer x;
+	u64 bytes;
+	int ret;
+
+	ret = kchan_copy_args(&x, sizeof(x), KCHAN_XFER_SIZE_VER0, uarg);
+	if (ret)
+		return ret;
+	if (x.flags & ~(KCHAN_XFER_NONBLOCK | KCHAN_XFER_DEADLINE))
+		return -EINVAL;
+	if (x.flags & KCHAN_XFER_DEADLINE ? x.deadline_ns < 0 : x.deadline_ns)
+		return -EINVAL;
+	if (!x.count || check_mul_overflow(x.count, (u64)ch->ring.elem_size,
+					   &bytes) || bytes > MAX_RW_COUNT)
+		return -EINVAL;
+
+	opts.nonblock = (x.flags & KCHAN_XFER_NONBLOCK) ||
+			(file->f_flags & O_NONBLOCK);
+	opts.has_deadline = x.flags & KCHAN_XFER_DEADLINE;
+	opts.deadline = ns_to_ktime(x.deadline_ns);
+
+	if (send)
+		return kchan_send(ch, u64_to_user_ptr(x.elems), x.count, &opts);
+	return kchan_recv(ch, u64_to_user_ptr(x.elems), x.count, &opts);
+}
+
+static long kchan_ioctl_info(struct kchan *ch, struct kchan_info __user *uinfo)
+{
+	struct kchan_info info;
+	size_t ksize = sizeof(info);
+	u32 usize;
+
+	if (get_user(usize, &uinfo->size))
+		return -EFAULT;
+	if (usize < KCHAN_INFO_SIZE_VER0)
+		return -EINVAL;
+	if (usize > PAGE_SIZE)
+		return -E2BIG;
+
+	memset(&info, 0, sizeof(info));
+	info.size = min_t(size_t, usize, ksize);
+	info.elem_size = ch->ring.elem_size;
+	info.capacity = ch->ring.capacity;
+	if (mutex_lock_killable(&ch->lock))
+		return -EINTR;
+	info.state = ch->closed ? KCHAN_STATE_CLOSED : 0;
+	info.len = ch->ring.len + ch->nr_returned;
+	info.sendq = ch->nr_sendq;
+	info.recvq = ch->nr_recvq;
+	mutex_unlock(&ch->lock);
+
+	if (copy_to_user(uinfo, &info, info.size))
+		return -EFAULT;
+	if (usize > ksize && clear_user((u8 __user *)uinfo + ksize, usize - ksize))
+		return -EFAULT;
+	return 0;
+}
+
+static long kchan_chan_ioctl(struct file *file, unsigned int cmd,
+			     unsigned long arg)
+{
+	struct kchan *ch = file->private_data;
+	void __user *uarg = (void __user *)arg;
+
+	switch (cmd) {
+	case KCHAN_IOC_SEND:
+		return kchan_ioctl_xfer(file, uarg, true);
+	case KCHAN_IOC_RECV:
+		return kchan_ioctl_xfer(file, uarg, false);
+	case KCHAN_IOC_CLOSE:
+		return arg ? -EINVAL : kchan_close(ch);
+	case KCHAN_IOC_INFO:
+		return kchan_ioctl_info(ch, uarg);
+	default:
+		return -ENOTTY;
+	}
+}
+
+static const struct file_operations kchan_chan_fops = {
+	.owner		= THIS_MODULE,
+	.release	= kchan_chan_release,
+	.read		= kchan_chan_read,
+	.write		= kchan_chan_write,
+	.poll		= kchan_chan_poll,
+	.unlocked_ioctl	= kchan_chan_ioctl,
+	.compat_ioctl	= compat_ptr_ioctl,
+};
+
+static int kchan_validate_create(const struct kchan_create *args)
+{
+	if (args->flags & ~(KCHAN_CLOEXEC | KCHAN_NONBLOCK))
+		return -EINVAL;
+	if (args->__reserved)
+		return -EINVAL;
+	if (!args->elem_size || args->elem_size > KCHAN_ELEM_SIZE_MAX)
+		return -EINVAL;
+	/* Unbuffered channels (capacity 0) are not supported yet. */
+	if (!args->capacity || args->capacity > KCHAN_CAPACITY_MAX)
+		return -EINVAL;
+	/* Both factors are bounded above, so the product fits in u64. */
+	if ((u64)args->elem_size * args->capacity > KCHAN_RING_BYTES_MAX)
+		return -EINVAL;
+	return 0;
+}
+
+/**
+ * kchan_create_fd() - create a channel and a descriptor for it
+ * @args: the validated-by-layout argument of %KCHAN_IOC_CREATE
+ *
+ * Return: the new descriptor, or -EINVAL for arguments out of range,
+ * -ENOMEM, or -EMFILE/-ENFILE when no descriptor is left.
+ */
+int kchan_create_fd(const struct kchan_create *args)
+{
+	int oflags = O_RDWR;
+	struct kchan *ch;
+	struct file *file;
+	int fd, ret;
+
+	ret = kchan_validate_create(args);
+	if (ret)
+		return ret;
+	if (args->flags & KCHAN_NONBLOCK)
+		oflags |= O_NONBLOCK;
+
+	ch = kzalloc(sizeof(*ch), GFP_KERNEL_ACCOUNT);
+	if (!ch)
+		return -ENOMEM;
+	mutex_init(&ch->lock);
+	INIT_LIST_HEAD(&ch->sendq);
+	INIT_LIST_HEAD(&ch->recvq);
+	INIT_LIST_HEAD(&ch->returned);
+	init_waitqueue_head(&ch->poll_wq);
+	ret = kchan_ring_init(&ch->ring, args->elem_size, args->capacity);
+	if (ret)
+		goto out_free_chan;
+
+	fd = get_unused_fd_flags(args->flags & KCHAN_CLOEXEC ? O_CLOEXEC : 0);
+	if (fd < 0) {
+		ret = fd;
+		goto out_free_ring;
+	}
+	file = anon_inode_getfile("[kchan]", &kchan_chan_fops, ch, oflags);
+	if (IS_ERR(file)) {
+		ret = PTR_ERR(file);
+		goto out_put_fd;
+	}
+	stream_open(file_inode(file), file);
+	fd_install(fd, file);
+	return fd;
+
+out_put_fd:
+	put_unused_fd(fd);
+out_free_ring:
+	kchan_ring_destroy(&ch->ring);
+out_free_chan:
+	mutex_destroy(&ch->lock);
+	kfree(ch);
+	return ret;
+}

@@ -1,0 +1,140 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * kchan: internal structures shared by the module's files.
+ *
+ * Locking, in one place:
+ *
+ * - struct kchan.lock (a mutex) guards everything in a channel that can
+ *   change: the ring's head and length, both waiter queues and their
+ *   counters, the list of elements given back by faulting receivers, and
+ *   the closed flag.  It is a mutex, not a spinlock, because elements are
+ *   copied to and from user memory while it is held: a copy that faults
+ *   leaves the channel exactly as it was, so nothing is lost or duplicated.
+ * - struct kchan_waiter.state is written only under the channel lock, by
+ *   the task that completes the waiter, with smp_store_release() after
+ *   everything the waiter will read; the sleeping owner reads it with
+ *   smp_load_acquire() and may then return without taking the lock.
+ * - struct kchan.poll_wq has its own internal lock; it is woken after the
+ *   channel lock is dropped.
+ *
+ * No lock is held while sleeping; waking happens after unlock through a
+ * wake_q (see xfer.c).
+ */
+#ifndef _KCHAN_H
+#define _KCHAN_H
+
+#include <linux/ktime.h>
+#include <linux/list.h>
+#include <linux/mutex.h>
+#include <linux/poll.h>
+#include <linux/types.h>
+#include <linux/wait.h>
+
+#include "ring.h"
+
+struct file;
+struct kchan_create;
+
+/**
+ * struct kchan - one channel
+ * @lock: guards every field below except @poll_wq, and the ring's state.
+ * @ring: queued elements, oldest first.
+ * @sendq: blocked senders (struct kchan_waiter.node), oldest first.
+ * @recvq: blocked receivers (struct kchan_waiter.node), oldest first.
+ * @returned: elements (struct kchan_msg.node) that were handed to a
+ *	receiver which then failed to copy them out; they are received again
+ *	before anything in @ring, so no element is ever lost.
+ * @nr_sendq: length of @sendq; read locklessly by poll and info.
+ * @nr_recvq: length of @recvq; read locklessly by poll and info.
+ * @nr_returned: length of @returned; read locklessly by poll and info.
+ * @closed: set once by Go's close(ch); read locklessly by poll.
+ * @poll_wq: poll/epoll waiters, woken after @lock is dropped.
+ */
+struct kchan {
+	struct mutex lock;	/* guards the fields below; see above */
+	struct kchan_ring ring;
+	struct list_head sendq;
+	struct list_head recvq;
+	struct list_head returned;
+	u32 nr_sendq;
+	u32 nr_recvq;
+	u32 nr_returned;
+	bool closed;
+	wait_queue_head_t poll_wq;
+};
+
+/**
+ * struct kchan_msg - one element outside the ring
+ * @node: on struct kchan.returned, when the channel owns the message.
+ * @data: the element, struct kchan.ring.elem_size bytes.
+ *
+ * A blocked sender parks its element in one so that a receiver can move it
+ * into the ring or copy it out; a blocked receiver gets one that a sender
+ * fills.  Allocated only when a task blocks, never on the fast paths.
+ */
+struct kchan_msg {
+	struct list_head node;
+	u8 data[];
+};
+
+/**
+ * enum kchan_waiter_state - how a blocked operation ended
+ * @KCHAN_WAITING: still queued; only its owner may dequeue it.
+ * @KCHAN_DONE: the element moved: a sender's element was taken, or a
+ *	receiver's message was filled.
+ * @KCHAN_CLOSED: the channel was closed while the waiter was queued.
+ */
+enum kchan_waiter_state {
+	KCHAN_WAITING,
+	KCHAN_DONE,
+	KCHAN_CLOSED,
+};
+
+/**
+ * struct kchan_waiter - a task blocked in send or receive
+ * @node: on struct kchan.sendq or struct kchan.recvq, under the lock.
+ * @task: the sleeping task.
+ * @msg: the element being sent, or the buffer a sender fills for a
+ *	receiver.  Owned by the waiter's task.
+ * @state: an enum kchan_waiter_state; see the locking rules above.
+ *
+ * Lives on the blocked task's stack: the channel only reaches it while it
+ * is queued, and a queued waiter's owner cannot return before it has been
+ * dequeued under the lock.
+ */
+struct kchan_waiter {
+	struct list_head node;
+	struct task_struct *task;
+	struct kchan_msg *msg;
+	int state;
+};
+
+/**
+ * struct kchan_wait_opts - how a send or receive may block
+ * @nonblock: never block: -EAGAIN instead.
+ * @has_deadline: block at most until @deadline, then -ETIMEDOUT.
+ * @deadline: absolute CLOCK_MONOTONIC time.
+ */
+struct kchan_wait_opts {
+	bool nonblock;
+	bool has_deadline;
+	ktime_t deadline;
+};
+
+/* main.c */
+int kchan_copy_args(void *karg, size_t ksize, size_t ver0_size,
+		    const void __user *uarg);
+
+/* chan.c */
+int kchan_create_fd(const struct kchan_create *args);
+
+/* xfer.c */
+long kchan_send(struct kchan *ch, const u8 __user *elems, size_t count,
+		const struct kchan_wait_opts *opts);
+long kchan_recv(struct kchan *ch, u8 __user *elems, size_t count,
+		const struct kchan_wait_opts *opts);
+int kchan_close(struct kchan *ch);
+__poll_t kchan_poll_mask(struct kchan *ch);
+void kchan_release_returned(struct kchan *ch);
+
+#endif /* _KCHAN_H */

@@ -1,0 +1,113 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * kchan: module init and exit, the /dev/kchan misc device and its ioctl.
+ *
+ * /dev/kchan holds no state of its own: its only ioctl creates a channel
+ * and returns a descriptor for it (see chan.c).  This file also owns the
+ * parsing of size-versioned ioctl arguments shared by every ioctl.
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/fs.h>
+#include <linux/miscdevice.h>
+#include <linux/module.h>
+#include <linux/uaccess.h>
+
+#include <linux/kchan.h>
+
+#include "kchan.h"
+
+/**
+ * kchan_copy_args() - read a size-versioned ioctl argument
+ * @karg: the kernel's copy, @ksize bytes
+ * @ksize: sizeof the kernel's struct
+ * @ver0_size: size of the first published version of the struct
+ * @uarg: the user's struct, whose first member is its __u32 size
+ *
+ * Follows copy_struct_from_user(): a shorter (older) struct is zero
+ * extended, a longer (newer) one is accepted when its unknown tail is zero.
+ *
+ * Return: 0, -EFAULT, -EINVAL when the size is below @ver0_size, or -E2BIG
+ * when it exceeds a page or the unknown tail is not zero.
+ */
+int kchan_copy_args(void *karg, size_t ksize, size_t ver0_size,
+		    const void __user *uarg)
+{
+	u32 usize;
+
+	if (get_user(usize, (const u32 __user *)uarg))
+		return -EFAULT;
+	if (usize < ver0_size)
+		return -EINVAL;
+	if (usize > PAGE_SIZE)
+		return -E2BIG;
+	return copy_struct_from_user(karg, ksize, uarg, usize);
+}
+
+static long kchan_dev_create(const void __user *uarg)
+{
+	struct kchan_create args;
+	int ret;
+
+	ret = kchan_copy_args(&args, sizeof(args), KCHAN_CREATE_SIZE_VER0, uarg);
+	if (ret)
+		return ret;
+	return kchan_create_fd(&args);
+}
+
+static long kchan_dev_ioctl(struct file *file, unsigned int cmd,
+			    unsigned long arg)
+{
+	switch (cmd) {
+	case KCHAN_IOC_CREATE:
+		return kchan_dev_create((const void __user *)arg);
+	default:
+		return -ENOTTY;
+	}
+}
+
+static const struct file_operations kchan_dev_fops = {
+	.owner		= THIS_MODULE,
+	.unlocked_ioctl	= kchan_dev_ioctl,
+	.compat_ioctl	= compat_ptr_ioctl,
+};
+
+/*
+ * Anyone may create channels, as anyone may create pipes or eventfds: the
+ * memory is charged to the creator's memory cgroup.  Distributions narrow
+ * this with a udev rule.
+ */
+static struct miscdevice kchan_miscdev = {
+	.minor	= MISC_DYNAMIC_MINOR,
+	.name	= "kchan",
+	.fops	= &kchan_dev_fops,
+	.mode	= 0666,
+};
+
+static int __init kchan_init(void)
+{
+	int ret;
+
+	BUILD_BUG_ON(sizeof(struct kchan_create) != KCHAN_CREATE_SIZE_VER0);
+	BUILD_BUG_ON(sizeof(struct kchan_xfer) != KCHAN_XFER_SIZE_VER0);
+	BUILD_BUG_ON(sizeof(struct kchan_info) != KCHAN_INFO_SIZE_VER0);
+
+	ret = misc_register(&kchan_miscdev);
+	if (ret) {
+		pr_err("cannot register /dev/kchan: %d\n", ret);
+		return ret;
+	}
+	return 0;
+}
+
+static void __exit kchan_exit(void)
+{
+	misc_deregister(&kchan_miscdev);
+}
+
+module_init(kchan_init);
+module_exit(kchan_exit);
+
+MODULE_DESCRIPTION("Go-style channels between tasks and processes");
+MODULE_AUTHOR("The kchan developers");
+MODULE_LICENSE("GPL");
