@@ -17,8 +17,9 @@
  * - struct kchan.poll_wq has its own internal lock; it is woken after the
  *   channel lock is dropped.
  *
- * No lock is held while sleeping; waking happens after unlock through a
- * wake_q (see xfer.c).
+ * The channel lock is not held while a task blocks on the channel; it may
+ * be held across a page fault while an element is copied, as pipe->mutex
+ * is.  Waiters are woken under it (see xfer.c).
  */
 #ifndef _KCHAN_H
 #define _KCHAN_H

@@ -32,8 +32,13 @@
  * waiter may return as soon as it sees that state, so the completer never
  * touches it afterwards, only the pinned task, which it wakes.  (wake_q
  * would defer the wake-up past the unlock, but it is not exported to
- * modules; a completed waiter does not take the lock again, so waking it
- * under the lock costs no contention.)
+ * modules; a waiter completed with a single element returns without
+ * taking the lock again, so waking it under the lock costs no contention.)
+ *
+ * Known limits of the fault path, left for later: elements given back by
+ * two receivers that fault at the same time may come out in either order,
+ * and one given back after the channel closed and drained is received
+ * after a receiver already saw "closed".
  */
 #include <linux/hrtimer.h>
 #include <linux/mm.h>
@@ -181,7 +186,8 @@ static int kchan_may_block(const struct kchan_wait_opts *opts)
 /*
  * Queue @w on @queue, drop the lock and sleep until @w is completed, the
  * deadline passes or a signal arrives.  Returns the waiter's final state
- * (KCHAN_DONE or KCHAN_CLOSED), or -ETIMEDOUT, -EINTR or -ERESTARTSYS once
+ * (KCHAN_DONE or KCHAN_CLOSED), or -ETIMEDOUT, -ERESTARTNOHAND or
+ * -ERESTARTSYS once
  * @w has been taken off the queue unfinished.  @ready is the poll event
  * that a queued waiter of this kind makes true for the other side.
  */
@@ -209,10 +215,13 @@ static int kchan_wait(struct kchan *ch, struct kchan_waiter *w,
 			break;
 		if (signal_pending(current)) {
 			/*
-			 * The contract restarts only calls without a timeout;
-			 * a timed call reports the signal.
+			 * A signal whose handler runs gives -EINTR to a timed
+			 * call and restarts an untimed one under SA_RESTART.
+			 * Without a handler (stop, freezer, ptrace) both are
+			 * restarted: the deadline is absolute, so it does not
+			 * drift.
 			 */
-			err = opts->has_deadline ? -EINTR : -ERESTARTSYS;
+			err = opts->has_deadline ? -ERESTARTNOHAND : -ERESTARTSYS;
 			break;
 		}
 		if (!opts->has_deadline) {
@@ -356,7 +365,7 @@ static int kchan_recv_block(struct kchan *ch, u8 __user *dst,
  * then moves as many of the rest as it can without blocking.
  *
  * Return: the number of elements sent, or -EPIPE, -EAGAIN, -ETIMEDOUT,
- * -EINTR, -ERESTARTSYS, -EFAULT or -ENOMEM if none was.
+ * -EINTR, -ERESTARTNOHAND, -ERESTARTSYS, -EFAULT or -ENOMEM if none was.
  */
 long kchan_send(struct kchan *ch, const u8 __user *elems, size_t count,
 		const struct kchan_wait_opts *opts)
@@ -371,9 +380,8 @@ long kchan_send(struct kchan *ch, const u8 __user *elems, size_t count,
 	ret = kchan_send_step(ch, elems);
 	if (ret == KCHAN_WOULD_BLOCK) {
 		ret = kchan_send_block(ch, elems, opts);
-		if (ret < 0 || count == 1)
+		if (ret < 0 || count == 1 || mutex_lock_killable(&ch->lock))
 			goto out_woken;
-		mutex_lock(&ch->lock);
 	} else if (ret < 0) {
 		mutex_unlock(&ch->lock);
 		return ret;
@@ -405,7 +413,8 @@ out_woken:
  * untouched.
  *
  * Return: the number of elements received, 0 when the channel is closed
- * and drained, or -EAGAIN, -ETIMEDOUT, -EINTR, -ERESTARTSYS, -EFAULT or
+ * and drained, or -EAGAIN, -ETIMEDOUT, -EINTR, -ERESTARTNOHAND,
+ * -ERESTARTSYS, -EFAULT or
  * -ENOMEM.
  */
 long kchan_recv(struct kchan *ch, u8 __user *elems, size_t count,
@@ -421,9 +430,8 @@ long kchan_recv(struct kchan *ch, u8 __user *elems, size_t count,
 	ret = kchan_recv_step(ch, elems);
 	if (ret == KCHAN_WOULD_BLOCK) {
 		ret = kchan_recv_block(ch, elems, opts);
-		if (ret <= 0 || count == 1)
+		if (ret <= 0 || count == 1 || mutex_lock_killable(&ch->lock))
 			goto out_woken;
-		mutex_lock(&ch->lock);
 	} else if (ret <= 0) {
 		mutex_unlock(&ch->lock);
 		return ret;

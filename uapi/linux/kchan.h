@@ -27,15 +27,17 @@
  *   structure, a flag is unknown, a reserved field is not zero, or a size,
  *   count or capacity is out of range.
  * - E2BIG: @size is larger than the kernel knows and the unknown tail is
- *   not all zero (the caller asks for a feature this kernel lacks).
+ *   not all zero (the caller asks for a feature this kernel lacks), or
+ *   @size is larger than a page.
  * - EPIPE: send on a closed channel, or a second close.
  * - EAGAIN: the operation would block and the descriptor is O_NONBLOCK
  *   or the call passed %KCHAN_XFER_NONBLOCK.
  * - ETIMEDOUT: the %KCHAN_XFER_DEADLINE deadline passed before the
  *   operation could complete.
- * - EINTR: a signal interrupted a blocked operation that has a deadline;
- *   without a deadline the call is restarted transparently when the
- *   handler has SA_RESTART.  In both cases nothing was transferred.
+ * - EINTR: a signal handler ran while the operation was blocked.  A call
+ *   without a deadline is instead restarted transparently when the handler
+ *   has SA_RESTART; stops and the freezer restart any call (a deadline is
+ *   absolute, so it does not drift).  Nothing was transferred.
  * - ENOMEM: the channel's ring (or a waiter record) could not be
  *   allocated; it is charged to the caller's memory cgroup.
  * - EMFILE/ENFILE: no descriptor left for the new channel.
@@ -144,7 +146,8 @@ struct kchan_xfer {
  * struct kchan_info - argument of %KCHAN_IOC_INFO
  * @size: in: sizeof(struct kchan_info) as known to user space; at least
  *	%KCHAN_INFO_SIZE_VER0.  The kernel fills min(@size, its own size)
- *	bytes and zeroes any tail it does not know.
+ *	bytes, zeroes any tail it does not know, and sets @size to the
+ *	number of bytes it filled.
  * @state: out: %KCHAN_STATE_CLOSED.
  * @elem_size: out: element size in bytes.
  * @__reserved: out: zero.
