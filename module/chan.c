@@ -22,6 +22,7 @@
 
 #include <linux/kchan.h>
 
+#include "compat.h"
 #include "kchan.h"
 
 static void kchan_destroy(struct kchan *ch)
@@ -125,7 +126,7 @@ static long kchan_ioctl_xfer(struct file *file, void __user *uarg, bool send)
 	opts.nonblock = (x.flags & KCHAN_XFER_NONBLOCK) ||
 			(file->f_flags & O_NONBLOCK);
 	opts.has_deadline = x.flags & KCHAN_XFER_DEADLINE;
-	opts.deadline = ns_to_ktime(x.deadline_ns);
+	opts.deadline = kchan_monotonic_to_host(x.deadline_ns);
 
 	if (send)
 		return kchan_send(ch, u64_to_user_ptr(x.elems), x.count, &opts);
@@ -179,6 +180,8 @@ static long kchan_chan_ioctl(struct file *file, unsigned int cmd,
 		return arg ? -EINVAL : kchan_close(ch);
 	case KCHAN_IOC_INFO:
 		return kchan_ioctl_info(ch, uarg);
+	case KCHAN_IOC_SELECT:
+		return kchan_select(uarg);
 	default:
 		return -ENOTTY;
 	}
@@ -194,6 +197,17 @@ static const struct file_operations kchan_chan_fops = {
 	.compat_ioctl	= compat_ptr_ioctl,
 };
 
+/**
+ * kchan_from_file() - the channel behind a file, if it is one
+ * @file: any file
+ *
+ * Return: the channel, or NULL when @file is not a channel descriptor.
+ */
+struct kchan *kchan_from_file(struct file *file)
+{
+	return file->f_op == &kchan_chan_fops ? file->private_data : NULL;
+}
+
 static int kchan_validate_create(const struct kchan_create *args)
 {
 	if (args->flags & ~(KCHAN_CLOEXEC | KCHAN_NONBLOCK))
@@ -202,8 +216,7 @@ static int kchan_validate_create(const struct kchan_create *args)
 		return -EINVAL;
 	if (!args->elem_size || args->elem_size > KCHAN_ELEM_SIZE_MAX)
 		return -EINVAL;
-	/* Unbuffered channels (capacity 0) are not supported yet. */
-	if (!args->capacity || args->capacity > KCHAN_CAPACITY_MAX)
+	if (args->capacity > KCHAN_CAPACITY_MAX)
 		return -EINVAL;
 	/* Both factors are bounded above, so the product fits in u64. */
 	if ((u64)args->elem_size * args->capacity > KCHAN_RING_BYTES_MAX)

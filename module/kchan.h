@@ -19,7 +19,7 @@
  *
  * The channel lock is not held while a task blocks on the channel; it may
  * be held across a page fault while an element is copied, as pipe->mutex
- * is.  Waiters are woken under it (see xfer.c).
+ * is.  Waiters are woken under it (see wait.c).
  */
 #ifndef _KCHAN_H
 #define _KCHAN_H
@@ -45,9 +45,10 @@ struct kchan_create;
  * @returned: elements (struct kchan_msg.node) that were handed to a
  *	receiver which then failed to copy them out; they are received again
  *	before anything in @ring, so no element is ever lost.
- * @nr_sendq: length of @sendq; read locklessly by poll and info.
- * @nr_recvq: length of @recvq; read locklessly by poll and info.
- * @nr_returned: length of @returned; read locklessly by poll and info.
+ * @nr_sendq: length of @sendq (stale select waiters included until
+ *	dropped); read locklessly by poll.
+ * @nr_recvq: length of @recvq, likewise.
+ * @nr_returned: length of @returned; read locklessly by poll.
  * @closed: set once by Go's close(ch); read locklessly by poll.
  * @poll_wq: poll/epoll waiters, woken after @lock is dropped.
  */
@@ -80,7 +81,8 @@ struct kchan_msg {
 
 /**
  * enum kchan_waiter_state - how a blocked operation ended
- * @KCHAN_WAITING: still queued; only its owner may dequeue it.
+ * @KCHAN_WAITING: not completed; queued unless its select was aborted or
+ *	proceeded elsewhere.
  * @KCHAN_DONE: the element moved: a sender's element was taken, or a
  *	receiver's message was filled.
  * @KCHAN_CLOSED: the channel was closed while the waiter was queued.
@@ -92,22 +94,49 @@ enum kchan_waiter_state {
 };
 
 /**
- * struct kchan_waiter - a task blocked in send or receive
- * @node: on struct kchan.sendq or struct kchan.recvq, under the lock.
+ * struct kchan_selector - what the waiters of one blocked select share
+ * @winner: index of the case that proceeded, or %KCHAN_SEL_OPEN while none
+ *	has; set once, with cmpxchg(), by whoever completes one of the
+ *	select's waiters (or by the select itself when it gives up, to
+ *	%KCHAN_SEL_ABORTED).  The completer holds the lock of the winning
+ *	case's channel.
+ * @waiters: the select's waiters, indexed by case; one for a plain send
+ *	or receive.
+ */
+struct kchan_selector {
+	int winner;
+	struct kchan_waiter *waiters;
+};
+
+#define KCHAN_SEL_OPEN		(-1)
+#define KCHAN_SEL_ABORTED	(-2)
+
+/**
+ * struct kchan_waiter - a task blocked in send, receive or select
+ * @node: on struct kchan.sendq or struct kchan.recvq, under the lock;
+ *	empty once dequeued.
  * @task: the sleeping task.
  * @msg: the element being sent, or the buffer a sender fills for a
  *	receiver.  Owned by the waiter's task.
+ * @sel: the select this waiter is one case of (a plain send or receive
+ *	is a select of one case).  A waiter may be completed only by the task
+ *	that claims @sel for it (kchan_claim()).
+ * @index: the waiter's case index in @sel.
  * @state: an enum kchan_waiter_state; see the locking rules above.
+ * @sender: queued on the channel's sendq, else on its recvq.
  *
- * Lives on the blocked task's stack: the channel only reaches it while it
- * is queued, and a queued waiter's owner cannot return before it has been
- * dequeued under the lock.
+ * Lives on the blocked task's stack (or in its select's case array): the
+ * channel only reaches it while it is queued, and a queued waiter's owner
+ * cannot return before it has been dequeued under the lock.
  */
 struct kchan_waiter {
 	struct list_head node;
 	struct task_struct *task;
 	struct kchan_msg *msg;
+	struct kchan_selector *sel;
+	int index;
 	int state;
+	bool sender;
 };
 
 /**
@@ -128,6 +157,7 @@ int kchan_copy_args(void *karg, size_t ksize, size_t ver0_size,
 
 /* chan.c */
 int kchan_create_fd(const struct kchan_create *args);
+struct kchan *kchan_from_file(struct file *file);
 
 /* xfer.c */
 long kchan_send(struct kchan *ch, const u8 __user *elems, size_t count,
@@ -137,5 +167,26 @@ long kchan_recv(struct kchan *ch, u8 __user *elems, size_t count,
 int kchan_close(struct kchan *ch);
 __poll_t kchan_poll_mask(struct kchan *ch);
 void kchan_release_returned(struct kchan *ch);
+int kchan_send_step(struct kchan *ch, const u8 __user *src);
+int kchan_recv_step(struct kchan *ch, u8 __user *dst);
+void kchan_give_back(struct kchan *ch, struct kchan_msg *msg);
+
+/* wait.c */
+struct kchan_msg *kchan_msg_alloc(const struct kchan *ch);
+void kchan_wake_pollers(struct kchan *ch, __poll_t mask);
+void kchan_enqueue(struct kchan *ch, struct kchan_waiter *w);
+void kchan_dequeue(struct kchan *ch, struct kchan_waiter *w);
+struct kchan_waiter *kchan_first_waiter(struct kchan *ch, bool sender);
+bool kchan_claim(struct kchan *ch, struct kchan_waiter *w);
+struct kchan_waiter *kchan_claim_first(struct kchan *ch, bool sender);
+void kchan_complete(struct kchan *ch, struct kchan_waiter *w, int state);
+int kchan_may_block(const struct kchan_wait_opts *opts);
+int kchan_sleep(struct kchan_selector *sel, const struct kchan_wait_opts *opts);
+
+/* Result of a step of a send or receive that could not move an element. */
+#define KCHAN_WOULD_BLOCK	(-EAGAIN)
+
+/* select.c */
+long kchan_select(const void __user *uarg);
 
 #endif /* _KCHAN_H */

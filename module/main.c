@@ -2,8 +2,9 @@
 /*
  * kchan: module init and exit, the /dev/kchan misc device and its ioctl.
  *
- * /dev/kchan holds no state of its own: its only ioctl creates a channel
- * and returns a descriptor for it (see chan.c).  This file also owns the
+ * /dev/kchan holds no state of its own: its ioctls create a channel and
+ * return a descriptor for it (see chan.c), or select over channels (see
+ * select.c).  This file also owns the
  * parsing of size-versioned ioctl arguments shared by every ioctl.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
@@ -61,6 +62,8 @@ static long kchan_dev_ioctl(struct file *file, unsigned int cmd,
 	switch (cmd) {
 	case KCHAN_IOC_CREATE:
 		return kchan_dev_create((const void __user *)arg);
+	case KCHAN_IOC_SELECT:
+		return kchan_select((const void __user *)arg);
 	default:
 		return -ENOTTY;
 	}
@@ -91,6 +94,9 @@ static int __init kchan_init(void)
 	BUILD_BUG_ON(sizeof(struct kchan_create) != KCHAN_CREATE_SIZE_VER0);
 	BUILD_BUG_ON(sizeof(struct kchan_xfer) != KCHAN_XFER_SIZE_VER0);
 	BUILD_BUG_ON(sizeof(struct kchan_info) != KCHAN_INFO_SIZE_VER0);
+	BUILD_BUG_ON(sizeof(struct kchan_select) != KCHAN_SELECT_SIZE_VER0);
+	BUILD_BUG_ON(sizeof(struct kchan_select_case) !=
+		     KCHAN_SELECT_CASE_SIZE_VER0);
 
 	ret = misc_register(&kchan_miscdev);
 	if (ret) {

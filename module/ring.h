@@ -7,7 +7,7 @@
  * @head indexes the oldest element and @len counts the queued ones, so head
  * and length are always read and written together under the owning
  * channel's lock (struct kchan.lock).  The only lockless reader is
- * kchan_ring_len(), used by poll and the info snapshot.
+ * kchan_ring_len(), used by poll.
  */
 #ifndef _KCHAN_RING_H
 #define _KCHAN_RING_H

@@ -23,85 +23,35 @@
  * Nothing is lost when user memory faults: a sender copies its element in
  * before anything is committed, and a receiver copies out of the ring or a
  * sender's message before either is consumed.  The one element that is
- * committed before the copy out - one handed to a blocked receiver - is
- * given back to the front of the channel (struct kchan.returned) if the
- * receiver's copy fails.
+ * committed before the copy out - one handed to a blocked receiver, or
+ * taken from a claimed sender - is given back to the front of the channel
+ * (struct kchan.returned) if the receiver's copy fails.
  *
- * Completing a waiter follows ipc/mqueue.c's pipelined send: pin the task,
- * then publish the waiter's final state with smp_store_release(); the
- * waiter may return as soon as it sees that state, so the completer never
- * touches it afterwards, only the pinned task, which it wakes.  (wake_q
- * would defer the wake-up past the unlock, but it is not exported to
- * modules; a waiter completed with a single element returns without
- * taking the lock again, so waking it under the lock costs no contention.)
+ * Blocked tasks are waiters (wait.c); a waiter is taken from a queue only
+ * by claiming it, because it may be one case of a select that proceeds
+ * elsewhere.
  *
- * Known limits of the fault path, left for later: elements given back by
- * two receivers that fault at the same time may come out in either order,
- * and one given back after the channel closed and drained is received
- * after a receiver already saw "closed".
+ * Known limits of the fault path, left for later: a given-back element
+ * is received after elements that other receivers took while it was out
+ * (so after later elements of the same sender), two given back at the same
+ * time may come out in either order, and one given back after the channel
+ * closed and drained is received after a receiver already saw "closed".
  */
-#include <linux/hrtimer.h>
 #include <linux/mm.h>
-#include <linux/overflow.h>
-#include <linux/sched.h>
-#include <linux/sched/signal.h>
-#include <linux/sched/task.h>
 #include <linux/slab.h>
 #include <linux/uaccess.h>
 
 #include "kchan.h"
 
-/* Result of one step of a send or receive that could not move an element. */
-#define KCHAN_WOULD_BLOCK	(-EAGAIN)
-
-static struct kchan_msg *kchan_msg_alloc(const struct kchan *ch)
-{
-	struct kchan_msg *msg;
-
-	msg = kvmalloc(struct_size(msg, data, ch->ring.elem_size),
-		       GFP_KERNEL_ACCOUNT);
-	if (msg)
-		INIT_LIST_HEAD(&msg->node);
-	return msg;
-}
-
-static void kchan_wake_pollers(struct kchan *ch, __poll_t mask)
-{
-	/* Pairs with the smp_mb() after poll_wait() in kchan_chan_poll(). */
-	if (wq_has_sleeper(&ch->poll_wq))
-		wake_up_interruptible_poll(&ch->poll_wq, mask);
-}
-
-/*
- * Dequeue @w with its final @state and wake its task.  After the release
- * store the waiter's owner may return: @w is not touched again.
+/**
+ * kchan_send_step() - move one element into the channel without blocking
+ * @ch: the channel, locked
+ * @src: the element in user memory
+ *
+ * Return: 1, -EPIPE (closed), -EFAULT (nothing changed) or
+ * %KCHAN_WOULD_BLOCK.
  */
-static void kchan_complete(struct kchan *ch, struct kchan_waiter *w,
-			   u32 *nr, int state)
-{
-	struct task_struct *task = w->task;
-
-	lockdep_assert_held(&ch->lock);
-
-	list_del(&w->node);
-	WRITE_ONCE(*nr, *nr - 1);
-	get_task_struct(task);
-	/* Pairs with smp_load_acquire() in kchan_wait(). */
-	smp_store_release(&w->state, state);
-	wake_up_process(task);
-	put_task_struct(task);
-}
-
-static struct kchan_waiter *kchan_first_waiter(struct list_head *queue)
-{
-	return list_first_entry_or_null(queue, struct kchan_waiter, node);
-}
-
-/*
- * Move one element from @src into the channel without blocking.
- * Returns 1, -EPIPE, -EFAULT or KCHAN_WOULD_BLOCK.
- */
-static int kchan_send_step(struct kchan *ch, const u8 __user *src)
+int kchan_send_step(struct kchan *ch, const u8 __user *src)
 {
 	u32 esz = ch->ring.elem_size;
 	struct kchan_waiter *w;
@@ -111,12 +61,14 @@ static int kchan_send_step(struct kchan *ch, const u8 __user *src)
 	if (ch->closed)
 		return -EPIPE;
 
-	w = kchan_first_waiter(&ch->recvq);
-	if (w) {
+	/* Fill the receiver's buffer first: a fault then claims nothing. */
+	while ((w = kchan_first_waiter(ch, false))) {
 		if (copy_from_user(w->msg->data, src, esz))
 			return -EFAULT;
-		kchan_complete(ch, w, &ch->nr_recvq, KCHAN_DONE);
-		return 1;
+		if (kchan_claim(ch, w)) {
+			kchan_complete(ch, w, KCHAN_DONE);
+			return 1;
+		}
 	}
 
 	if (kchan_ring_full(&ch->ring))
@@ -127,11 +79,22 @@ static int kchan_send_step(struct kchan *ch, const u8 __user *src)
 	return 1;
 }
 
-/*
- * Move one element out of the channel into @dst without blocking.
- * Returns 1, 0 when closed and drained, -EFAULT or KCHAN_WOULD_BLOCK.
+/* Queue @msg at the front of the channel; the channel takes it over. */
+static void kchan_return_msg(struct kchan *ch, struct kchan_msg *msg)
+{
+	list_add_tail(&msg->node, &ch->returned);
+	WRITE_ONCE(ch->nr_returned, ch->nr_returned + 1);
+}
+
+/**
+ * kchan_recv_step() - move one element out of the channel without blocking
+ * @ch: the channel, locked
+ * @dst: where the element goes in user memory; untouched unless 1 is
+ *	returned or a claimed sender's element faulted
+ *
+ * Return: 1, 0 when closed and drained, -EFAULT or %KCHAN_WOULD_BLOCK.
  */
-static int kchan_recv_step(struct kchan *ch, u8 __user *dst)
+int kchan_recv_step(struct kchan *ch, u8 __user *dst)
 {
 	struct kchan_ring *ring = &ch->ring;
 	u32 esz = ring->elem_size;
@@ -150,106 +113,73 @@ static int kchan_recv_step(struct kchan *ch, u8 __user *dst)
 		return 1;
 	}
 
-	w = kchan_first_waiter(&ch->sendq);
 	if (!kchan_ring_empty(ring)) {
 		if (copy_to_user(dst, kchan_ring_front(ring), esz))
 			return -EFAULT;
 		kchan_ring_pop(ring);
+		/* A slot is free: the first blocked sender's element takes it. */
+		w = kchan_claim_first(ch, true);
 		if (w) {
 			memcpy(kchan_ring_back(ring), w->msg->data, esz);
 			kchan_ring_push(ring);
-			kchan_complete(ch, w, &ch->nr_sendq, KCHAN_DONE);
+			kchan_complete(ch, w, KCHAN_DONE);
 		}
 		return 1;
 	}
 
+	/* Unbuffered: take a blocked sender's element directly. */
+	w = kchan_claim_first(ch, true);
 	if (w) {
-		if (copy_to_user(dst, w->msg->data, esz))
-			return -EFAULT;
-		kchan_complete(ch, w, &ch->nr_sendq, KCHAN_DONE);
-		return 1;
+		int ret = 1;
+
+		if (copy_to_user(dst, w->msg->data, esz)) {
+			/* The sender is claimed, so its send happened. */
+			kchan_return_msg(ch, w->msg);
+			w->msg = NULL;
+			ret = -EFAULT;
+		}
+		kchan_complete(ch, w, KCHAN_DONE);
+		return ret;
 	}
 
 	return ch->closed ? 0 : KCHAN_WOULD_BLOCK;
 }
 
-/* May the caller block?  0, -EAGAIN or -ETIMEDOUT. */
-static int kchan_may_block(const struct kchan_wait_opts *opts)
-{
-	if (opts->nonblock)
-		return -EAGAIN;
-	if (opts->has_deadline && ktime_compare(ktime_get(), opts->deadline) >= 0)
-		return -ETIMEDOUT;
-	return 0;
-}
-
 /*
- * Queue @w on @queue, drop the lock and sleep until @w is completed, the
- * deadline passes or a signal arrives.  Returns the waiter's final state
- * (KCHAN_DONE or KCHAN_CLOSED), or -ETIMEDOUT, -ERESTARTNOHAND or
- * -ERESTARTSYS once
- * @w has been taken off the queue unfinished.  @ready is the poll event
- * that a queued waiter of this kind makes true for the other side.
+ * Queue @w (its msg set) on @ch, drop the lock and sleep.  Returns the
+ * waiter's final state (KCHAN_DONE or KCHAN_CLOSED) or a negative errno
+ * once @w is off the queue unfinished.
  */
-static int kchan_wait(struct kchan *ch, struct kchan_waiter *w,
-		      struct list_head *queue, u32 *nr, __poll_t ready,
-		      const struct kchan_wait_opts *opts)
+static int kchan_block(struct kchan *ch, struct kchan_waiter *w,
+		       const struct kchan_wait_opts *opts)
 {
-	ktime_t deadline = opts->deadline;
-	int state, err = 0;
+	struct kchan_selector sel = {
+		.winner = KCHAN_SEL_OPEN,
+		.waiters = w,
+	};
+	int ret;
 
 	lockdep_assert_held(&ch->lock);
 
 	w->task = current;
+	w->sel = &sel;
+	w->index = 0;
 	w->state = KCHAN_WAITING;
-	list_add_tail(&w->node, queue);
-	WRITE_ONCE(*nr, *nr + 1);
+	kchan_enqueue(ch, w);
 	mutex_unlock(&ch->lock);
-	kchan_wake_pollers(ch, ready);
+	kchan_wake_pollers(ch, w->sender ? EPOLLIN | EPOLLRDNORM :
+					   EPOLLOUT | EPOLLWRNORM);
 
-	for (;;) {
-		set_current_state(TASK_INTERRUPTIBLE);
-		/* Pairs with smp_store_release() in kchan_complete(). */
-		state = smp_load_acquire(&w->state);
-		if (state != KCHAN_WAITING)
-			break;
-		if (signal_pending(current)) {
-			/*
-			 * A signal whose handler runs gives -EINTR to a timed
-			 * call and restarts an untimed one under SA_RESTART.
-			 * Without a handler (stop, freezer, ptrace) both are
-			 * restarted: the deadline is absolute, so it does not
-			 * drift.
-			 */
-			err = opts->has_deadline ? -ERESTARTNOHAND : -ERESTARTSYS;
-			break;
-		}
-		if (!opts->has_deadline) {
-			schedule();
-		} else if (!schedule_hrtimeout_range(&deadline,
-						     current->timer_slack_ns,
-						     HRTIMER_MODE_ABS)) {
-			err = -ETIMEDOUT;
-			break;
-		}
-	}
-	__set_current_state(TASK_RUNNING);
-	if (!err)
-		return state;
+	ret = kchan_sleep(&sel, opts);
+	if (ret >= 0)
+		return w->state;
 
-	/*
-	 * Signal or timeout: a completer may have finished us meanwhile.  The
-	 * lock decides; it cannot be given up here, or the waiter (on our
-	 * stack) would stay queued.
-	 */
+	/* Aborted: nobody can complete @w any more, but it may be queued. */
 	mutex_lock(&ch->lock);
-	state = w->state;
-	if (state == KCHAN_WAITING) {
-		list_del(&w->node);
-		WRITE_ONCE(*nr, *nr - 1);
-	}
+	if (!list_empty(&w->node))
+		kchan_dequeue(ch, w);
 	mutex_unlock(&ch->lock);
-	return state == KCHAN_WAITING ? err : state;
+	return ret;
 }
 
 /*
@@ -259,7 +189,7 @@ static int kchan_wait(struct kchan *ch, struct kchan_waiter *w,
 static int kchan_send_block(struct kchan *ch, const u8 __user *src,
 			    const struct kchan_wait_opts *opts)
 {
-	struct kchan_waiter w;
+	struct kchan_waiter w = { .sender = true };
 	int ret;
 
 	ret = kchan_may_block(opts);
@@ -276,8 +206,7 @@ static int kchan_send_block(struct kchan *ch, const u8 __user *src,
 		goto out_free_msg;
 	}
 
-	ret = kchan_wait(ch, &w, &ch->sendq, &ch->nr_sendq,
-			 EPOLLIN | EPOLLRDNORM, opts);
+	ret = kchan_block(ch, &w, opts);
 	if (ret == KCHAN_DONE)
 		ret = 1;
 	else if (ret == KCHAN_CLOSED)
@@ -292,23 +221,25 @@ out_unlock:
 	return ret;
 }
 
-/*
- * A receiver was handed @msg but could not copy it out: put the element
- * back at the front of the channel, or hand it on to the next blocked
- * receiver.  Takes ownership of @msg.
+/**
+ * kchan_give_back() - return an element a receiver could not copy out
+ * @ch: the channel, not locked
+ * @msg: the element; the channel takes it over
+ *
+ * Hands the element to the next blocked receiver, or puts it at the front
+ * of the channel.
  */
-static void kchan_give_back(struct kchan *ch, struct kchan_msg *msg)
+void kchan_give_back(struct kchan *ch, struct kchan_msg *msg)
 {
 	struct kchan_waiter *w;
 
 	mutex_lock(&ch->lock);
-	w = kchan_first_waiter(&ch->recvq);
+	w = kchan_claim_first(ch, false);
 	if (w) {
 		memcpy(w->msg->data, msg->data, ch->ring.elem_size);
-		kchan_complete(ch, w, &ch->nr_recvq, KCHAN_DONE);
+		kchan_complete(ch, w, KCHAN_DONE);
 	} else {
-		list_add_tail(&msg->node, &ch->returned);
-		WRITE_ONCE(ch->nr_returned, ch->nr_returned + 1);
+		kchan_return_msg(ch, msg);
 		msg = NULL;
 	}
 	mutex_unlock(&ch->lock);
@@ -324,7 +255,7 @@ static void kchan_give_back(struct kchan *ch, struct kchan_msg *msg)
 static int kchan_recv_block(struct kchan *ch, u8 __user *dst,
 			    const struct kchan_wait_opts *opts)
 {
-	struct kchan_waiter w;
+	struct kchan_waiter w = { .sender = false };
 	int ret;
 
 	ret = kchan_may_block(opts);
@@ -339,8 +270,7 @@ static int kchan_recv_block(struct kchan *ch, u8 __user *dst,
 		return -ENOMEM;
 	}
 
-	ret = kchan_wait(ch, &w, &ch->recvq, &ch->nr_recvq,
-			 EPOLLOUT | EPOLLWRNORM, opts);
+	ret = kchan_block(ch, &w, opts);
 	if (ret == KCHAN_DONE) {
 		if (copy_to_user(dst, w.msg->data, ch->ring.elem_size)) {
 			kchan_give_back(ch, w.msg);
@@ -414,8 +344,7 @@ out_woken:
  *
  * Return: the number of elements received, 0 when the channel is closed
  * and drained, or -EAGAIN, -ETIMEDOUT, -EINTR, -ERESTARTNOHAND,
- * -ERESTARTSYS, -EFAULT or
- * -ENOMEM.
+ * -ERESTARTSYS, -EFAULT or -ENOMEM.
  */
 long kchan_recv(struct kchan *ch, u8 __user *elems, size_t count,
 		const struct kchan_wait_opts *opts)
@@ -474,9 +403,11 @@ int kchan_close(struct kchan *ch)
 	}
 	WRITE_ONCE(ch->closed, true);
 	list_for_each_entry_safe(w, next, &ch->sendq, node)
-		kchan_complete(ch, w, &ch->nr_sendq, KCHAN_CLOSED);
+		if (kchan_claim(ch, w))
+			kchan_complete(ch, w, KCHAN_CLOSED);
 	list_for_each_entry_safe(w, next, &ch->recvq, node)
-		kchan_complete(ch, w, &ch->nr_recvq, KCHAN_CLOSED);
+		if (kchan_claim(ch, w))
+			kchan_complete(ch, w, KCHAN_CLOSED);
 	mutex_unlock(&ch->lock);
 
 	kchan_wake_pollers(ch, EPOLLIN | EPOLLRDNORM | EPOLLOUT |

@@ -160,16 +160,17 @@ TEST_F(dev, create_accepts_every_limit)
 	}
 }
 
-/*
- * Capacity 0 (an unbuffered channel) is not implemented yet and must be
- * rejected.  Delete this test when unbuffered channels land.
- */
-TEST_F(dev, capacity_zero_rejected_until_unbuffered_channels_exist)
+/* Capacity 0 makes an unbuffered channel (kchan_unbuffered_test.c). */
+TEST_F(dev, capacity_zero_makes_an_unbuffered_channel)
 {
 	struct kchan_create c = create_arg(8, 0, 0);
+	int fd;
 
-	EXPECT_EQ(-EINVAL, kt_create_raw(self->dev, &c));
-	EXPECT_EQ(-EINVAL, kchan_make(8, 0, 0));
+	fd = kt_create_raw(self->dev, &c);
+	ASSERT_LE(0, fd);
+	EXPECT_EQ(0, kchan_cap(fd));
+	EXPECT_EQ(0, kchan_len(fd));
+	EXPECT_EQ(0, close(fd));
 }
 
 /* One validation failure per variant, everything else valid. */
@@ -335,6 +336,24 @@ TEST_F(dev, create_bigger_struct_zero_tail_accepted)
 	fd = kt_create_raw(self->dev, &arg);
 	ASSERT_LE(0, fd) TH_LOG("%s", strerror(-fd));
 	close(fd);
+}
+
+TEST_F(dev, create_struct_larger_than_a_page_e2big)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	struct kchan_create *c = calloc(1, page + 8);
+	int lowest = kt_lowest_free_fd();
+	long ret;
+
+	ASSERT_NE(NULL, c);
+	*c = create_arg(8, 4, 0);
+	c->size = page + 8;
+	ret = kt_create_raw(self->dev, c);
+	if (ret >= 0)
+		close(ret);
+	EXPECT_EQ(-E2BIG, ret);
+	EXPECT_EQ(lowest, kt_lowest_free_fd());
+	free(c);
 }
 
 /* The kernel reads exactly @size bytes: a struct that ends at a page end works. */
@@ -608,6 +627,8 @@ TEST(info_bigger_struct_gets_zeroed_tail)
 	memset(&arg, 0xff, sizeof(arg));
 	arg.info.size = sizeof(arg);
 	ASSERT_EQ(0, kt_ioctl(fd, KCHAN_IOC_INFO, (unsigned long)&arg));
+	/* size comes back as the bytes the kernel filled. */
+	EXPECT_EQ(sizeof(struct kchan_info), arg.info.size);
 	EXPECT_EQ(8, arg.info.elem_size);
 	EXPECT_EQ(3, arg.info.capacity);
 	EXPECT_EQ(1, arg.info.len);
@@ -615,6 +636,19 @@ TEST(info_bigger_struct_gets_zeroed_tail)
 	for (size_t i = 0; i < sizeof(arg.tail); i++) {
 		ASSERT_EQ(0, arg.tail[i]) TH_LOG("tail byte %zu", i);
 	}
+	close(fd);
+}
+
+TEST(info_struct_larger_than_a_page_e2big)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	struct kchan_info *info = calloc(1, page + 8);
+	int fd = KT_MAKE_CHAN(8, 3, 0);
+
+	ASSERT_NE(NULL, info);
+	info->size = page + 8;
+	EXPECT_EQ(-E2BIG, kt_ioctl(fd, KCHAN_IOC_INFO, (unsigned long)info));
+	free(info);
 	close(fd);
 }
 

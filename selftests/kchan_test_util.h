@@ -419,16 +419,10 @@ static inline uint64_t kt_worker_u64(const struct kt_worker *w)
 	return v;
 }
 
-/* Library send/recv of one uint64_t element. */
+/* Library send of one uint64_t element given by value. */
 static inline int kt_send_u64(int fd, uint64_t v)
 {
 	return kchan_send(fd, &v);
-}
-
-/* Receive one uint64_t; returns the library's value, *v set when 1. */
-static inline int kt_recv_u64(int fd, uint64_t *v)
-{
-	return kchan_recv(fd, v);
 }
 
 /*

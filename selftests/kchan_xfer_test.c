@@ -10,6 +10,7 @@
  * instead of sleeping.
  */
 #include <limits.h>
+#include <sched.h>
 
 #include "kchan_test_util.h"
 #include "kselftest_harness.h"
@@ -740,6 +741,201 @@ TEST_F(chan, batch_that_faults_after_the_first_element_is_partial)
 	kt_guard_free(map);
 }
 
+TEST_F(chan, given_back_element_comes_first_counts_in_len_and_keeps_ring_full)
+{
+	struct kt_worker r, s;
+	struct kchan_info info;
+	uint64_t v = 0;
+
+	/* A receiver handed an element it cannot store gives it back. */
+	kt_worker_init(&r, self->ch, KT_RECV);
+	r.buf = kt_noaccess_addr();
+	ASSERT_EQ(0, kt_worker_start(&r));
+	ASSERT_EQ(0, kt_wait_queues(self->ch, 0, 1));
+	ASSERT_EQ(0, kt_send_u64(self->ch, 88));
+	ASSERT_EQ(0, kt_worker_join(&r));
+	ASSERT_EQ(-EFAULT, r.ret);
+
+	/* It is outside the ring: the ring still takes CAP elements. */
+	SEND_RANGE(self->ch, 0, CAP);
+	EXPECT_EQ(CAP + 1, kchan_len(self->ch));
+	EXPECT_EQ(-EAGAIN, kchan_try_send(self->ch, &v));
+	ASSERT_EQ(0, kt_start_send_u64(&s, self->ch, 500));
+	ASSERT_EQ(0, kt_wait_queues(self->ch, 1, 0));
+
+	/* Received first; the ring stays full, so the sender stays blocked. */
+	ASSERT_EQ(1, kchan_recv(self->ch, &v));
+	EXPECT_EQ(88, v);
+	ASSERT_EQ(0, kt_info(self->ch, &info));
+	EXPECT_EQ(CAP, info.len);
+	EXPECT_EQ(1, info.sendq);
+	EXPECT_FALSE(atomic_load(&s.done));
+
+	RECV_RANGE(self->ch, 0, 1);
+	ASSERT_EQ(0, kt_worker_join(&s));
+	EXPECT_EQ(0, s.ret);
+	RECV_RANGE(self->ch, 1, CAP - 1);
+	RECV_RANGE(self->ch, 500, 1);
+}
+
+/* semantics.rst, "Order of checks": the channel's state before the element. */
+TEST_F(chan, send_checks_the_channel_before_the_element)
+{
+	void *bad = kt_noaccess_addr();
+
+	SEND_RANGE(self->ch, 0, CAP);
+	/* Full: would block, so the bad element is never read. */
+	EXPECT_EQ(-EAGAIN, kchan_try_send(self->ch, bad));
+	EXPECT_EQ(-ETIMEDOUT, kchan_send_timeout(self->ch, bad, 0));
+	ASSERT_EQ(0, kchan_close(self->ch));
+	EXPECT_EQ(-EPIPE, kchan_send(self->ch, bad));
+	EXPECT_EQ(-EPIPE, kchan_send(self->ch, NULL));
+	EXPECT_EQ(CAP, kchan_len(self->ch));
+}
+
+TEST_F(chan, recv_checks_the_channel_before_the_buffer)
+{
+	void *bad = kt_noaccess_addr();
+
+	EXPECT_EQ(-EAGAIN, kchan_try_recv(self->ch, bad));
+	EXPECT_EQ(-ETIMEDOUT, kchan_recv_timeout(self->ch, bad, 0));
+	ASSERT_EQ(0, kchan_close(self->ch));
+	EXPECT_EQ(0, kchan_recv(self->ch, bad));
+	EXPECT_EQ(0, kchan_recv_many(self->ch, NULL, 4));
+}
+
+TEST_F(chan, nonblocking_wins_over_a_passed_deadline)
+{
+	const uint32_t both = KCHAN_XFER_NONBLOCK | KCHAN_XFER_DEADLINE;
+	uint64_t v = 0;
+
+	EXPECT_EQ(-EAGAIN, kt_xfer(self->ch, KCHAN_IOC_RECV, &v, 1, both, 1));
+	SEND_RANGE(self->ch, 0, CAP);
+	EXPECT_EQ(-EAGAIN, kt_xfer(self->ch, KCHAN_IOC_SEND, &v, 1, both, 1));
+	ASSERT_EQ(0, fcntl(self->ch, F_SETFL, fcntl(self->ch, F_GETFL) | O_NONBLOCK));
+	EXPECT_EQ(-EAGAIN, kchan_send_timeout(self->ch, &v, 0));
+	RECV_RANGE(self->ch, 0, CAP);
+	EXPECT_EQ(-EAGAIN, kchan_recv_timeout(self->ch, &v, 0));
+	/* What can complete at once does, whatever the deadline says. */
+	EXPECT_EQ(1, kt_xfer(self->ch, KCHAN_IOC_SEND, &v, 1, both, 1));
+}
+
+TEST_F(chan, blocked_call_survives_close_of_its_descriptor)
+{
+	struct kt_worker w;
+	int fd2 = dup(self->ch);
+
+	ASSERT_LE(0, fd2);
+	ASSERT_EQ(0, kt_start_recv(&w, fd2));
+	ASSERT_EQ(0, kt_wait_queues(self->ch, 0, 1));
+	ASSERT_EQ(0, close(fd2));
+	/* close(2) is not Go's close(ch): the receiver keeps waiting. */
+	EXPECT_EQ(0, kt_wait_queues(self->ch, 0, 1));
+	EXPECT_FALSE(atomic_load(&w.done));
+	ASSERT_EQ(0, kt_send_u64(self->ch, 21));
+	ASSERT_EQ(0, kt_worker_join(&w));
+	EXPECT_EQ(1, w.ret);
+	EXPECT_EQ(21, kt_worker_u64(&w));
+}
+
+/* Many threads close at once: exactly one close succeeds. */
+struct closer {
+	int ch;
+	_Atomic int *go;
+	int ret;
+	pthread_t thread;
+};
+
+static void *closer_main(void *arg)
+{
+	struct closer *c = arg;
+
+	while (!atomic_load(c->go))
+		;
+	c->ret = kchan_close(c->ch);
+	return NULL;
+}
+
+TEST(concurrent_closes_exactly_one_succeeds)
+{
+	enum { THREADS = 4, ROUNDS = 30 };
+
+	for (int round = 0; round < ROUNDS; round++) {
+		int ch = KT_MAKE_CHAN(sizeof(uint64_t), 1, 0);
+		struct closer c[THREADS];
+		_Atomic int go = 0;
+		int ok = 0, epipe = 0;
+
+		for (int i = 0; i < THREADS; i++) {
+			c[i] = (struct closer){ .ch = ch, .go = &go };
+			ASSERT_EQ(0, pthread_create(&c[i].thread, NULL, closer_main, &c[i]));
+		}
+		atomic_store(&go, 1);
+		for (int i = 0; i < THREADS; i++) {
+			ASSERT_EQ(0, pthread_join(c[i].thread, NULL));
+			ok += c[i].ret == 0;
+			epipe += c[i].ret == -EPIPE;
+		}
+		ASSERT_EQ(1, ok) TH_LOG("round %d", round);
+		ASSERT_EQ(THREADS - 1, epipe);
+		close(ch);
+	}
+}
+
+/*
+ * The deadline is CLOCK_MONOTONIC as the caller sees it, also inside a
+ * time namespace with a monotonic offset.  Returns the child's exit
+ * status (0: timed out at its own deadline), or -errno.
+ */
+static int deadline_in_time_namespace(int ch, long offset_sec)
+{
+	char line[64];
+	int fd, len, status;
+	pid_t pid;
+
+	if (unshare(CLONE_NEWTIME))
+		return -errno;
+	fd = open("/proc/self/timens_offsets", O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	len = snprintf(line, sizeof(line), "monotonic %ld 0\n", offset_sec);
+	if (write(fd, line, len) != len) {
+		close(fd);
+		return -errno;
+	}
+	close(fd);
+
+	pid = fork();
+	if (pid < 0)
+		return -errno;
+	if (pid == 0) {
+		/* In the namespace: its clock is the host's plus the offset. */
+		int64_t deadline = kt_now_ns() + 100 * KT_MSEC;
+		uint64_t v;
+		long ret = kt_xfer(ch, KCHAN_IOC_RECV, &v, 1, KCHAN_XFER_DEADLINE, deadline);
+
+		if (ret != -ETIMEDOUT)
+			_exit(1);
+		_exit(kt_now_ns() >= deadline ? 0 : 2);
+	}
+	if (kt_waitpid(pid, &status))
+		return -ETIMEDOUT;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+TEST_F(chan, deadline_is_read_in_the_callers_time_namespace)
+{
+	int ret;
+
+	ret = deadline_in_time_namespace(self->ch, 1000);
+	if (ret == -EINVAL || ret == -ENOENT)
+		SKIP(return, "no time namespaces (CONFIG_TIME_NS)");
+	EXPECT_EQ(0, ret) TH_LOG("offset +1000 s: %d (-110: blocked past its deadline)", ret);
+	/* The offset must keep the namespace's clock positive. */
+	ret = deadline_in_time_namespace(self->ch, -1);
+	EXPECT_EQ(0, ret) TH_LOG("offset -1 s: %d (2: returned before its deadline)", ret);
+}
+
 TEST_F(chan, bad_xfer_struct_pointer_efault_nothing_moved)
 {
 	void *bad[] = { NULL, (void *)1, kt_noaccess_addr() };
@@ -793,6 +989,9 @@ FIXTURE_VARIANT_ADD(xfer_einval, count_overflows_bytes) {
 };
 FIXTURE_VARIANT_ADD(xfer_einval, deadline_without_deadline_flag) {
 	.size = KCHAN_XFER_SIZE_VER0, .count = 1, .deadline_ns = 1,
+};
+FIXTURE_VARIANT_ADD(xfer_einval, negative_deadline_with_deadline_flag) {
+	.size = KCHAN_XFER_SIZE_VER0, .flags = KCHAN_XFER_DEADLINE, .count = 1, .deadline_ns = -1,
 };
 FIXTURE_VARIANT_ADD(xfer_einval, negative_deadline_without_deadline_flag) {
 	.size = KCHAN_XFER_SIZE_VER0, .flags = KCHAN_XFER_NONBLOCK, .count = 1, .deadline_ns = -1,
@@ -884,6 +1083,20 @@ TEST_F(chan, xfer_bigger_struct_zero_tail_accepted)
 	v = 0;
 	EXPECT_EQ(1, kt_ioctl(self->ch, KCHAN_IOC_RECV, (unsigned long)&arg));
 	EXPECT_EQ(12, v);
+}
+
+TEST_F(chan, xfer_struct_larger_than_a_page_e2big)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	struct kchan_xfer *x = calloc(1, page + 8);
+	uint64_t v = 4;
+
+	ASSERT_NE(NULL, x);
+	*x = (struct kchan_xfer){ .size = page + 8, .elems = (uintptr_t)&v, .count = 1 };
+	EXPECT_EQ(-E2BIG, kt_ioctl(self->ch, KCHAN_IOC_SEND, (unsigned long)x));
+	EXPECT_EQ(-E2BIG, kt_ioctl(self->ch, KCHAN_IOC_RECV, (unsigned long)x));
+	EXPECT_EQ(0, kchan_len(self->ch));
+	free(x);
 }
 
 /* Element sizes and capacities: FIFO through ring wraparound. */

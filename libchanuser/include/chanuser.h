@@ -13,7 +13,8 @@
  * Every channel carries elements of one fixed size (1 byte to 64 KiB) in a
  * ring of fixed capacity.  A send copies one element in, a receive copies
  * the oldest one out (FIFO).  A sender blocks while the ring is full; a
- * receiver blocks while it is empty.
+ * receiver blocks while it is empty.  With capacity 0 (unbuffered) a send
+ * completes only when a receiver has taken its element, as in Go.
  *
  * kchan_close() is Go's close(ch): later sends fail with -EPIPE, receivers
  * drain what is queued and then see "closed" (a return of 0).  It is not
@@ -195,6 +196,48 @@ int kchan_cap(int ch);
  * and write(2) on the descriptor.  Errors: only the common ones above.
  */
 int kchan_elem_size(int ch);
+
+/*
+ * Select: Go's select statement over several channels.
+ *
+ * Each case names a channel descriptor (or -1: a case that is never ready,
+ * Go's nil channel), an operation and one element: the element to send, or
+ * the buffer to receive into.  Exactly one case proceeds; nothing happens
+ * on the others.  The same channel may appear in several cases.
+ */
+#ifndef KCHAN_CASE_RECV
+enum { KCHAN_CASE_RECV = 1, KCHAN_CASE_SEND = 2 };
+#endif
+
+struct kchan_case {
+	int	ch;	/* descriptor, or -1 for a case that is never ready */
+	int	op;	/* KCHAN_CASE_RECV or KCHAN_CASE_SEND */
+	void	*elem;	/* element to send, or buffer to receive into */
+	int	closed;	/* out: 1 if a receive case fired because the
+			 * channel is closed (its buffer is untouched) */
+};
+
+/*
+ * kchan_select - perform one of @n cases (at most 128, the kernel's
+ * KCHAN_SELECT_MAX_CASES).
+ * @timeout_ns: < 0 waits until a case can proceed; 0 does not wait (Go's
+ *	default case); > 0 waits at most that long.
+ *
+ * Among the cases that can proceed, one is chosen uniformly at random.
+ * A receive case on a closed and drained channel can proceed: it sets its
+ * @closed.  n == 0, or only -1 cases, is Go's empty select: it waits for
+ * the timeout (forever if < 0), until a signal.
+ *
+ * Returns the index of the case that proceeded, or
+ *	-EAGAIN	@timeout_ns == 0 and no case was ready.
+ *	-ETIMEDOUT	the timeout ran out.
+ *	-EPIPE	the chosen case sends on a closed channel.
+ *	-EINVAL	more than 128 cases, an unknown op, or a descriptor that is
+ *		not a channel (-ENOTTY when it is the first case's).
+ *	-EBADF	a descriptor is not open.
+ *	-EINTR, -EFAULT, -ENOMEM as for the other calls.
+ */
+int kchan_select(struct kchan_case *cases, size_t n, int64_t timeout_ns);
 
 #ifdef __cplusplus
 }

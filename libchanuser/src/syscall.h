@@ -57,4 +57,20 @@ static inline int64_t sys_monotonic_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+/*
+ * The absolute CLOCK_MONOTONIC deadline @timeout_ns from now, saturating
+ * rather than wrapping for huge timeouts; or -errno.  Absolute, so a
+ * restarted call does not wait longer.
+ */
+static inline int64_t sys_deadline_ns(int64_t timeout_ns)
+{
+	int64_t now = sys_monotonic_ns(), deadline;
+
+	if (now < 0)
+		return now;
+	if (__builtin_add_overflow(now, timeout_ns, &deadline))
+		deadline = INT64_MAX;
+	return deadline;
+}
+
 #endif /* CHANUSER_SYSCALL_H */

@@ -26,24 +26,18 @@ static ssize_t xfer(int ch, unsigned long cmd, const void *elems, size_t n,
 	return sys_ioctl(ch, cmd, &arg);
 }
 
-/*
- * One element, waiting at most @timeout_ns (< 0: forever).  The deadline
- * is absolute, so a restarted call does not wait longer; it saturates
- * rather than wrap for huge timeouts.
- */
+/* One element, waiting at most @timeout_ns (< 0: forever). */
 static ssize_t xfer_timeout(int ch, unsigned long cmd, const void *elem,
 			    int64_t timeout_ns)
 {
-	int64_t now, deadline;
+	int64_t deadline;
 
 	if (timeout_ns < 0)
 		return xfer(ch, cmd, elem, 1, 0, 0);
 
-	now = sys_monotonic_ns();
-	if (now < 0)
-		return now;
-	if (__builtin_add_overflow(now, timeout_ns, &deadline))
-		deadline = INT64_MAX;
+	deadline = sys_deadline_ns(timeout_ns);
+	if (deadline < 0)
+		return deadline;
 	return xfer(ch, cmd, elem, 1, KCHAN_XFER_DEADLINE, deadline);
 }
 

@@ -31,15 +31,17 @@
  *   @size is larger than a page.
  * - EPIPE: send on a closed channel, or a second close.
  * - EAGAIN: the operation would block and the descriptor is O_NONBLOCK
- *   or the call passed %KCHAN_XFER_NONBLOCK.
- * - ETIMEDOUT: the %KCHAN_XFER_DEADLINE deadline passed before the
- *   operation could complete.
+ *   or the call passed %KCHAN_XFER_NONBLOCK (%KCHAN_SELECT_NONBLOCK for a
+ *   select, which ignores O_NONBLOCK).
+ * - ETIMEDOUT: the %KCHAN_XFER_DEADLINE (%KCHAN_SELECT_DEADLINE) deadline
+ *   passed before the operation could complete.
  * - EINTR: a signal handler ran while the operation was blocked.  A call
  *   without a deadline is instead restarted transparently when the handler
  *   has SA_RESTART; stops and the freezer restart any call (a deadline is
  *   absolute, so it does not drift).  Nothing was transferred.
- * - ENOMEM: the channel's ring (or a waiter record) could not be
- *   allocated; it is charged to the caller's memory cgroup.
+ * - ENOMEM: the channel's ring, or the buffer a blocking call parks its
+ *   element in, could not be allocated; both are charged to the caller's
+ *   memory cgroup.
  * - EMFILE/ENFILE: no descriptor left for the new channel.
  */
 
@@ -69,9 +71,10 @@
  * @flags: %KCHAN_CLOEXEC and/or %KCHAN_NONBLOCK; other bits must be zero.
  * @elem_size: size of one element in bytes, 1 to %KCHAN_ELEM_SIZE_MAX.
  * @__reserved: must be zero.
- * @capacity: number of elements the ring holds, 1 to %KCHAN_CAPACITY_MAX;
+ * @capacity: number of elements the ring holds, 0 to %KCHAN_CAPACITY_MAX;
  *	@elem_size times @capacity must not exceed %KCHAN_RING_BYTES_MAX.
- *	0 (an unbuffered channel) is rejected with EINVAL by this version.
+ *	0 makes an unbuffered channel: a send completes only when a receiver
+ *	has taken its element (Go's rendezvous).
  *
  * Issued on an open descriptor of /dev/kchan.  Returns a new file
  * descriptor that refers to the channel (an anonymous inode "[kchan]").
@@ -111,9 +114,10 @@ struct kchan_create {
  *	elements to send, or the buffer to receive into.
  * @count: number of elements, 1 or more; @count times the element size
  *	must not exceed INT_MAX rounded down to a page (as for read(2)).
- * @deadline_ns: absolute CLOCK_MONOTONIC time in nanoseconds, used only
- *	with %KCHAN_XFER_DEADLINE (must be zero otherwise).  Being absolute,
- *	it survives a restarted call without drift.
+ * @deadline_ns: absolute CLOCK_MONOTONIC time in nanoseconds (>= 0), as
+ *	the caller's clock_gettime() reads it (time namespaces included),
+ *	used only with %KCHAN_XFER_DEADLINE (must be zero otherwise).  Being
+ *	absolute, it survives a restarted call without drift.
  *
  * Send blocks (unless told not to) until the first element is queued or
  * handed to a receiver, then moves as many further elements as it can
@@ -152,7 +156,8 @@ struct kchan_xfer {
  * @elem_size: out: element size in bytes.
  * @__reserved: out: zero.
  * @capacity: out: capacity in elements.
- * @len: out: elements now queued in the ring.
+ * @len: out: elements now queued (in the ring, plus any a faulting
+ *	receiver gave back, so it may briefly exceed @capacity).
  * @sendq: out: senders now blocked on the channel.
  * @recvq: out: receivers now blocked on the channel.
  *
@@ -171,6 +176,105 @@ struct kchan_info {
 
 /** KCHAN_INFO_SIZE_VER0 - size of the first published struct kchan_info. */
 #define KCHAN_INFO_SIZE_VER0	40
+
+/** KCHAN_SELECT_MAX_CASES - most cases one select may name. */
+#define KCHAN_SELECT_MAX_CASES	128
+
+/* Values of struct kchan_select_case.op. */
+/** KCHAN_CASE_RECV - the case receives into @elem. */
+#define KCHAN_CASE_RECV		1
+/** KCHAN_CASE_SEND - the case sends the element at @elem. */
+#define KCHAN_CASE_SEND		2
+
+/**
+ * KCHAN_SELECT_CLOSED - set in the return value of %KCHAN_IOC_SELECT, next
+ * to the case index, when the chosen receive case fired because its
+ * channel is closed and drained; its buffer was left untouched.
+ */
+#define KCHAN_SELECT_CLOSED	0x10000
+/** KCHAN_SELECT_INDEX_MASK - the case index in that return value. */
+#define KCHAN_SELECT_INDEX_MASK	0xffff
+
+/**
+ * struct kchan_select_case - one case of a select
+ * @fd: a channel descriptor, or -1 for a case that is never ready (Go's
+ *	nil channel).
+ * @op: %KCHAN_CASE_RECV or %KCHAN_CASE_SEND.
+ * @elem: user pointer to the element to send, or the buffer to receive
+ *	into; one element of the channel's size.
+ * @flags: must be zero (no case flags are defined yet).
+ * @__reserved: must be zero.
+ *
+ * The kernel only reads cases; the outcome is the ioctl's return value.
+ */
+struct kchan_select_case {
+	__s32 fd;
+	__u32 op;
+	__aligned_u64 elem;
+	__u32 flags;
+	__u32 __reserved;
+};
+
+/** KCHAN_SELECT_CASE_SIZE_VER0 - size of the first struct kchan_select_case. */
+#define KCHAN_SELECT_CASE_SIZE_VER0	24
+
+/* Flags of struct kchan_select. */
+/**
+ * KCHAN_SELECT_NONBLOCK - Go's default case: when no case is ready, fail
+ * with EAGAIN at once.
+ */
+#define KCHAN_SELECT_NONBLOCK	0x1U
+/**
+ * KCHAN_SELECT_DEADLINE - @deadline_ns is valid: wait at most until that
+ * CLOCK_MONOTONIC time, then fail with ETIMEDOUT.
+ */
+#define KCHAN_SELECT_DEADLINE	0x2U
+
+/**
+ * struct kchan_select - argument of %KCHAN_IOC_SELECT
+ * @size: sizeof(struct kchan_select) as known to user space; at least
+ *	%KCHAN_SELECT_SIZE_VER0.
+ * @flags: %KCHAN_SELECT_NONBLOCK, %KCHAN_SELECT_DEADLINE; other bits must
+ *	be zero.
+ * @cases: user pointer to @nr_cases cases, each @case_size bytes.
+ * @nr_cases: number of cases, 0 to %KCHAN_SELECT_MAX_CASES.  The same
+ *	channel may appear in several cases.
+ * @case_size: sizeof(struct kchan_select_case) as known to user space; at
+ *	least %KCHAN_SELECT_CASE_SIZE_VER0, read like @size.
+ * @deadline_ns: absolute CLOCK_MONOTONIC time in nanoseconds (>= 0), as
+ *	the caller's clock_gettime() reads it, used only with
+ *	%KCHAN_SELECT_DEADLINE (must be zero otherwise).
+ *
+ * Performs exactly one ready case, chosen uniformly at random among the
+ * ready ones, and returns its index (plus %KCHAN_SELECT_CLOSED for a
+ * receive that saw "closed"); nothing happens on the others.  With
+ * no case ready it blocks on every channel at once until one can proceed,
+ * unless %KCHAN_SELECT_NONBLOCK (EAGAIN) or the deadline (ETIMEDOUT) says
+ * otherwise.  A receive case on a closed channel is ready and reports
+ * %KCHAN_SELECT_CLOSED; a send case on a closed channel that is chosen makes
+ * the select fail with EPIPE.  With no case that can ever be ready (no
+ * case, or only -1 descriptors) it waits for the deadline, forever without
+ * one (Go's empty select), until a signal.
+ *
+ * The select ignores the O_NONBLOCK flag of the descriptor it is issued
+ * on.  Errors besides the general ones: EBADF for a descriptor that is not
+ * open; EINVAL for one that is not a channel, an unknown @op, non-zero
+ * case @flags or @__reserved, more than %KCHAN_SELECT_MAX_CASES cases,
+ * @case_size below %KCHAN_SELECT_CASE_SIZE_VER0 or a negative deadline;
+ * E2BIG for @case_size above a page or a case's unknown tail not zero;
+ * EFAULT when a case's element is not accessible (nothing happened).
+ */
+struct kchan_select {
+	__u32 size;
+	__u32 flags;
+	__aligned_u64 cases;
+	__u32 nr_cases;
+	__u32 case_size;
+	__s64 deadline_ns;
+};
+
+/** KCHAN_SELECT_SIZE_VER0 - size of the first published struct kchan_select. */
+#define KCHAN_SELECT_SIZE_VER0	32
 
 /**
  * KCHAN_IOC_CREATE - create a channel; on /dev/kchan.
@@ -211,5 +315,16 @@ struct kchan_info {
  * Argument: struct kchan_info.  Returns 0.
  */
 #define KCHAN_IOC_INFO		_IO(KCHAN_IOC_MAGIC, 0x13)
+
+/**
+ * KCHAN_IOC_SELECT - perform one of several send and receive cases (Go's
+ * select); on /dev/kchan or on any channel descriptor (which need not be
+ * one of the cases).
+ *
+ * Argument: struct kchan_select.  Returns the index of the case that
+ * proceeded, with %KCHAN_SELECT_CLOSED set for a receive that saw
+ * "closed".
+ */
+#define KCHAN_IOC_SELECT	_IO(KCHAN_IOC_MAGIC, 0x20)
 
 #endif /* _UAPI_LINUX_KCHAN_H */
