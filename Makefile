@@ -41,7 +41,11 @@ lib:
 selftests: lib
 	$(MAKE) -C selftests
 
-examples/pingpong: examples/pingpong.c $(LIBCHANUSER)
+EXAMPLES	:= $(patsubst %.c,%,$(wildcard examples/*.c))
+
+examples: $(EXAMPLES)
+
+examples/%: examples/%.c $(LIBCHANUSER)
 	$(CC) -D_GNU_SOURCE -O2 -g -Wall -Iuapi -Ilibchanuser/include \
 		-o $@ $< $(LIBCHANUSER) -static -pthread
 
@@ -92,7 +96,7 @@ sparse:
 clean:
 	rm -f kchan.ko kchan.o kchan.mod kchan.mod.c kchan.mod.o \
 		module/*.o .*.cmd module/.*.cmd Module.symvers modules.order \
-		examples/pingpong
+		$(EXAMPLES)
 	$(MAKE) -C libchanuser clean
 	$(MAKE) -C selftests clean
 	rm -rf $(QEMU_DIR)/out
@@ -102,5 +106,5 @@ distclean: clean
 	$(MAKE) -C selftests distclean
 	rm -rf $(CHECKPATCH_DIR)
 
-.PHONY: all deps module lib selftests check demo style sparse clean \
-	distclean FORCE
+.PHONY: all deps module lib selftests examples check demo style sparse \
+	clean distclean FORCE

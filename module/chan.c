@@ -30,8 +30,9 @@ static void kchan_destroy(struct kchan *ch)
 	WARN_ON_ONCE(!list_empty(&ch->sendq) || !list_empty(&ch->recvq));
 	kchan_release_returned(ch);
 	kchan_ring_destroy(&ch->ring);
+	kchan_user_uncharge(ch->owner);
 	mutex_destroy(&ch->lock);
-	kfree(ch);
+	kchan_chan_free(ch);
 }
 
 static int kchan_chan_release(struct inode *inode, struct file *file)
@@ -153,7 +154,7 @@ static long kchan_ioctl_info(struct kchan *ch, struct kchan_info __user *uinfo)
 	if (mutex_lock_killable(&ch->lock))
 		return -EINTR;
 	info.state = ch->closed ? KCHAN_STATE_CLOSED : 0;
-	info.len = ch->ring.len + ch->nr_returned;
+	info.len = kchan_ring_count(&ch->ring) + ch->nr_returned;
 	info.sendq = ch->nr_sendq;
 	info.recvq = ch->nr_recvq;
 	mutex_unlock(&ch->lock);
@@ -214,22 +215,16 @@ static int kchan_validate_create(const struct kchan_create *args)
 		return -EINVAL;
 	if (args->__reserved)
 		return -EINVAL;
-	if (!args->elem_size || args->elem_size > KCHAN_ELEM_SIZE_MAX)
-		return -EINVAL;
-	if (args->capacity > KCHAN_CAPACITY_MAX)
-		return -EINVAL;
-	/* Both factors are bounded above, so the product fits in u64. */
-	if ((u64)args->elem_size * args->capacity > KCHAN_RING_BYTES_MAX)
-		return -EINVAL;
-	return 0;
+	return kchan_check_limits(args->elem_size, args->capacity);
 }
 
 /**
  * kchan_create_fd() - create a channel and a descriptor for it
  * @args: the validated-by-layout argument of %KCHAN_IOC_CREATE
  *
- * Return: the new descriptor, or -EINVAL for arguments out of range,
- * -ENOMEM, or -EMFILE/-ENFILE when no descriptor is left.
+ * Return: the new descriptor, or -EINVAL for arguments out of range or
+ * beyond the limits, -ENOSPC when the caller has max_channels_per_user
+ * channels, -ENOMEM, or -EMFILE/-ENFILE when no descriptor is left.
  */
 int kchan_create_fd(const struct kchan_create *args)
 {
@@ -244,9 +239,13 @@ int kchan_create_fd(const struct kchan_create *args)
 	if (args->flags & KCHAN_NONBLOCK)
 		oflags |= O_NONBLOCK;
 
-	ch = kzalloc(sizeof(*ch), GFP_KERNEL_ACCOUNT);
+	ch = kchan_chan_alloc();
 	if (!ch)
 		return -ENOMEM;
+	ch->owner = current_uid();
+	ret = kchan_user_charge(ch->owner);
+	if (ret)
+		goto out_free_chan;
 	mutex_init(&ch->lock);
 	INIT_LIST_HEAD(&ch->sendq);
 	INIT_LIST_HEAD(&ch->recvq);
@@ -254,7 +253,7 @@ int kchan_create_fd(const struct kchan_create *args)
 	init_waitqueue_head(&ch->poll_wq);
 	ret = kchan_ring_init(&ch->ring, args->elem_size, args->capacity);
 	if (ret)
-		goto out_free_chan;
+		goto out_uncharge;
 
 	fd = get_unused_fd_flags(args->flags & KCHAN_CLOEXEC ? O_CLOEXEC : 0);
 	if (fd < 0) {
@@ -274,8 +273,10 @@ out_put_fd:
 	put_unused_fd(fd);
 out_free_ring:
 	kchan_ring_destroy(&ch->ring);
-out_free_chan:
+out_uncharge:
 	mutex_destroy(&ch->lock);
-	kfree(ch);
+	kchan_user_uncharge(ch->owner);
+out_free_chan:
+	kchan_chan_free(ch);
 	return ret;
 }

@@ -29,6 +29,7 @@
 #include <linux/mutex.h>
 #include <linux/poll.h>
 #include <linux/types.h>
+#include <linux/uidgid.h>
 #include <linux/wait.h>
 
 #include "ring.h"
@@ -50,6 +51,8 @@ struct kchan_create;
  * @nr_recvq: length of @recvq, likewise.
  * @nr_returned: length of @returned; read locklessly by poll.
  * @closed: set once by Go's close(ch); read locklessly by poll.
+ * @owner: the creator's real user id, which the channel is counted
+ *	against (limits.c); set at creation, then read-only.
  * @poll_wq: poll/epoll waiters, woken after @lock is dropped.
  */
 struct kchan {
@@ -62,6 +65,7 @@ struct kchan {
 	u32 nr_recvq;
 	u32 nr_returned;
 	bool closed;
+	kuid_t owner;
 	wait_queue_head_t poll_wq;
 };
 
@@ -171,8 +175,22 @@ int kchan_send_step(struct kchan *ch, const u8 __user *src);
 int kchan_recv_step(struct kchan *ch, u8 __user *dst);
 void kchan_give_back(struct kchan *ch, struct kchan_msg *msg);
 
-/* wait.c */
+/* cache.c */
+int kchan_cache_init(void);
+void kchan_cache_exit(void);
+unsigned long kchan_allocations(void);
+void *kchan_alloc(size_t size, bool zero);
+struct kchan *kchan_chan_alloc(void);
+void kchan_chan_free(struct kchan *ch);
 struct kchan_msg *kchan_msg_alloc(const struct kchan *ch);
+void kchan_msg_free(const struct kchan *ch, struct kchan_msg *msg);
+
+/* limits.c */
+int kchan_check_limits(u32 elem_size, u64 capacity);
+int kchan_user_charge(kuid_t uid);
+void kchan_user_uncharge(kuid_t uid);
+
+/* wait.c */
 void kchan_wake_pollers(struct kchan *ch, __poll_t mask);
 void kchan_enqueue(struct kchan *ch, struct kchan_waiter *w);
 void kchan_dequeue(struct kchan *ch, struct kchan_waiter *w);

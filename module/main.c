@@ -9,6 +9,7 @@
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
+#include <linux/device.h>
 #include <linux/fs.h>
 #include <linux/miscdevice.h>
 #include <linux/module.h>
@@ -75,15 +76,30 @@ static const struct file_operations kchan_dev_fops = {
 	.compat_ioctl	= compat_ptr_ioctl,
 };
 
+/* /sys/class/misc/kchan/allocations: see kchan_allocations(). */
+static ssize_t allocations_show(struct device *dev,
+				struct device_attribute *attr, char *buf)
+{
+	return sysfs_emit(buf, "%lu\n", kchan_allocations());
+}
+static DEVICE_ATTR_RO(allocations);
+
+static struct attribute *kchan_dev_attrs[] = {
+	&dev_attr_allocations.attr,
+	NULL,
+};
+ATTRIBUTE_GROUPS(kchan_dev);
+
 /*
  * Anyone may create channels, as anyone may create pipes or eventfds: the
- * memory is charged to the creator's memory cgroup.  Distributions narrow
- * this with a udev rule.
+ * memory is charged to the creator's memory cgroup and the count to the
+ * creator's user (limits.c).  Distributions narrow this with a udev rule.
  */
 static struct miscdevice kchan_miscdev = {
 	.minor	= MISC_DYNAMIC_MINOR,
 	.name	= "kchan",
 	.fops	= &kchan_dev_fops,
+	.groups	= kchan_dev_groups,
 	.mode	= 0666,
 };
 
@@ -98,17 +114,25 @@ static int __init kchan_init(void)
 	BUILD_BUG_ON(sizeof(struct kchan_select_case) !=
 		     KCHAN_SELECT_CASE_SIZE_VER0);
 
+	ret = kchan_cache_init();
+	if (ret)
+		return ret;
 	ret = misc_register(&kchan_miscdev);
 	if (ret) {
 		pr_err("cannot register /dev/kchan: %d\n", ret);
-		return ret;
+		goto out_cache_exit;
 	}
 	return 0;
+
+out_cache_exit:
+	kchan_cache_exit();
+	return ret;
 }
 
 static void __exit kchan_exit(void)
 {
 	misc_deregister(&kchan_miscdev);
+	kchan_cache_exit();
 }
 
 module_init(kchan_init);

@@ -3,14 +3,14 @@
  * kchan: allocation of a channel's ring.
  *
  * The ring's storage is allocated once, at channel creation, and charged to
- * the creating task's memory cgroup.  Locking is the owner's business: see
+ * the creating task's memory cgroup (cache.c).  Locking is the owner's business: see
  * ring.h.
  */
 #include <linux/mm.h>
 #include <linux/overflow.h>
 #include <linux/slab.h>
 
-#include "ring.h"
+#include "kchan.h"
 
 /**
  * kchan_ring_init() - allocate the storage of an empty ring
@@ -33,12 +33,12 @@ int kchan_ring_init(struct kchan_ring *ring, u32 elem_size, u32 capacity)
 	ring->elem_size = elem_size;
 	ring->capacity = capacity;
 	ring->head = 0;
-	ring->len = 0;
+	ring->tail = 0;
 	ring->slots = NULL;
 	if (!bytes)
 		return 0;
 
-	ring->slots = kvmalloc(bytes, GFP_KERNEL_ACCOUNT);
+	ring->slots = kchan_alloc(bytes, false);
 	return ring->slots ? 0 : -ENOMEM;
 }
 

@@ -4,15 +4,19 @@
  *
  * The ring is a plain array of @capacity slots of @elem_size bytes, allocated
  * once when the channel is created; no element is ever allocated on its own.
- * @head indexes the oldest element and @len counts the queued ones, so head
- * and length are always read and written together under the owning
- * channel's lock (struct kchan.lock).  The only lockless reader is
+ * @head (the consumer's position) and @tail (the producer's) run freely and
+ * wrap at 2^32; their difference is the length and each maps to a slot
+ * modulo @capacity (which need not be a power of two, as in Go).  They sit
+ * on separate cache lines.  Both are written only under the owning
+ * channel's lock (struct kchan.lock); the only lockless reader is
  * kchan_ring_len(), used by poll.
  */
 #ifndef _KCHAN_RING_H
 #define _KCHAN_RING_H
 
+#include <linux/cache.h>
 #include <linux/compiler.h>
+#include <linux/minmax.h>
 #include <linux/types.h>
 
 /**
@@ -20,70 +24,80 @@
  * @slots: @capacity * @elem_size bytes, or NULL when @capacity is 0.
  * @elem_size: bytes per element, 1 to KCHAN_ELEM_SIZE_MAX.
  * @capacity: number of slots.
- * @head: slot index of the oldest queued element, in [0, @capacity).
- * @len: number of queued elements, in [0, @capacity].
+ * @head: free-running count of elements ever taken out.
+ * @tail: free-running count of elements ever put in; @tail - @head is the
+ *	number queued, in [0, @capacity].
  *
- * @head and @len are guarded by the owning channel's lock.
+ * @head and @tail are guarded by the owning channel's lock.
  */
 struct kchan_ring {
 	u8 *slots;
 	u32 elem_size;
 	u32 capacity;
-	u32 head;
-	u32 len;
+	u32 head ____cacheline_aligned_in_smp;
+	u32 tail ____cacheline_aligned_in_smp;
 };
 
 int kchan_ring_init(struct kchan_ring *ring, u32 elem_size, u32 capacity);
 void kchan_ring_destroy(struct kchan_ring *ring);
 
+/* Number of queued elements; the channel lock is held. */
+static inline u32 kchan_ring_count(const struct kchan_ring *ring)
+{
+	return ring->tail - ring->head;
+}
+
 static inline bool kchan_ring_empty(const struct kchan_ring *ring)
 {
-	return ring->len == 0;
+	return ring->tail == ring->head;
 }
 
 static inline bool kchan_ring_full(const struct kchan_ring *ring)
 {
-	return ring->len == ring->capacity;
+	return kchan_ring_count(ring) == ring->capacity;
 }
 
-/* Lockless snapshot of the length, for poll and info: may be stale. */
+/*
+ * Lockless snapshot of the length, for poll.  The two positions are read
+ * one after the other, so the pair may mix an older and a newer value;
+ * clamping keeps the answer within the ring, and every change is followed
+ * by a poll wake-up that makes the poller look again.
+ */
 static inline u32 kchan_ring_len(const struct kchan_ring *ring)
 {
-	return READ_ONCE(ring->len);
+	u32 head = READ_ONCE(ring->head);
+	u32 tail = READ_ONCE(ring->tail);
+
+	return min(tail - head, ring->capacity);
 }
 
-static inline u8 *kchan_ring_slot(const struct kchan_ring *ring, u32 index)
+static inline u8 *kchan_ring_slot(const struct kchan_ring *ring, u32 pos)
 {
-	u32 pos = ring->head + index;
-
-	if (pos >= ring->capacity)
-		pos -= ring->capacity;
-	return ring->slots + (size_t)pos * ring->elem_size;
+	return ring->slots + (size_t)(pos % ring->capacity) * ring->elem_size;
 }
 
 /* The oldest element; the ring must not be empty. */
 static inline u8 *kchan_ring_front(const struct kchan_ring *ring)
 {
-	return kchan_ring_slot(ring, 0);
+	return kchan_ring_slot(ring, ring->head);
 }
 
 /* The free slot after the newest element; the ring must not be full. */
 static inline u8 *kchan_ring_back(const struct kchan_ring *ring)
 {
-	return kchan_ring_slot(ring, ring->len);
+	return kchan_ring_slot(ring, ring->tail);
 }
 
 /* Publish the slot returned by kchan_ring_back() as the newest element. */
 static inline void kchan_ring_push(struct kchan_ring *ring)
 {
-	WRITE_ONCE(ring->len, ring->len + 1);
+	WRITE_ONCE(ring->tail, ring->tail + 1);
 }
 
 /* Drop the oldest element, returned by kchan_ring_front(). */
 static inline void kchan_ring_pop(struct kchan_ring *ring)
 {
-	ring->head = ring->head + 1 == ring->capacity ? 0 : ring->head + 1;
-	WRITE_ONCE(ring->len, ring->len - 1);
+	WRITE_ONCE(ring->head, ring->head + 1);
 }
 
 #endif /* _KCHAN_RING_H */

@@ -101,7 +101,7 @@ static int kchan_sel_alloc(struct kchan_sel *s, u32 n)
 	u32 i;
 
 	/* n <= KCHAN_SELECT_MAX_CASES, so this cannot overflow. */
-	buf = kzalloc(n * one, GFP_KERNEL_ACCOUNT);
+	buf = kchan_alloc(n * one, true);
 	if (!buf)
 		return -ENOMEM;
 	s->waiters = buf;
@@ -119,11 +119,12 @@ static void kchan_sel_free(struct kchan_sel *s)
 	u32 i;
 
 	for (i = 0; i < s->nr_cases; i++) {
-		kvfree(s->waiters[i].msg);
-		if (s->cases[i].file)
+		if (s->cases[i].file) {
+			kchan_msg_free(s->cases[i].ch, s->waiters[i].msg);
 			fput(s->cases[i].file);
+		}
 	}
-	kfree(s->waiters);
+	kvfree(s->waiters);
 }
 
 static int kchan_sel_read_case(struct kchan_sel *s, u32 i,

@@ -30,31 +30,11 @@
  * under the lock costs no contention.)
  */
 #include <linux/hrtimer.h>
-#include <linux/mm.h>
-#include <linux/overflow.h>
 #include <linux/sched.h>
 #include <linux/sched/signal.h>
 #include <linux/sched/task.h>
-#include <linux/slab.h>
 
 #include "kchan.h"
-
-/**
- * kchan_msg_alloc() - allocate a buffer for one element outside the ring
- * @ch: the channel whose element size it takes
- *
- * Return: the message, or NULL.
- */
-struct kchan_msg *kchan_msg_alloc(const struct kchan *ch)
-{
-	struct kchan_msg *msg;
-
-	msg = kvmalloc(struct_size(msg, data, ch->ring.elem_size),
-		       GFP_KERNEL_ACCOUNT);
-	if (msg)
-		INIT_LIST_HEAD(&msg->node);
-	return msg;
-}
 
 /**
  * kchan_wake_pollers() - wake poll/epoll waiters of a channel

@@ -37,8 +37,6 @@
  * time may come out in either order, and one given back after the channel
  * closed and drained is received after a receiver already saw "closed".
  */
-#include <linux/mm.h>
-#include <linux/slab.h>
 #include <linux/uaccess.h>
 
 #include "kchan.h"
@@ -109,7 +107,7 @@ int kchan_recv_step(struct kchan *ch, u8 __user *dst)
 			return -EFAULT;
 		list_del(&msg->node);
 		WRITE_ONCE(ch->nr_returned, ch->nr_returned - 1);
-		kvfree(msg);
+		kchan_msg_free(ch, msg);
 		return 1;
 	}
 
@@ -211,11 +209,11 @@ static int kchan_send_block(struct kchan *ch, const u8 __user *src,
 		ret = 1;
 	else if (ret == KCHAN_CLOSED)
 		ret = -EPIPE;
-	kvfree(w.msg);
+	kchan_msg_free(ch, w.msg);
 	return ret;
 
 out_free_msg:
-	kvfree(w.msg);
+	kchan_msg_free(ch, w.msg);
 out_unlock:
 	mutex_unlock(&ch->lock);
 	return ret;
@@ -244,7 +242,7 @@ void kchan_give_back(struct kchan *ch, struct kchan_msg *msg)
 	}
 	mutex_unlock(&ch->lock);
 	kchan_wake_pollers(ch, EPOLLIN | EPOLLRDNORM);
-	kvfree(msg);
+	kchan_msg_free(ch, msg);
 }
 
 /*
@@ -280,7 +278,7 @@ static int kchan_recv_block(struct kchan *ch, u8 __user *dst,
 	} else if (ret == KCHAN_CLOSED) {
 		ret = 0;
 	}
-	kvfree(w.msg);
+	kchan_msg_free(ch, w.msg);
 	return ret;
 }
 
@@ -452,7 +450,7 @@ void kchan_release_returned(struct kchan *ch)
 	struct kchan_msg *msg, *next;
 
 	list_for_each_entry_safe(msg, next, &ch->returned, node)
-		kvfree(msg);
+		kchan_msg_free(ch, msg);
 	INIT_LIST_HEAD(&ch->returned);
 	ch->nr_returned = 0;
 }

@@ -239,6 +239,122 @@ struct kchan_case {
  */
 int kchan_select(struct kchan_case *cases, size_t n, int64_t timeout_ns);
 
+/*
+ * Tasks: threads that act as goroutines, cgroup-aware.
+ *
+ * kchan_go() is Go's go statement: it runs fn(arg) on a new thread (a
+ * POSIX thread: link with -pthread, which pkg-config adds) and hands back
+ * a task.  kchan_join() waits for fn to return and gives its result; it
+ * frees the task, so every task is joined exactly once.
+ *
+ * A task may run in a cgroup of its own: attr->cgroup names a cgroup v2
+ * directory, such as "/sys/fs/cgroup/app/workers", and the new thread
+ * moves into it (writes its thread ID to the directory's cgroup.threads)
+ * before fn starts.  Threads of one process may only be spread over that
+ * process's domain: the cgroup must be the process's own cgroup or a
+ * threaded cgroup below it (cgroup.type "threaded"; see "Threads" in the
+ * kernel's Documentation/admin-guide/cgroup-v2.rst).  When the move fails,
+ * kchan_go() says why, fn never runs and no thread is left behind.
+ * Without a cgroup, a task runs where the thread that started it runs.
+ *
+ * A task group waits for many tasks at once, like Go's sync.WaitGroup:
+ * kchan_group_go() starts a task in the group and kchan_group_wait()
+ * joins every task started in it.  The results of fn are discarded; tasks
+ * report through channels, or through their argument.
+ *
+ * There is no call that cancels a task: as with Go's ctx.Done(), a task
+ * that should stop on request also selects on a "done" channel that
+ * nobody sends on, and the canceller calls kchan_close(done).  Every
+ * receive case on a closed channel fires (with @closed set), so every task
+ * sees it, however many there are.  examples/workers.c shows the idiom.
+ */
+struct kchan_task;
+
+struct kchan_task_attr {
+	const char	*cgroup;	/* cgroup v2 directory to run in, or
+					 * NULL to stay in the caller's */
+};
+
+/*
+ * kchan_go - start a task: run @fn(@arg) on a new thread.
+ * @task: out: the task, to pass to kchan_join().
+ * @fn: the function; its return value is the task's result.
+ * @attr: NULL, or the task's attributes (a NULL @attr->cgroup is the same
+ *	as a NULL @attr).
+ *
+ * With a cgroup, kchan_go() returns only once the thread is in it, or has
+ * failed to get there and exited without calling @fn.
+ *
+ * Returns 0.  Errors:
+ *	-EINVAL	@task or @fn is NULL, or the cgroup path is a directory
+ *		that is not in a cgroup v2 hierarchy.
+ *	-ENOENT, -ENOTDIR, -EACCES, -ELOOP, -ENAMETOOLONG
+ *		as open(2) says for the cgroup path or its cgroup.threads.
+ *	-EOPNOTSUPP	the cgroup is outside the process's domain: neither
+ *		its own cgroup nor a threaded cgroup below it.
+ *	-EBUSY, -ENODEV, ...	other refusals of the move, as the kernel
+ *		gives them for a write to cgroup.threads.
+ *	-EAGAIN, -ENOMEM	no thread could be created.
+ */
+int kchan_go(struct kchan_task **task, void *(*fn)(void *), void *arg,
+	     const struct kchan_task_attr *attr);
+
+/*
+ * kchan_join - wait for a task to finish and free it.
+ * @result: NULL, or where to store the task's result (@fn's return value).
+ *
+ * Returns 0; @task is then freed.  Errors: -EINVAL (@task is NULL),
+ * -EDEADLK (a task joining itself; nothing is freed).
+ */
+int kchan_join(struct kchan_task *task, void **result);
+
+/* A task group: tasks waited for together. */
+struct kchan_group;
+
+/*
+ * kchan_group_new - create an empty task group.
+ * @group: out: the group, to free with kchan_group_free().
+ *
+ * Returns 0.  Errors: -EINVAL (@group is NULL), -ENOMEM.
+ */
+int kchan_group_new(struct kchan_group **group);
+
+/*
+ * kchan_group_go - start a task in @group.
+ *
+ * As kchan_go(), but the task belongs to @group, which joins it in
+ * kchan_group_wait().  Tasks of the group may start more tasks in it.
+ * Returns 0, or an error of kchan_go() (-EINVAL also for a NULL @group);
+ * on error nothing was added to the group.
+ */
+int kchan_group_go(struct kchan_group *group, void *(*fn)(void *), void *arg,
+		   const struct kchan_task_attr *attr);
+
+/*
+ * kchan_group_wait - join every task of @group.
+ *
+ * Waits until every task started in @group has finished, including tasks
+ * that tasks of the group start while it waits, and every
+ * kchan_group_go() that had begun when it was called has returned.  The
+ * group is then empty and may be used again.  Several threads may wait at
+ * once: each returns when the group is empty.  A task must not wait for
+ * its own group: the call fails with -EDEADLK if it comes to join the
+ * caller, and never returns if another thread is joining the caller.
+ *
+ * Returns the number of tasks this call joined.  Errors: -EINVAL (@group
+ * is NULL), -EDEADLK (see above; the tasks joined so far are freed).
+ */
+int kchan_group_wait(struct kchan_group *group);
+
+/*
+ * kchan_group_free - free an empty task group.
+ *
+ * Returns 0 (also for a NULL @group).  Errors: -EBUSY (the group still
+ * has tasks to wait for, or another call on it is in progress; nothing
+ * was freed).
+ */
+int kchan_group_free(struct kchan_group *group);
+
 #ifdef __cplusplus
 }
 #endif

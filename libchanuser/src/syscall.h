@@ -14,6 +14,7 @@
 #include <fcntl.h>
 #include <stdint.h>
 #include <sys/ioctl.h>
+#include <sys/vfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -71,6 +72,28 @@ static inline int64_t sys_deadline_ns(int64_t timeout_ns)
 	if (__builtin_add_overflow(now, timeout_ns, &deadline))
 		deadline = INT64_MAX;
 	return deadline;
+}
+
+static inline int sys_openat(int dirfd, const char *path, int flags)
+{
+	int saved_errno = errno;
+
+	return sys_result(openat(dirfd, path, flags), saved_errno);
+}
+
+static inline int sys_fstatfs(int fd, struct statfs *st)
+{
+	int saved_errno = errno;
+
+	return sys_result(fstatfs(fd, st), saved_errno);
+}
+
+/* write(2) of a few bytes (a count that fits an int), or -errno. */
+static inline int sys_write(int fd, const void *buf, size_t len)
+{
+	int saved_errno = errno;
+
+	return sys_result(write(fd, buf, len), saved_errno);
 }
 
 #endif /* CHANUSER_SYSCALL_H */

@@ -161,7 +161,7 @@ initrd=$work/initrd.gz
 # --- boot ---------------------------------------------------------------------
 qemu=(qemu-system-x86_64 -m "$mem" -smp "$smp" -cpu "$cpu" -nographic
       -no-reboot -nic none -kernel "$kernel" -initrd "$initrd"
-      -append "console=ttyS0 quiet panic=-1 panic_on_warn=0 $kargs"
+      -append "console=ttyS0 quiet loglevel=5 oops=panic panic=-1 panic_on_warn=0 $kargs"
       "${qemu_extra[@]}")
 echo "run.sh: booting $kver: ${qemu[*]}"
 start=$SECONDS
