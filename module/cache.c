@@ -3,8 +3,9 @@
  * kchan: memory - the slab caches, how every allocation is charged, and
  * the allocation counter.
  *
- * Every byte kchan allocates on behalf of a task is charged to that task's
- * memory cgroup (SLAB_ACCOUNT caches, __GFP_ACCOUNT).  Allocations sized by
+ * Every byte kchan allocates for a channel is charged to the creating
+ * task's memory cgroup (SLAB_ACCOUNT caches, __GFP_ACCOUNT); the one
+ * exception is limits.c's small per-user count entry.  Allocations sized by
  * user space - rings, parked elements, select bookkeeping - also carry
  * __GFP_RETRY_MAYFAIL, so that a cgroup at its memory.max gets -ENOMEM
  * back instead of an OOM kill.
@@ -13,8 +14,9 @@
  * dedicated caches, created at module load and destroyed at unload; SLUB
  * serves them from per-CPU slabs.  Larger elements fall back to kvmalloc().
  *
- * kchan_nr_allocs counts every allocation the module makes, so a test can
- * prove that the steady state of send and receive allocates nothing.  It is
+ * kchan_nr_allocs counts every allocation made here - all but the per-user
+ * count entries - so a test can prove that the steady state of send and
+ * receive allocates nothing.  It is
  * a per-CPU counter: no lock, summed when read.
  */
 #include <linux/mm.h>

@@ -5,7 +5,7 @@
  * Locking, in one place:
  *
  * - struct kchan.lock (a mutex) guards everything in a channel that can
- *   change: the ring's head and length, both waiter queues and their
+ *   change: the ring's head and tail, both waiter queues and their
  *   counters, the list of elements given back by faulting receivers, and
  *   the closed flag.  It is a mutex, not a spinlock, because elements are
  *   copied to and from user memory while it is held: a copy that faults

@@ -4,18 +4,20 @@
  *
  * The ring is a plain array of @capacity slots of @elem_size bytes, allocated
  * once when the channel is created; no element is ever allocated on its own.
- * @head (the consumer's position) and @tail (the producer's) run freely and
- * wrap at 2^32; their difference is the length and each maps to a slot
- * modulo @capacity (which need not be a power of two, as in Go).  They sit
- * on separate cache lines.  Both are written only under the owning
- * channel's lock (struct kchan.lock); the only lockless reader is
- * kchan_ring_len(), used by poll.
+ * @head (the consumer's position) and @tail (the producer's) are 64-bit
+ * counts that never wrap in practice (2^64 elements); their difference is
+ * the length and each maps to a slot modulo @capacity, which need not be a
+ * power of two, as in Go.  (32-bit counts would wrap, and 2^32 is not a
+ * multiple of every capacity.)  They sit on separate cache lines.  Both
+ * are written only under the owning channel's lock (struct kchan.lock);
+ * the only lockless reader is kchan_ring_len(), used by poll.
  */
 #ifndef _KCHAN_RING_H
 #define _KCHAN_RING_H
 
 #include <linux/cache.h>
 #include <linux/compiler.h>
+#include <linux/math64.h>
 #include <linux/minmax.h>
 #include <linux/types.h>
 
@@ -24,9 +26,9 @@
  * @slots: @capacity * @elem_size bytes, or NULL when @capacity is 0.
  * @elem_size: bytes per element, 1 to KCHAN_ELEM_SIZE_MAX.
  * @capacity: number of slots.
- * @head: free-running count of elements ever taken out.
- * @tail: free-running count of elements ever put in; @tail - @head is the
- *	number queued, in [0, @capacity].
+ * @head: count of elements ever taken out.
+ * @tail: count of elements ever put in; @tail - @head is the number
+ *	queued, in [0, @capacity].
  *
  * @head and @tail are guarded by the owning channel's lock.
  */
@@ -34,8 +36,8 @@ struct kchan_ring {
 	u8 *slots;
 	u32 elem_size;
 	u32 capacity;
-	u32 head ____cacheline_aligned_in_smp;
-	u32 tail ____cacheline_aligned_in_smp;
+	u64 head ____cacheline_aligned_in_smp;
+	u64 tail ____cacheline_aligned_in_smp;
 };
 
 int kchan_ring_init(struct kchan_ring *ring, u32 elem_size, u32 capacity);
@@ -44,7 +46,7 @@ void kchan_ring_destroy(struct kchan_ring *ring);
 /* Number of queued elements; the channel lock is held. */
 static inline u32 kchan_ring_count(const struct kchan_ring *ring)
 {
-	return ring->tail - ring->head;
+	return (u32)(ring->tail - ring->head);
 }
 
 static inline bool kchan_ring_empty(const struct kchan_ring *ring)
@@ -65,15 +67,18 @@ static inline bool kchan_ring_full(const struct kchan_ring *ring)
  */
 static inline u32 kchan_ring_len(const struct kchan_ring *ring)
 {
-	u32 head = READ_ONCE(ring->head);
-	u32 tail = READ_ONCE(ring->tail);
+	u64 head = READ_ONCE(ring->head);
+	u64 tail = READ_ONCE(ring->tail);
 
-	return min(tail - head, ring->capacity);
+	return min_t(u64, tail - head, ring->capacity);
 }
 
-static inline u8 *kchan_ring_slot(const struct kchan_ring *ring, u32 pos)
+static inline u8 *kchan_ring_slot(const struct kchan_ring *ring, u64 pos)
 {
-	return ring->slots + (size_t)(pos % ring->capacity) * ring->elem_size;
+	u32 slot;
+
+	div_u64_rem(pos, ring->capacity, &slot);
+	return ring->slots + (size_t)slot * ring->elem_size;
 }
 
 /* The oldest element; the ring must not be empty. */

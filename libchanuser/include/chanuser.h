@@ -70,15 +70,20 @@ extern "C" {
 /*
  * kchan_make - create a channel.
  * @elem_size: size of one element in bytes, 1 to 65536.
- * @capacity: number of elements the channel buffers, up to 2^20; 0 asks
- *	for an unbuffered channel (a send waits for a receiver to take the
- *	element), which a kchan module that lacks them rejects with -EINVAL.
+ * @capacity: number of elements the channel buffers, up to 2^20; 0 makes
+ *	an unbuffered channel (a send waits for a receiver to take the
+ *	element).
  * @flags: 0, or KCHAN_CLOEXEC and/or KCHAN_NONBLOCK.
  *
+ * The figures above are the module's defaults; an administrator may lower
+ * them (module parameters max_elem_size, max_capacity, max_ring_bytes).
+ *
  * Returns the new channel descriptor.  Errors: -EINVAL (a size, capacity
- * or flag out of range; elem_size times capacity over 64 MiB), -ENOMEM,
- * -EMFILE, -ENFILE, and the errors of open(2) on /dev/kchan, notably
- * -ENOENT when the kchan module is not loaded and -EACCES.
+ * or flag out of range; elem_size times capacity over 64 MiB), -ENOSPC
+ * (the user has max_channels_per_user channels, 16384 by default),
+ * -ENOMEM (also at the memory cgroup's memory.max), -EMFILE, -ENFILE, and
+ * the errors of open(2) on /dev/kchan, notably -ENOENT when the kchan
+ * module is not loaded and -EACCES.
  */
 int kchan_make(size_t elem_size, size_t capacity, unsigned int flags);
 

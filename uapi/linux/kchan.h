@@ -41,7 +41,10 @@
  *   absolute, so it does not drift).  Nothing was transferred.
  * - ENOMEM: the channel's ring, or the buffer a blocking call parks its
  *   element in, could not be allocated; both are charged to the caller's
- *   memory cgroup.
+ *   memory cgroup, and a cgroup at its memory.max gets ENOMEM, not an OOM
+ *   kill.
+ * - ENOSPC: the caller's user already has max_channels_per_user channels
+ *   (a module parameter).
  * - EMFILE/ENFILE: no descriptor left for the new channel.
  */
 
@@ -51,6 +54,11 @@
  */
 #define KCHAN_IOC_MAGIC		0xC5
 
+/*
+ * The ceilings of the limits.  An administrator may lower each with the
+ * module parameters max_elem_size, max_capacity and max_ring_bytes under
+ * /sys/module/kchan/parameters/; a creation beyond them fails with EINVAL.
+ */
 /** KCHAN_ELEM_SIZE_MAX - largest element size in bytes. */
 #define KCHAN_ELEM_SIZE_MAX	65536
 /** KCHAN_CAPACITY_MAX - largest capacity in elements (2^20). */
