@@ -598,7 +598,16 @@ TEST_F(cgroup, task_is_in_cgroup_when_go_returns)
 
 	ASSERT_EQ(0, kchan_close(ch[1]));
 	ASSERT_EQ(0, kchan_join(task, NULL));
-	/* Gone from the cgroup once it has exited. */
+	/*
+	 * Gone from the cgroup once it has exited: the kernel drops an exited
+	 * thread from its cgroup a little after pthread_join() returns, so
+	 * poll (10 s at most).
+	 */
+	for (int i = 0; i < 1000; i++) {
+		if (cg_read(self->child, "cgroup.threads", threads, sizeof(threads)) == 0)
+			break;
+		usleep(10000);
+	}
 	EXPECT_EQ(0, cg_read(self->child, "cgroup.threads", threads, sizeof(threads)));
 	close(ch[0]);
 	close(ch[1]);

@@ -247,6 +247,96 @@ static inline int kt_waitpid(pid_t pid, int *status)
 	}
 }
 
+/*
+ * Small files of sysfs, cgroupfs and procfs.  kt_read_file() reads @path
+ * into @buf (NUL-terminated, one trailing newline dropped) and returns the
+ * length; kt_write_file() writes @s in one write(2), as "echo" would, and
+ * returns 0; kt_read_u64() parses a file holding one decimal number (or
+ * "max", as U64_MAX).  All return -errno on failure.
+ */
+static inline int kt_read_file(const char *path, char *buf, size_t size)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, size - 1);
+	n = n < 0 ? -errno : n;
+	close(fd);
+	if (n < 0)
+		return n;
+	buf[n] = '\0';
+	if (n > 0 && buf[n - 1] == '\n')
+		buf[--n] = '\0';
+	return n;
+}
+
+static inline int kt_write_file(const char *path, const char *s)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return -errno;
+	n = write(fd, s, strlen(s));
+	n = n < 0 ? -errno : (size_t)n == strlen(s) ? 0 : -EIO;
+	close(fd);
+	return n;
+}
+
+static inline int kt_read_u64(const char *path, uint64_t *v)
+{
+	char buf[64], *end;
+	int ret = kt_read_file(path, buf, sizeof(buf));
+
+	if (ret < 0)
+		return ret;
+	if (!strcmp(buf, "max")) {
+		*v = UINT64_MAX;
+		return 0;
+	}
+	errno = 0;
+	*v = strtoull(buf, &end, 10);
+	if (end == buf || *end || errno)
+		return -EINVAL;
+	return 0;
+}
+
+/* The module's allocation counter (cache.c) and run-time limits (limits.c). */
+#define KT_ALLOCATIONS_PATH	"/sys/class/misc/kchan/allocations"
+#define KT_PARAM_DIR		"/sys/module/kchan/parameters/"
+
+/* Allocations kchan.ko has made since it was loaded: the count or -errno. */
+static inline long long kt_allocations(void)
+{
+	uint64_t v;
+	int ret = kt_read_u64(KT_ALLOCATIONS_PATH, &v);
+
+	return ret < 0 ? ret : (long long)v;
+}
+
+/* Module parameter @name (e.g. "max_capacity"): its value or -errno. */
+static inline long long kt_param_get(const char *name)
+{
+	char path[128];
+	uint64_t v;
+	int ret;
+
+	snprintf(path, sizeof(path), KT_PARAM_DIR "%s", name);
+	ret = kt_read_u64(path, &v);
+	return ret < 0 ? ret : (long long)v;
+}
+
+/* Write @s to module parameter @name: 0 or -errno (the parameter's verdict). */
+static inline int kt_param_set(const char *name, const char *s)
+{
+	char path[128];
+
+	snprintf(path, sizeof(path), KT_PARAM_DIR "%s", name);
+	return kt_write_file(path, s);
+}
+
 /* Lowest free descriptor number (to show a failed call allocated none). */
 static inline int kt_lowest_free_fd(void)
 {
