@@ -26,6 +26,8 @@
 #define PLAIN_CHAN	2		/* the plain sender's channel */
 #define PLAIN_RECV_CHAN	1		/* the plain receiver's channel */
 #define OP_TIMEOUT	(10 * KT_NSEC)
+/* Generous: a KASAN kernel under QEMU runs this several times slower. */
+#define JOIN_TIMEOUT	(120 * KT_NSEC)
 
 /* Capacities: two unbuffered, two small buffered. */
 static const size_t chan_cap[NR_CHANS] = { 0, 1, 0, 3 };
@@ -408,19 +410,19 @@ static void check_all(struct __test_metadata *_metadata, FIXTURE_DATA(stress) *s
 	}
 }
 
-TEST_F(stress, producers_finish_then_close_every_message_received_once)
+TEST_F_TIMEOUT(stress, producers_finish_then_close_every_message_received_once, 300)
 {
 	struct world *w = self->w;
 
 	start_all(_metadata, self);
 	for (int p = 0; p < NR_PROD; p++) {
-		ASSERT_EQ(0, join_timed(self->prod[p].thread, 20 * KT_NSEC));
+		ASSERT_EQ(0, join_timed(self->prod[p].thread, JOIN_TIMEOUT));
 	}
 	for (int i = 0; i < NR_CHANS; i++) {
 		ASSERT_EQ(0, kchan_close(w->ch[i]));
 	}
 	for (int c = 0; c < NR_CONS; c++) {
-		ASSERT_EQ(0, join_timed(self->cons[c].thread, 20 * KT_NSEC));
+		ASSERT_EQ(0, join_timed(self->cons[c].thread, JOIN_TIMEOUT));
 	}
 	for (int p = 0; p < NR_PROD; p++) {
 		EXPECT_EQ(PER_PROD, self->prod[p].sent);
@@ -433,14 +435,14 @@ TEST_F(stress, producers_finish_then_close_every_message_received_once)
 /* Wait until @n messages were received or every producer is done. */
 static void wait_received(struct world *w, long n)
 {
-	int64_t end = kt_now_ns() + 20 * KT_NSEC;
+	int64_t end = kt_now_ns() + JOIN_TIMEOUT;
 
 	while (atomic_load(&w->received) < n &&
 	       atomic_load(&w->producers_done) < NR_PROD && kt_now_ns() < end)
 		kt_sleep_us(200);
 }
 
-TEST_F(stress, channels_closed_while_producers_select_nothing_lost_or_duplicated)
+TEST_F_TIMEOUT(stress, channels_closed_while_producers_select_nothing_lost_or_duplicated, 300)
 {
 	const long total = (long)NR_PROD * PER_PROD;
 	struct world *w = self->w;
@@ -456,12 +458,12 @@ TEST_F(stress, channels_closed_while_producers_select_nothing_lost_or_duplicated
 	ASSERT_EQ(0, kchan_close(w->ch[2]));
 
 	for (int p = 0; p < NR_PROD; p++) {
-		ASSERT_EQ(0, join_timed(self->prod[p].thread, 20 * KT_NSEC));
+		ASSERT_EQ(0, join_timed(self->prod[p].thread, JOIN_TIMEOUT));
 		epipe += self->prod[p].epipe;
 	}
 	ASSERT_EQ(0, kchan_close(w->ch[3]));
 	for (int c = 0; c < NR_CONS; c++) {
-		ASSERT_EQ(0, join_timed(self->cons[c].thread, 20 * KT_NSEC));
+		ASSERT_EQ(0, join_timed(self->cons[c].thread, JOIN_TIMEOUT));
 	}
 	TH_LOG("EPIPE retries %ld", epipe);
 	/* Producers 1..3 always keep channel 3 (or 2 and 3): they finish. */

@@ -18,7 +18,8 @@ M() {
 }
 
 kmsg() {
-	echo "kchan-qemu: $*" > /dev/kmsg
+	# <5> (notice): kept out of the console, which shows warnings and worse
+	echo "<5>kchan-qemu: $*" > /dev/kmsg
 }
 
 uptime_s() {

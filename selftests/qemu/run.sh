@@ -13,6 +13,8 @@
 #                   "# Totals:" lines
 #   --mode run      PROGRAMs pass when they exit 0
 #   --kver KVER     kernel to boot (default: $KVER, else find-kernel.sh)
+#   --kernel PATH   boot this kernel image instead of /boot/vmlinuz-KVER
+#                   (the debug kernel of debug-kernel.sh)
 #   --module PATH   module to insmod (default: kchan.ko at the top level)
 #   --devnode PATH  device the module must create (default: /dev/kchan;
 #                   "" to skip the check)
@@ -42,6 +44,7 @@ top=$(cd "$here/../.." && pwd)
 
 mode=tests
 kver=${KVER:-}
+kernel=
 module=$top/kchan.ko
 devnode=/dev/kchan
 timeout_s=${QEMU_TIMEOUT:-900}
@@ -58,6 +61,7 @@ while [ $# -gt 0 ]; do
 	case "$1" in
 	--mode) mode=$2; shift 2 ;;
 	--kver) kver=$2; shift 2 ;;
+	--kernel) kernel=$2; shift 2 ;;
 	--module) module=$2; shift 2 ;;
 	--devnode) devnode=$2; shift 2 ;;
 	--file) files+=("$2"); shift 2 ;;
@@ -74,8 +78,10 @@ case "$mode" in
 tests|run) ;;
 *) die "--mode must be tests or run" ;;
 esac
-kver=$("$here/find-kernel.sh" $kver) || exit 2
-kernel=/boot/vmlinuz-$kver
+if [ -z "$kernel" ]; then
+	kver=$("$here/find-kernel.sh" $kver) || exit 2
+	kernel=/boot/vmlinuz-$kver
+fi
 [ -r "$kernel" ] || die "$kernel is not readable"
 [ -f "$module" ] || die "no module $module (run 'make module')"
 busybox=/bin/busybox
