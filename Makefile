@@ -63,6 +63,28 @@ demo: deps
 	@$(MAKE) --no-print-directory KVER=$(KVER) module examples/pingpong
 	@$(RUN) --kver $(KVER) --mode run examples/pingpong
 
+# The reliability lane: the same tests on a debug kernel (KASAN, lockdep,
+# kmemleak, UBSAN, debug objects) built from linux-source-6.1 and cached
+# outside the repository (selftests/qemu/debug-kernel.sh; the first build
+# takes about 15 minutes), booted with panic_on_warn.
+check-debug: deps
+	@dk=$$($(QEMU_DIR)/debug-kernel.sh) && \
+	$(MAKE) --no-print-directory -C $$dk M=$(CURDIR) modules && \
+	$(MAKE) --no-print-directory selftests && \
+	KERNEL_ARGS="panic_on_warn=1 $(KERNEL_ARGS)" $(RUN) --kver debug \
+		--kernel $$dk/arch/x86/boot/bzImage --mode tests $(TESTS)
+
+# kchan against pipes, POSIX queues, eventfd, AF_UNIX seqpacket, a futex
+# mailbox and a shared-memory ring, in QEMU: tables on stdout and in
+# bench/out/.  BENCH_MODE=det (one vCPU, -icount: the published table),
+# cross (two vCPUs) or all; see bench/run.sh.
+BENCH_MODE	?= all
+
+bench: deps
+	@$(MAKE) --no-print-directory KVER=$(KVER) module lib
+	@$(MAKE) --no-print-directory -C bench
+	@bench/run.sh --kver $(KVER) --mode $(BENCH_MODE)
+
 # checkpatch.pl wants spelling.txt and const_structs.checkpatch beside it.
 $(CHECKPATCH):
 	@test -r $(LINUX_SOURCE) || \
@@ -99,6 +121,7 @@ clean:
 		$(EXAMPLES)
 	$(MAKE) -C libchanuser clean
 	$(MAKE) -C selftests clean
+	$(MAKE) -C bench clean
 	rm -rf $(QEMU_DIR)/out
 
 # Also what was extracted from the linux-source tarball.
@@ -106,5 +129,5 @@ distclean: clean
 	$(MAKE) -C selftests distclean
 	rm -rf $(CHECKPATCH_DIR)
 
-.PHONY: all deps module lib selftests examples check demo style sparse \
-	clean distclean FORCE
+.PHONY: all deps module lib selftests examples check check-debug demo bench \
+	style sparse clean distclean FORCE

@@ -21,6 +21,7 @@ pkgs=(
 	linux-source-6.1	# kselftest_harness.h, checkpatch.pl
 	busybox-static		# the guest's userland
 	qemu-system-x86
+	bc flex bison libelf-dev	# the debug kernel (make check-debug)
 )
 # One dpkg-query for all: a package that is not installed is either missing
 # from its output or listed without the "ii" status.

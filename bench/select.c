@@ -1,0 +1,263 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * select - waiting on K sources of 64-byte messages where one becomes
+ * ready: kchan_select() over K channels against epoll_wait() plus read()
+ * over K pipes (level-triggered, as an event loop uses it), K = 1, 8, 64;
+ * and, as the baseline, a plain kchan_recv() and a plain pipe read().
+ *
+ *   selectK_ready  one process; 256 messages are queued on source j (j
+ *                  turns round the K sources), then the clock runs over
+ *                  256 select-and-receive calls.  Cost per call.
+ *   recv_ready     the same with a plain receive from the one source.
+ *   selectK_wake   two processes: one waits in the select, the other sends
+ *                  one message to source j and waits for an acknowledgement
+ *                  (a kchan_send, or a pipe write, back).  Round trip p50;
+ *                  pingpong's 64-byte round trip is its K = 1 baseline
+ *                  without a select.
+ */
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include <chanuser.h>
+
+#include "common.h"
+#include "xport.h"
+
+#define MSG		64
+#define BLOCK		256	/* messages queued per source per turn */
+#define KMAX		64
+
+struct multi {
+	const struct multi_ops *ops;
+	int k;
+	struct xport src[KMAX];
+	struct xport ack;
+	int epfd;
+	struct kchan_case cases[KMAX];
+	struct epoll_event ev[KMAX];
+	unsigned char buf[KMAX][MSG];
+};
+
+struct multi_ops {
+	const char *name;	/* impl in the result lines */
+	const char *xport;	/* transport of the sources and the ack */
+	bool plain;		/* one source, a plain receive: the baseline */
+	void (*setup)(struct multi *m);
+	/* Block until a source is ready, receive one message; its index. */
+	int (*take)(struct multi *m);
+};
+
+static int plain_take(struct multi *m)
+{
+	m->src[0].ops->recv(&m->src[0], m->buf[0]);
+	return 0;
+}
+
+static void kchan_setup(struct multi *m)
+{
+	int i;
+
+	for (i = 0; i < m->k; i++) {
+		m->cases[i].ch = m->src[i].fd[0];
+		m->cases[i].op = KCHAN_CASE_RECV;
+		m->cases[i].elem = m->buf[i];
+	}
+}
+
+static int kchan_take(struct multi *m)
+{
+	int i = kchan_select(m->cases, (size_t)m->k, -1);
+
+	if (i < 0) {
+		errno = -i;
+		die("kchan_select");
+	}
+	return i;
+}
+
+static void epoll_setup(struct multi *m)
+{
+	int i;
+
+	m->epfd = epoll_create1(EPOLL_CLOEXEC);
+	CHECK(m->epfd >= 0);
+	for (i = 0; i < m->k; i++) {
+		struct epoll_event ev = { .events = EPOLLIN, .data.u32 = i };
+
+		CHECK(!epoll_ctl(m->epfd, EPOLL_CTL_ADD, m->src[i].fd[0], &ev));
+	}
+}
+
+static int epoll_take(struct multi *m)
+{
+	int n, i;
+
+	while ((n = epoll_wait(m->epfd, m->ev, m->k, -1)) < 0)
+		if (errno != EINTR)
+			die("epoll_wait");
+	CHECK(n >= 1);
+	i = (int)m->ev[0].data.u32;
+	m->src[i].ops->recv(&m->src[i], m->buf[i]);
+	return i;
+}
+
+static const struct multi_ops multis[] = {
+	{ "kchan", "kchan", false, kchan_setup, kchan_take },
+	{ "epoll", "pipe",  false, epoll_setup, epoll_take },
+	{ "kchan", "kchan", true,  NULL,        plain_take },
+	{ "pipe",  "pipe",  true,  NULL,        plain_take },
+};
+
+static struct multi *multi_open(const struct multi_ops *ops, int k, size_t cap)
+{
+	const struct xport_ops *xo = xport_find(ops->xport);
+	struct multi *m = calloc(1, sizeof(*m));
+	int i;
+
+	CHECK(m);
+	m->ops = ops;
+	m->k = k;
+	m->epfd = -1;
+	for (i = 0; i < k; i++)
+		xport_open(&m->src[i], xo, MSG, cap);
+	xport_open(&m->ack, xo, MSG, 1);
+	if (ops->setup)
+		ops->setup(m);
+	return m;
+}
+
+static void multi_close(struct multi *m)
+{
+	int i;
+
+	for (i = 0; i < m->k; i++)
+		xport_close(&m->src[i]);
+	xport_close(&m->ack);
+	if (m->epfd >= 0)
+		close(m->epfd);
+	free(m);
+}
+
+/* ns per take() with one source ready, 256 messages queued on it. */
+static double run_ready(const struct multi_ops *ops, int k, size_t blocks)
+{
+	struct multi *m = multi_open(ops, k, BLOCK);
+	static unsigned char msgs[BLOCK][MSG];
+	uint64_t total = 0, t0;
+	size_t b, i;
+
+	for (b = 0; b < blocks + 1; b++) {
+		int j = (int)(b % (size_t)k);
+
+		xport_send_n(&m->src[j], msgs, BLOCK, BLOCK);
+		t0 = now_ns();
+		for (i = 0; i < BLOCK; i++)
+			if (ops->take(m) != j)
+				die("%s: took from the wrong source", ops->name);
+		if (b)		/* the first block warms up */
+			total += now_ns() - t0;
+	}
+	multi_close(m);
+	return (double)total / (double)(blocks * BLOCK);
+}
+
+struct wake_run {
+	struct multi *m;
+	size_t warm, n;
+	uint64_t *rtt;
+};
+
+static void waiter(void *arg)
+{
+	struct wake_run *w = arg;
+	size_t i;
+
+	for (i = 0; i < w->warm + w->n; i++) {
+		int j = w->m->ops->take(w->m);
+
+		w->m->ack.ops->send(&w->m->ack, w->m->buf[j]);
+	}
+}
+
+static void waker(void *arg)
+{
+	struct wake_run *w = arg;
+	struct multi *m = w->m;
+	unsigned char buf[MSG] = { 0 };
+	uint64_t t0;
+	size_t i;
+
+	for (i = 0; i < w->warm + w->n; i++) {
+		struct xport *src = &m->src[i % (size_t)m->k];
+
+		t0 = now_ns();
+		src->ops->send(src, buf);
+		m->ack.ops->recv(&m->ack, buf);
+		if (i >= w->warm)
+			w->rtt[i - w->warm] = now_ns() - t0;
+	}
+}
+
+/* Round trip p50 in ns through a select over @k sources. */
+static double run_wake(const struct multi_ops *ops, int k, size_t n)
+{
+	struct wake_run w = { .n = n, .warm = n / 10 };
+	pid_t a, b;
+	double v;
+
+	w.m = multi_open(ops, k, 1);
+	w.rtt = shm_alloc(n * sizeof(*w.rtt));
+	b = spawn(1, waiter, &w);
+	a = spawn(0, waker, &w);
+	reap(a);
+	reap(b);
+	multi_close(w.m);
+	v = (double)percentile(w.rtt, n, 50);
+	shm_free(w.rtt, n * sizeof(*w.rtt));
+	return v;
+}
+
+int main(int argc, char **argv)
+{
+	static const int ks[] = { 1, 8, 64 };
+	size_t blocks, n, i, j;
+	char name[32];
+	int round;
+
+	bench_init(argc, argv);
+	blocks = bench_count(10, 2);
+	n = bench_count(2000, 100);
+	for (round = 1; round <= bench.rounds; round++) {
+		for (i = 0; i < sizeof(multis) / sizeof(multis[0]); i++)
+			if (multis[i].plain)
+				bench_result(round, "recv_ready", MSG,
+					     multis[i].name, "cost",
+					     run_ready(&multis[i], 1, blocks),
+					     "ns/msg", LOWER);
+		for (j = 0; j < sizeof(ks) / sizeof(ks[0]); j++) {
+			snprintf(name, sizeof(name), "select%d_ready", ks[j]);
+			for (i = 0; i < sizeof(multis) / sizeof(multis[0]); i++)
+				if (!multis[i].plain)
+					bench_result(round, name, MSG,
+						     multis[i].name, "cost",
+						     run_ready(&multis[i], ks[j],
+							       blocks),
+						     "ns/msg", LOWER);
+		}
+		for (j = 0; j < sizeof(ks) / sizeof(ks[0]); j++) {
+			snprintf(name, sizeof(name), "select%d_wake", ks[j]);
+			for (i = 0; i < sizeof(multis) / sizeof(multis[0]); i++)
+				if (!multis[i].plain)
+					bench_result(round, name, MSG,
+						     multis[i].name, "rtt_p50",
+						     run_wake(&multis[i], ks[j], n),
+						     "ns", LOWER);
+		}
+	}
+	return 0;
+}
