@@ -36,6 +36,14 @@
 static struct kmem_cache *kchan_chan_cachep;
 static struct kmem_cache *kchan_msg_cachep;
 static DEFINE_PER_CPU(unsigned long, kchan_nr_allocs);
+/*
+ * One freed small message per CPU, kept for the next task that blocks
+ * there: a ping-pong blocks on every message, and this spares it the slab
+ * round trip with its memory cgroup charge (the kernel's answer to Go's
+ * sync.Pool).  The object stays charged to the cgroup that first
+ * allocated it: at most one 256-byte object per CPU.
+ */
+static DEFINE_PER_CPU(struct kchan_msg *, kchan_msg_spare);
 
 static void kchan_count_alloc(void)
 {
@@ -103,8 +111,11 @@ struct kchan_msg *kchan_msg_alloc(const struct kchan *ch)
 	struct kchan_msg *msg;
 
 	if (esz <= KCHAN_MSG_CACHED_SIZE) {
-		kchan_count_alloc();
-		msg = kmem_cache_alloc(kchan_msg_cachep, KCHAN_GFP);
+		msg = this_cpu_xchg(kchan_msg_spare, NULL);
+		if (!msg) {
+			kchan_count_alloc();
+			msg = kmem_cache_alloc(kchan_msg_cachep, KCHAN_GFP);
+		}
 	} else {
 		msg = kchan_alloc(struct_size(msg, data, esz), false);
 	}
@@ -122,10 +133,10 @@ void kchan_msg_free(const struct kchan *ch, struct kchan_msg *msg)
 {
 	if (!msg)
 		return;
-	if (ch->ring.elem_size <= KCHAN_MSG_CACHED_SIZE)
-		kmem_cache_free(kchan_msg_cachep, msg);
-	else
+	if (ch->ring.elem_size > KCHAN_MSG_CACHED_SIZE)
 		kvfree(msg);
+	else if (this_cpu_cmpxchg(kchan_msg_spare, NULL, msg))
+		kmem_cache_free(kchan_msg_cachep, msg);
 }
 
 /**
@@ -156,6 +167,14 @@ int kchan_cache_init(void)
  */
 void kchan_cache_exit(void)
 {
+	int cpu;
+
+	for_each_possible_cpu(cpu) {
+		struct kchan_msg *msg = per_cpu(kchan_msg_spare, cpu);
+
+		if (msg)
+			kmem_cache_free(kchan_msg_cachep, msg);
+	}
 	kmem_cache_destroy(kchan_msg_cachep);
 	kmem_cache_destroy(kchan_chan_cachep);
 }

@@ -43,6 +43,9 @@ int kchan_copy_args(void *karg, size_t ksize, size_t ver0_size,
 		return -EINVAL;
 	if (usize > PAGE_SIZE)
 		return -E2BIG;
+	/* The common case, the caller built with this kernel's ABI. */
+	if (usize == ksize)
+		return copy_from_user(karg, uarg, ksize) ? -EFAULT : 0;
 	return copy_struct_from_user(karg, ksize, uarg, usize);
 }
 

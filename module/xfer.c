@@ -37,6 +37,8 @@
  * time may come out in either order, and one given back after the channel
  * closed and drained is received after a receiver already saw "closed".
  */
+#include <linux/math64.h>
+#include <linux/minmax.h>
 #include <linux/uaccess.h>
 
 #include "kchan.h"
@@ -282,6 +284,110 @@ static int kchan_recv_block(struct kchan *ch, u8 __user *dst,
 	return ret;
 }
 
+/*
+ * Copy up to @n elements from @src to the back of the ring in contiguous
+ * runs, one user copy each.  An element is published only once all of its
+ * bytes arrived.  Returns the number queued: 0 if the ring is full,
+ * -EFAULT if the first element faulted.
+ */
+static long kchan_ring_push_user(struct kchan_ring *ring, const u8 __user *src,
+				 size_t n)
+{
+	u32 esz = ring->elem_size;
+	size_t done = 0;
+
+	while (done < n && !kchan_ring_full(ring)) {
+		u32 slot, run;
+		size_t bytes, left;
+
+		div_u64_rem(ring->tail, ring->capacity, &slot);
+		run = min3(n - done, (size_t)(ring->capacity - slot),
+			   (size_t)(ring->capacity - kchan_ring_count(ring)));
+		bytes = (size_t)run * esz;
+		left = copy_from_user(kchan_ring_back(ring), src + done * esz,
+				      bytes);
+		run = (bytes - left) / esz;
+		WRITE_ONCE(ring->tail, ring->tail + run);
+		done += run;
+		if (left)
+			return done ? done : -EFAULT;
+	}
+	return done;
+}
+
+/*
+ * Copy up to @n elements from the front of the ring to @dst in contiguous
+ * runs.  An element is consumed only once all of its bytes were copied.
+ * Returns the number taken, or -EFAULT if the first element faulted.
+ */
+static long kchan_ring_pop_user(struct kchan_ring *ring, u8 __user *dst,
+				size_t n)
+{
+	u32 esz = ring->elem_size;
+	size_t done = 0;
+
+	while (done < n && !kchan_ring_empty(ring)) {
+		u32 slot, run;
+		size_t bytes, left;
+
+		div_u64_rem(ring->head, ring->capacity, &slot);
+		run = min3(n - done, (size_t)(ring->capacity - slot),
+			   (size_t)kchan_ring_count(ring));
+		bytes = (size_t)run * esz;
+		left = copy_to_user(dst + done * esz, kchan_ring_front(ring),
+				    bytes);
+		run = (bytes - left) / esz;
+		WRITE_ONCE(ring->head, ring->head + run);
+		done += run;
+		if (left)
+			return done ? done : -EFAULT;
+	}
+	return done;
+}
+
+/*
+ * Send up to @n elements without blocking: straight into the ring when no
+ * receiver waits, else one element by kchan_send_step().  Returns the
+ * number sent, -EPIPE, -EFAULT or KCHAN_WOULD_BLOCK.
+ */
+static long kchan_send_run(struct kchan *ch, const u8 __user *src, size_t n)
+{
+	long ret;
+
+	lockdep_assert_held(&ch->lock);
+	if (n == 1 || ch->closed || !list_empty(&ch->recvq))
+		return kchan_send_step(ch, src);
+	ret = kchan_ring_push_user(&ch->ring, src, n);
+	return ret ? ret : KCHAN_WOULD_BLOCK;
+}
+
+/*
+ * Receive up to @n elements without blocking: runs out of the ring, each
+ * freed slot then taking the next blocked sender's element; anything else
+ * one element by kchan_recv_step().  Returns the number received, 0 when
+ * closed and drained, -EFAULT or KCHAN_WOULD_BLOCK.
+ */
+static long kchan_recv_run(struct kchan *ch, u8 __user *dst, size_t n)
+{
+	struct kchan_ring *ring = &ch->ring;
+	struct kchan_waiter *w;
+	long ret, i;
+
+	lockdep_assert_held(&ch->lock);
+	if (n == 1 || !list_empty(&ch->returned) || kchan_ring_empty(ring))
+		return kchan_recv_step(ch, dst);
+	ret = kchan_ring_pop_user(ring, dst, n);
+	for (i = 0; i < ret; i++) {
+		w = kchan_claim_first(ch, true);
+		if (!w)
+			break;
+		memcpy(kchan_ring_back(ring), w->msg->data, ring->elem_size);
+		kchan_ring_push(ring);
+		kchan_complete(ch, w, KCHAN_DONE);
+	}
+	return ret;
+}
+
 /**
  * kchan_send() - send up to @count elements
  * @ch: the channel
@@ -299,13 +405,13 @@ long kchan_send(struct kchan *ch, const u8 __user *elems, size_t count,
 		const struct kchan_wait_opts *opts)
 {
 	u32 esz = ch->ring.elem_size;
-	size_t sent = 0;
-	int ret;
+	size_t sent;
+	long ret;
 
 	if (mutex_lock_killable(&ch->lock))
 		return -EINTR;
 
-	ret = kchan_send_step(ch, elems);
+	ret = kchan_send_run(ch, elems, count);
 	if (ret == KCHAN_WOULD_BLOCK) {
 		ret = kchan_send_block(ch, elems, opts);
 		if (ret < 0 || count == 1 || mutex_lock_killable(&ch->lock))
@@ -315,8 +421,9 @@ long kchan_send(struct kchan *ch, const u8 __user *elems, size_t count,
 		return ret;
 	}
 
-	for (sent = 1; sent < count; sent++) {
-		if (kchan_send_step(ch, elems + sent * esz) < 0)
+	for (sent = ret; sent < count; sent += ret) {
+		ret = kchan_send_run(ch, elems + sent * esz, count - sent);
+		if (ret <= 0)
 			break;
 	}
 	mutex_unlock(&ch->lock);
@@ -349,12 +456,12 @@ long kchan_recv(struct kchan *ch, u8 __user *elems, size_t count,
 {
 	u32 esz = ch->ring.elem_size;
 	size_t got;
-	int ret;
+	long ret;
 
 	if (mutex_lock_killable(&ch->lock))
 		return -EINTR;
 
-	ret = kchan_recv_step(ch, elems);
+	ret = kchan_recv_run(ch, elems, count);
 	if (ret == KCHAN_WOULD_BLOCK) {
 		ret = kchan_recv_block(ch, elems, opts);
 		if (ret <= 0 || count == 1 || mutex_lock_killable(&ch->lock))
@@ -364,8 +471,9 @@ long kchan_recv(struct kchan *ch, u8 __user *elems, size_t count,
 		return ret;
 	}
 
-	for (got = 1; got < count; got++) {
-		if (kchan_recv_step(ch, elems + got * esz) <= 0)
+	for (got = ret; got < count; got += ret) {
+		ret = kchan_recv_run(ch, elems + got * esz, count - got);
+		if (ret <= 0)
 			break;
 	}
 	mutex_unlock(&ch->lock);

@@ -1122,55 +1122,71 @@ TEST_F_TIMEOUT(alloc, nonblocking_and_batched_allocate_nothing, 300)
 }
 
 /*
- * The counter is live: a receive or send that blocks allocates its parked
- * element (waited for with the queue counters, not with a timeout: a
- * deadline that runs out before the call gets to block allocates nothing).
+ * The counter is live: tasks that block allocate their parked elements
+ * (waited for with the queue counters, not with a timeout: a deadline that
+ * runs out before the call gets to block allocates nothing).  The module
+ * keeps one freed small message per CPU for reuse, so one more task than
+ * there are CPUs blocks at once: at least one of them must allocate.
  */
+#define MAX_BLOCKERS	17
+
 TEST_F(alloc, blocking_ops_allocate)
 {
-	static unsigned char elem[4096], got[4096];
+	static unsigned char elem[4096], got[MAX_BLOCKERS][4096];
 	size_t esz = variant->elem_size;
+	struct kt_worker w[MAX_BLOCKERS];
 	long long before, mid, after;
-	struct kt_worker w;
-	int fd, i;
+	int fd, i, n;
 
+	n = sysconf(_SC_NPROCESSORS_CONF) + 1;
+	ASSERT_GE(MAX_BLOCKERS, n);
 	fd = KT_MAKE_CHAN(esz, variant->capacity, 0);
 
-	/* A receive that blocks until a send hands it an element. */
+	/* Receives that block until sends hand them elements. */
 	before = kt_allocations();
-	kt_worker_init(&w, fd, KT_RECV);
-	w.buf = got;
-	ASSERT_EQ(0, kt_worker_start(&w));
-	ASSERT_EQ(0, kt_wait_queues(fd, 0, 1));
+	for (i = 0; i < n; i++) {
+		kt_worker_init(&w[i], fd, KT_RECV);
+		w[i].buf = got[i];
+		ASSERT_EQ(0, kt_worker_start(&w[i]));
+		ASSERT_EQ(0, kt_wait_queues(fd, 0, i + 1));
+	}
 	mid = kt_allocations();
 	kt_fill(elem, esz, 1);
-	ASSERT_EQ(0, kchan_send(fd, elem));
-	ASSERT_EQ(0, kt_worker_join(&w));
+	for (i = 0; i < n; i++)
+		ASSERT_EQ(0, kchan_send(fd, elem));
+	for (i = 0; i < n; i++) {
+		ASSERT_EQ(0, kt_worker_join(&w[i]));
+		EXPECT_EQ(1, w[i].ret);
+		EXPECT_TRUE(kt_check(got[i], esz, 1));
+	}
 	after = kt_allocations();
-	EXPECT_EQ(1, w.ret);
-	EXPECT_TRUE(kt_check(got, esz, 1));
-	TH_LOG("blocked receive: allocations %+lld, the send to it %+lld",
-	       mid - before, after - mid);
+	TH_LOG("%d blocked receives: allocations %+lld, the sends to them %+lld",
+	       n, mid - before, after - mid);
 	EXPECT_LE(1, mid - before);
 	/* Handing over to a blocked receiver allocates nothing. */
 	EXPECT_EQ(mid, after);
 
-	/* A send that blocks on a full ring until a receive makes room. */
+	/* Sends that block on a full ring until receives make room. */
 	for (i = 0; i < (int)variant->capacity; i++)
 		ASSERT_EQ(0, kchan_send(fd, elem));
 	before = kt_allocations();
-	kt_worker_init(&w, fd, KT_SEND);
-	w.buf = elem;
-	ASSERT_EQ(0, kt_worker_start(&w));
-	ASSERT_EQ(0, kt_wait_queues(fd, 1, 0));
+	for (i = 0; i < n; i++) {
+		kt_worker_init(&w[i], fd, KT_SEND);
+		w[i].buf = elem;
+		ASSERT_EQ(0, kt_worker_start(&w[i]));
+		ASSERT_EQ(0, kt_wait_queues(fd, i + 1, 0));
+	}
 	mid = kt_allocations();
-	ASSERT_EQ(1, kchan_recv(fd, got));
-	ASSERT_EQ(0, kt_worker_join(&w));
+	for (i = 0; i < n; i++)
+		ASSERT_EQ(1, kchan_recv(fd, got[0]));
+	for (i = 0; i < n; i++) {
+		ASSERT_EQ(0, kt_worker_join(&w[i]));
+		EXPECT_EQ(0, w[i].ret);
+	}
 	after = kt_allocations();
-	EXPECT_EQ(0, w.ret);
 	EXPECT_EQ(variant->capacity, kchan_len(fd));
-	TH_LOG("blocked send: allocations %+lld, the receive that released it %+lld",
-	       mid - before, after - mid);
+	TH_LOG("%d blocked sends: allocations %+lld, the receives that released them %+lld",
+	       n, mid - before, after - mid);
 	EXPECT_LE(1, mid - before);
 	EXPECT_EQ(mid, after);
 	close(fd);

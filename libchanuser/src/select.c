@@ -30,7 +30,8 @@ static int select_fd(const struct kchan_case *cases, size_t n, int *opened)
 
 int kchan_select(struct kchan_case *cases, size_t n, int64_t timeout_ns)
 {
-	struct kchan_select_case kc[KCHAN_SELECT_MAX_CASES] = { { 0 } };
+	/* Only the first @n are passed, each filled below. */
+	struct kchan_select_case kc[KCHAN_SELECT_MAX_CASES];
 	struct kchan_select arg = {
 		.size		= sizeof(arg),
 		.cases		= (uintptr_t)kc,
@@ -43,9 +44,11 @@ int kchan_select(struct kchan_case *cases, size_t n, int64_t timeout_ns)
 	if (n > KCHAN_SELECT_MAX_CASES)
 		return -EINVAL;
 	for (i = 0; i < n; i++) {
-		kc[i].fd = cases[i].ch < 0 ? -1 : cases[i].ch;
-		kc[i].op = cases[i].op;
-		kc[i].elem = (uintptr_t)cases[i].elem;
+		kc[i] = (struct kchan_select_case){
+			.fd	= cases[i].ch < 0 ? -1 : cases[i].ch,
+			.op	= cases[i].op,
+			.elem	= (uintptr_t)cases[i].elem,
+		};
 	}
 	if (timeout_ns == 0) {
 		arg.flags = KCHAN_SELECT_NONBLOCK;
