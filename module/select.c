@@ -77,6 +77,8 @@ struct kchan_sel_case {
  * @cases: [@nr_cases].
  * @lockorder: distinct channels by ascending address.
  * @pollorder: live case indices in random order.
+ * @raw: the cases as user space passed them.
+ * @heap: where the arrays live when they are not on the stack, or NULL.
  */
 struct kchan_sel {
 	struct kchan_selector selector;
@@ -88,26 +90,60 @@ struct kchan_sel {
 	struct kchan_sel_case *cases;
 	struct kchan **lockorder;
 	u8 *pollorder;
+	struct kchan_select_case *raw;
+	void *heap;
 };
 
 /* pollorder holds case indices in a byte. */
 static_assert(KCHAN_SELECT_MAX_CASES <= 256);
 
-static int kchan_sel_alloc(struct kchan_sel *s, u32 n)
+/* Selects of up to this many cases keep their arrays on the stack. */
+#define KCHAN_SEL_STACK_CASES	8
+
+/**
+ * struct kchan_sel_stack - the arrays of a small select, on the stack
+ * @waiters: see struct kchan_sel.
+ * @cases: likewise.
+ * @lockorder: likewise.
+ * @raw: likewise.
+ * @pollorder: likewise.
+ */
+struct kchan_sel_stack {
+	struct kchan_waiter waiters[KCHAN_SEL_STACK_CASES];
+	struct kchan_sel_case cases[KCHAN_SEL_STACK_CASES];
+	struct kchan *lockorder[KCHAN_SEL_STACK_CASES];
+	struct kchan_select_case raw[KCHAN_SEL_STACK_CASES];
+	u8 pollorder[KCHAN_SEL_STACK_CASES];
+};
+
+/* Point @s at arrays for @n cases: @stack when they fit, else the heap. */
+static int kchan_sel_alloc(struct kchan_sel *s, u32 n,
+			   struct kchan_sel_stack *stack)
 {
 	size_t one = sizeof(*s->waiters) + sizeof(*s->cases) +
-		     sizeof(*s->lockorder) + sizeof(*s->pollorder);
-	void *buf;
+		     sizeof(*s->lockorder) + sizeof(*s->raw) +
+		     sizeof(*s->pollorder);
 	u32 i;
 
-	/* n <= KCHAN_SELECT_MAX_CASES, so this cannot overflow. */
-	buf = kchan_alloc(n * one, true);
-	if (!buf)
-		return -ENOMEM;
-	s->waiters = buf;
-	s->cases = (struct kchan_sel_case *)(s->waiters + n);
-	s->lockorder = (struct kchan **)(s->cases + n);
-	s->pollorder = (u8 *)(s->lockorder + n);
+	if (n <= KCHAN_SEL_STACK_CASES) {
+		s->waiters = stack->waiters;
+		s->cases = stack->cases;
+		s->lockorder = stack->lockorder;
+		s->raw = stack->raw;
+		s->pollorder = stack->pollorder;
+	} else {
+		/* n <= KCHAN_SELECT_MAX_CASES, so this cannot overflow. */
+		s->heap = kchan_alloc(n * one, false);
+		if (!s->heap)
+			return -ENOMEM;
+		s->waiters = s->heap;
+		s->cases = (struct kchan_sel_case *)(s->waiters + n);
+		s->lockorder = (struct kchan **)(s->cases + n);
+		s->raw = (struct kchan_select_case *)(s->lockorder + n);
+		s->pollorder = (u8 *)(s->raw + n);
+	}
+	memset(s->waiters, 0, n * sizeof(*s->waiters));
+	memset(s->cases, 0, n * sizeof(*s->cases));
 	s->nr_cases = n;
 	for (i = 0; i < n; i++)
 		INIT_LIST_HEAD(&s->waiters[i].node);
@@ -124,34 +160,51 @@ static void kchan_sel_free(struct kchan_sel *s)
 			fput(s->cases[i].file);
 		}
 	}
-	kvfree(s->waiters);
+	kvfree(s->heap);
 }
 
-static int kchan_sel_read_case(struct kchan_sel *s, u32 i,
-			       const void __user *ucase, u32 case_size)
+/* Read the user's cases into @s->raw: in one copy when the layouts match. */
+static int kchan_sel_copy_cases(struct kchan_sel *s, const u8 __user *ucase,
+				u32 case_size)
 {
-	struct kchan_sel_case *c = &s->cases[i];
-	struct kchan_select_case kc;
+	u32 i;
 	int ret;
 
-	ret = copy_struct_from_user(&kc, sizeof(kc), ucase, case_size);
-	if (ret)
-		return ret;
-	if (kc.flags || kc.__reserved)
+	if (case_size == sizeof(*s->raw)) {
+		if (copy_from_user(s->raw, ucase, s->nr_cases * case_size))
+			return -EFAULT;
+		return 0;
+	}
+	for (i = 0; i < s->nr_cases; i++, ucase += case_size) {
+		ret = copy_struct_from_user(&s->raw[i], sizeof(*s->raw), ucase,
+					    case_size);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+/* Validate case @i and take a reference on its channel. */
+static int kchan_sel_read_case(struct kchan_sel *s, u32 i)
+{
+	const struct kchan_select_case *kc = &s->raw[i];
+	struct kchan_sel_case *c = &s->cases[i];
+
+	if (kc->flags || kc->__reserved)
 		return -EINVAL;
-	if (kc.op != KCHAN_CASE_RECV && kc.op != KCHAN_CASE_SEND)
+	if (kc->op != KCHAN_CASE_RECV && kc->op != KCHAN_CASE_SEND)
 		return -EINVAL;
-	if (kc.fd == -1)
+	if (kc->fd == -1)
 		return 0;
 
-	c->file = fget(kc.fd);
+	c->file = fget(kc->fd);
 	if (!c->file)
 		return -EBADF;
 	c->ch = kchan_from_file(c->file);
 	if (!c->ch)
 		return -EINVAL;
-	c->elem = u64_to_user_ptr(kc.elem);
-	c->send = kc.op == KCHAN_CASE_SEND;
+	c->elem = u64_to_user_ptr(kc->elem);
+	c->send = kc->op == KCHAN_CASE_SEND;
 	return 0;
 }
 
@@ -367,8 +420,8 @@ long kchan_select(const void __user *uarg)
 	struct kchan_sel s = {
 		.selector.winner = KCHAN_SEL_OPEN,
 	};
+	struct kchan_sel_stack stack;
 	struct kchan_select args;
-	const u8 __user *ucase;
 	long ret;
 	u32 i;
 
@@ -390,14 +443,17 @@ long kchan_select(const void __user *uarg)
 	s.opts.has_deadline = args.flags & KCHAN_SELECT_DEADLINE;
 	s.opts.deadline = kchan_monotonic_to_host(args.deadline_ns);
 
-	ret = kchan_sel_alloc(&s, args.nr_cases);
+	ret = kchan_sel_alloc(&s, args.nr_cases, &stack);
 	if (ret)
 		return ret;
 	s.selector.waiters = s.waiters;
 
-	ucase = u64_to_user_ptr(args.cases);
-	for (i = 0; i < args.nr_cases; i++, ucase += args.case_size) {
-		ret = kchan_sel_read_case(&s, i, ucase, args.case_size);
+	ret = kchan_sel_copy_cases(&s, u64_to_user_ptr(args.cases),
+				   args.case_size);
+	if (ret)
+		goto out_free;
+	for (i = 0; i < args.nr_cases; i++) {
+		ret = kchan_sel_read_case(&s, i);
 		if (ret)
 			goto out_free;
 	}
