@@ -172,7 +172,15 @@ static long kchan_chan_ioctl(struct file *file, unsigned int cmd,
 	struct kchan *ch = file->private_data;
 	void __user *uarg = (void __user *)arg;
 
+	struct kchan_wait_opts opts = {
+		.nonblock = file->f_flags & O_NONBLOCK,
+	};
+
 	switch (cmd) {
+	case KCHAN_IOC_SEND_ONE:
+		return kchan_send(ch, uarg, 1, &opts);
+	case KCHAN_IOC_RECV_ONE:
+		return kchan_recv(ch, uarg, 1, &opts);
 	case KCHAN_IOC_SEND:
 		return kchan_ioctl_xfer(file, uarg, true);
 	case KCHAN_IOC_RECV:

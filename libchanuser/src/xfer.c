@@ -47,9 +47,10 @@ static int sent(ssize_t ret)
 	return ret < 0 ? (int)ret : 0;
 }
 
+/* The plain blocking forms take the lean one-element ioctls. */
 int kchan_send(int ch, const void *elem)
 {
-	return sent(xfer(ch, KCHAN_IOC_SEND, elem, 1, 0, 0));
+	return sent(sys_ioctl(ch, KCHAN_IOC_SEND_ONE, (void *)elem));
 }
 
 int kchan_try_send(int ch, const void *elem)
@@ -65,7 +66,7 @@ int kchan_send_timeout(int ch, const void *elem, int64_t timeout_ns)
 /* Receives return the ioctl's count as is: 1 received, 0 closed. */
 int kchan_recv(int ch, void *elem)
 {
-	return xfer(ch, KCHAN_IOC_RECV, elem, 1, 0, 0);
+	return sys_ioctl(ch, KCHAN_IOC_RECV_ONE, elem);
 }
 
 int kchan_try_recv(int ch, void *elem)

@@ -325,6 +325,24 @@ struct kchan_select {
 #define KCHAN_IOC_INFO		_IO(KCHAN_IOC_MAGIC, 0x13)
 
 /**
+ * KCHAN_IOC_SEND_ONE - send one element; on a channel descriptor.
+ *
+ * Argument: a pointer to the element itself, no struct: the lean path of a
+ * plain blocking send.  Blocks unless the descriptor is O_NONBLOCK, like
+ * write(2) of one element.  Returns 1 (one element sent).
+ */
+#define KCHAN_IOC_SEND_ONE	_IO(KCHAN_IOC_MAGIC, 0x14)
+
+/**
+ * KCHAN_IOC_RECV_ONE - receive one element; on a channel descriptor.
+ *
+ * Argument: a pointer to the buffer for the element.  Blocks unless the
+ * descriptor is O_NONBLOCK.  Returns 1 (one element received) or 0 when the
+ * channel is closed and drained (the buffer is left untouched).
+ */
+#define KCHAN_IOC_RECV_ONE	_IO(KCHAN_IOC_MAGIC, 0x15)
+
+/**
  * KCHAN_IOC_SELECT - perform one of several send and receive cases (Go's
  * select); on /dev/kchan or on any channel descriptor (which need not be
  * one of the cases).
