@@ -34,7 +34,6 @@
 #include <linux/overflow.h>
 #include <linux/random.h>
 #include <linux/slab.h>
-#include <linux/sort.h>
 #include <linux/uaccess.h>
 
 #include <linux/kchan.h>
@@ -142,11 +141,14 @@ static int kchan_sel_alloc(struct kchan_sel *s, u32 n,
 		s->raw = (struct kchan_select_case *)(s->lockorder + n);
 		s->pollorder = (u8 *)(s->raw + n);
 	}
-	memset(s->waiters, 0, n * sizeof(*s->waiters));
-	memset(s->cases, 0, n * sizeof(*s->cases));
-	s->nr_cases = n;
-	for (i = 0; i < n; i++)
+	/* Only what kchan_sel_free() and the queues look at first. */
+	for (i = 0; i < n; i++) {
 		INIT_LIST_HEAD(&s->waiters[i].node);
+		s->waiters[i].msg = NULL;
+		s->cases[i].file = NULL;
+		s->cases[i].ch = NULL;
+	}
+	s->nr_cases = n;
 	return 0;
 }
 
@@ -208,14 +210,6 @@ static int kchan_sel_read_case(struct kchan_sel *s, u32 i)
 	return 0;
 }
 
-static int kchan_cmp_chan(const void *a, const void *b)
-{
-	uintptr_t x = (uintptr_t)*(struct kchan * const *)a;
-	uintptr_t y = (uintptr_t)*(struct kchan * const *)b;
-
-	return x < y ? -1 : x > y;
-}
-
 /* Shuffle the live cases (inside-out Fisher-Yates) and sort the channels. */
 static void kchan_sel_order(struct kchan_sel *s)
 {
@@ -230,8 +224,14 @@ static void kchan_sel_order(struct kchan_sel *s)
 		s->lockorder[s->nr_poll++] = s->cases[i].ch;
 	}
 
-	sort(s->lockorder, s->nr_poll, sizeof(*s->lockorder), kchan_cmp_chan,
-	     NULL);
+	/* Insertion sort: few cases, and no indirect calls. */
+	for (i = 1; i < s->nr_poll; i++) {
+		struct kchan *ch = s->lockorder[i];
+
+		for (j = i; j && (uintptr_t)s->lockorder[j - 1] > (uintptr_t)ch; j--)
+			s->lockorder[j] = s->lockorder[j - 1];
+		s->lockorder[j] = ch;
+	}
 	for (i = 0; i < s->nr_poll; i++)
 		if (!n || s->lockorder[n - 1] != s->lockorder[i])
 			s->lockorder[n++] = s->lockorder[i];
@@ -317,8 +317,13 @@ static void kchan_sel_enqueue(struct kchan_sel *s)
 
 	for (k = 0; k < s->nr_poll; k++) {
 		u32 i = s->pollorder[k];
+		struct kchan *ch = s->cases[i].ch;
 
-		kchan_enqueue(s->cases[i].ch, &s->waiters[i]);
+		kchan_enqueue(ch, &s->waiters[i]);
+		if (s->cases[i].send)
+			ch->send_blocks++;
+		else
+			ch->recv_blocks++;
 	}
 }
 
@@ -332,6 +337,20 @@ static void kchan_sel_wake_pollers(struct kchan_sel *s)
 
 		kchan_wake_pollers(c->ch, c->send ? EPOLLIN | EPOLLRDNORM :
 						    EPOLLOUT | EPOLLWRNORM);
+	}
+}
+
+/* Count a timeout once on every distinct channel of the select. */
+static void kchan_sel_count_timeout(struct kchan_sel *s)
+{
+	u32 i;
+
+	for (i = 0; i < s->nr_locks; i++) {
+		struct kchan *ch = s->lockorder[i];
+
+		mutex_lock(&ch->lock);
+		ch->timeouts++;
+		mutex_unlock(&ch->lock);
 	}
 }
 
@@ -400,6 +419,8 @@ static long kchan_sel_run(struct kchan_sel *s)
 
 	ret = kchan_sleep(&s->selector, &s->opts);
 	kchan_sel_dequeue(s);
+	if (ret == -ETIMEDOUT)
+		kchan_sel_count_timeout(s);
 	return ret < 0 ? ret : kchan_sel_result(s, ret);
 
 out_done:
