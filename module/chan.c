@@ -12,11 +12,13 @@
  * the channel's lock.
  */
 #include <linux/anon_inodes.h>
+#include <linux/atomic.h>
 #include <linux/fcntl.h>
 #include <linux/file.h>
 #include <linux/fs.h>
 #include <linux/minmax.h>
 #include <linux/overflow.h>
+#include <linux/seq_file.h>
 #include <linux/slab.h>
 #include <linux/uaccess.h>
 
@@ -24,6 +26,9 @@
 
 #include "compat.h"
 #include "kchan.h"
+
+/* The last channel id handed out; ids start at 1 and are never reused. */
+static atomic64_t kchan_last_id = ATOMIC64_INIT(0);
 
 static void kchan_destroy(struct kchan *ch)
 {
@@ -196,8 +201,40 @@ static long kchan_chan_ioctl(struct file *file, unsigned int cmd,
 	}
 }
 
+#ifdef CONFIG_PROC_FS
+/*
+ * /proc/PID/fdinfo/FD: the channel's state and lifetime counters, one
+ * consistent snapshot under the channel lock.  Prints nothing if a fatal
+ * signal interrupts the wait for the lock.
+ */
+static void kchan_chan_show_fdinfo(struct seq_file *m, struct file *file)
+{
+	struct kchan *ch = file->private_data;
+
+	if (mutex_lock_killable(&ch->lock))
+		return;
+	seq_printf(m, "kchan-id:\t%llu\n", ch->id);
+	seq_printf(m, "elem-size:\t%u\n", ch->ring.elem_size);
+	seq_printf(m, "capacity:\t%u\n", ch->ring.capacity);
+	seq_printf(m, "len:\t%llu\n",
+		   (u64)kchan_ring_count(&ch->ring) + ch->nr_returned);
+	seq_printf(m, "closed:\t%d\n", ch->closed);
+	seq_printf(m, "sendq:\t%u\n", ch->nr_sendq);
+	seq_printf(m, "recvq:\t%u\n", ch->nr_recvq);
+	seq_printf(m, "sends:\t%llu\n", ch->sends);
+	seq_printf(m, "recvs:\t%llu\n", ch->recvs);
+	seq_printf(m, "send-blocks:\t%llu\n", ch->send_blocks);
+	seq_printf(m, "recv-blocks:\t%llu\n", ch->recv_blocks);
+	seq_printf(m, "timeouts:\t%llu\n", ch->timeouts);
+	mutex_unlock(&ch->lock);
+}
+#endif
+
 static const struct file_operations kchan_chan_fops = {
 	.owner		= THIS_MODULE,
+#ifdef CONFIG_PROC_FS
+	.show_fdinfo	= kchan_chan_show_fdinfo,
+#endif
 	.release	= kchan_chan_release,
 	.read		= kchan_chan_read,
 	.write		= kchan_chan_write,
@@ -251,6 +288,7 @@ int kchan_create_fd(const struct kchan_create *args)
 	if (!ch)
 		return -ENOMEM;
 	ch->owner = current_uid();
+	ch->id = atomic64_inc_return(&kchan_last_id);
 	ret = kchan_user_charge(ch->owner);
 	if (ret)
 		goto out_free_chan;

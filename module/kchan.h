@@ -6,10 +6,11 @@
  *
  * - struct kchan.lock (a mutex) guards everything in a channel that can
  *   change: the ring's head and tail, both waiter queues and their
- *   counters, the list of elements given back by faulting receivers, and
- *   the closed flag.  It is a mutex, not a spinlock, because elements are
- *   copied to and from user memory while it is held: a copy that faults
- *   leaves the channel exactly as it was, so nothing is lost or duplicated.
+ *   counters, the list of elements given back by faulting receivers, the
+ *   closed flag and the lifetime counters that fdinfo shows.  It is a
+ *   mutex, not a spinlock, because elements are copied to and from user
+ *   memory while it is held: a copy that faults leaves the channel exactly
+ *   as it was, so nothing is lost or duplicated.
  * - struct kchan_waiter.state is written only under the channel lock, by
  *   the task that completes the waiter, with smp_store_release() after
  *   everything the waiter will read; the sleeping owner reads it with
@@ -53,6 +54,15 @@ struct kchan_create;
  * @closed: set once by Go's close(ch); read locklessly by poll.
  * @owner: the creator's real user id, which the channel is counted
  *	against (limits.c); set at creation, then read-only.
+ * @id: unique channel id shown in fdinfo; set at creation, then read-only.
+ * @sends: elements sent: queued in the ring, handed to a blocked receiver,
+ *	or taken from a blocked sender.
+ * @recvs: elements received: copied out, or handed to a blocked receiver
+ *	(taken back if that receiver's copy out faults).
+ * @send_blocks: times a sender (or a select send case) was queued.
+ * @recv_blocks: times a receiver (or a select receive case) was queued.
+ * @timeouts: blocked sends, receives and selects that hit their deadline
+ *	(a select counts once per distinct channel).
  * @poll_wq: poll/epoll waiters, woken after @lock is dropped.
  */
 struct kchan {
@@ -66,6 +76,12 @@ struct kchan {
 	u32 nr_returned;
 	bool closed;
 	kuid_t owner;
+	u64 id;
+	u64 sends;
+	u64 recvs;
+	u64 send_blocks;
+	u64 recv_blocks;
+	u64 timeouts;
 	wait_queue_head_t poll_wq;
 };
 

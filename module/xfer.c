@@ -67,6 +67,8 @@ int kchan_send_step(struct kchan *ch, const u8 __user *src)
 			return -EFAULT;
 		if (kchan_claim(ch, w)) {
 			kchan_complete(ch, w, KCHAN_DONE);
+			ch->sends++;
+			ch->recvs++;
 			return 1;
 		}
 	}
@@ -76,6 +78,7 @@ int kchan_send_step(struct kchan *ch, const u8 __user *src)
 	if (copy_from_user(kchan_ring_back(&ch->ring), src, esz))
 		return -EFAULT;
 	kchan_ring_push(&ch->ring);
+	ch->sends++;
 	return 1;
 }
 
@@ -110,6 +113,7 @@ int kchan_recv_step(struct kchan *ch, u8 __user *dst)
 		list_del(&msg->node);
 		WRITE_ONCE(ch->nr_returned, ch->nr_returned - 1);
 		kchan_msg_free(ch, msg);
+		ch->recvs++;
 		return 1;
 	}
 
@@ -117,12 +121,14 @@ int kchan_recv_step(struct kchan *ch, u8 __user *dst)
 		if (copy_to_user(dst, kchan_ring_front(ring), esz))
 			return -EFAULT;
 		kchan_ring_pop(ring);
+		ch->recvs++;
 		/* A slot is free: the first blocked sender's element takes it. */
 		w = kchan_claim_first(ch, true);
 		if (w) {
 			memcpy(kchan_ring_back(ring), w->msg->data, esz);
 			kchan_ring_push(ring);
 			kchan_complete(ch, w, KCHAN_DONE);
+			ch->sends++;
 		}
 		return 1;
 	}
@@ -137,8 +143,11 @@ int kchan_recv_step(struct kchan *ch, u8 __user *dst)
 			kchan_return_msg(ch, w->msg);
 			w->msg = NULL;
 			ret = -EFAULT;
+		} else {
+			ch->recvs++;
 		}
 		kchan_complete(ch, w, KCHAN_DONE);
+		ch->sends++;
 		return ret;
 	}
 
@@ -166,6 +175,10 @@ static int kchan_block(struct kchan *ch, struct kchan_waiter *w,
 	w->index = 0;
 	w->state = KCHAN_WAITING;
 	kchan_enqueue(ch, w);
+	if (w->sender)
+		ch->send_blocks++;
+	else
+		ch->recv_blocks++;
 	mutex_unlock(&ch->lock);
 	kchan_wake_pollers(ch, w->sender ? EPOLLIN | EPOLLRDNORM :
 					   EPOLLOUT | EPOLLWRNORM);
@@ -178,6 +191,8 @@ static int kchan_block(struct kchan *ch, struct kchan_waiter *w,
 	mutex_lock(&ch->lock);
 	if (!list_empty(&w->node))
 		kchan_dequeue(ch, w);
+	if (ret == -ETIMEDOUT)
+		ch->timeouts++;
 	mutex_unlock(&ch->lock);
 	return ret;
 }
@@ -236,9 +251,12 @@ void kchan_give_back(struct kchan *ch, struct kchan_msg *msg)
 	mutex_lock(&ch->lock);
 	w = kchan_claim_first(ch, false);
 	if (w) {
+		/* Counted as received once, by whoever handed it over. */
 		memcpy(w->msg->data, msg->data, ch->ring.elem_size);
 		kchan_complete(ch, w, KCHAN_DONE);
 	} else {
+		/* Not received after all: it is received again from here. */
+		ch->recvs--;
 		kchan_return_msg(ch, msg);
 		msg = NULL;
 	}
@@ -358,6 +376,8 @@ static long kchan_send_run(struct kchan *ch, const u8 __user *src, size_t n)
 	if (n == 1 || ch->closed || !list_empty(&ch->recvq))
 		return kchan_send_step(ch, src);
 	ret = kchan_ring_push_user(&ch->ring, src, n);
+	if (ret > 0)
+		ch->sends += ret;
 	return ret ? ret : KCHAN_WOULD_BLOCK;
 }
 
@@ -377,6 +397,8 @@ static long kchan_recv_run(struct kchan *ch, u8 __user *dst, size_t n)
 	if (n == 1 || !list_empty(&ch->returned) || kchan_ring_empty(ring))
 		return kchan_recv_step(ch, dst);
 	ret = kchan_ring_pop_user(ring, dst, n);
+	if (ret > 0)
+		ch->recvs += ret;
 	for (i = 0; i < ret; i++) {
 		w = kchan_claim_first(ch, true);
 		if (!w)
@@ -384,6 +406,7 @@ static long kchan_recv_run(struct kchan *ch, u8 __user *dst, size_t n)
 		memcpy(kchan_ring_back(ring), w->msg->data, ring->elem_size);
 		kchan_ring_push(ring);
 		kchan_complete(ch, w, KCHAN_DONE);
+		ch->sends++;
 	}
 	return ret;
 }
