@@ -90,34 +90,6 @@ static int sel_join(struct sel_worker *w)
 	return -pthread_timedjoin_np(w->thread, NULL, &ts);
 }
 
-static atomic_int handled;
-
-static void on_sigusr1(int sig)
-{
-	(void)sig;
-	atomic_fetch_add(&handled, 1);
-}
-
-static int install_handler(int flags)
-{
-	struct sigaction sa = { .sa_handler = on_sigusr1, .sa_flags = flags };
-
-	sigemptyset(&sa.sa_mask);
-	atomic_store(&handled, 0);
-	return sigaction(SIGUSR1, &sa, NULL) ? -errno : 0;
-}
-
-static int wait_handled(int n)
-{
-	int64_t end = kt_now_ns() + KT_WAIT_NS;
-
-	while (atomic_load(&handled) < n) {
-		if (kt_now_ns() > end)
-			return -ETIMEDOUT;
-		kt_sleep_us(500);
-	}
-	return 0;
-}
 
 /* poll() once without waiting: revents, or -errno. */
 static int poll_now(int fd, short events)
@@ -1487,7 +1459,7 @@ TEST_F(sel, signal_interrupts_blocked_select_eintr_nothing_done)
 	struct kt_worker r;
 	uint64_t got = KT_SENTINEL_U64;
 
-	ASSERT_EQ(0, install_handler(0));
+	ASSERT_EQ(0, kt_install_sigusr1(0));
 	sel_init(&w, -1);
 	sel_add(&w, self->a, KCHAN_CASE_RECV, 0);
 	sel_add(&w, self->u, KCHAN_CASE_SEND, 0x51);
@@ -1497,7 +1469,7 @@ TEST_F(sel, signal_interrupts_blocked_select_eintr_nothing_done)
 
 	ASSERT_EQ(0, pthread_kill(w.thread, SIGUSR1));
 	ASSERT_EQ(0, sel_join(&w));
-	EXPECT_EQ(1, atomic_load(&handled));
+	EXPECT_EQ(1, atomic_load(&kt_sig_handled));
 	EXPECT_EQ(-EINTR, w.ret);
 	EXPECT_EQ(KT_SENTINEL_U64, w.elems[0]);
 	ASSERT_EQ(0, kt_wait_queues(self->a, 0, 0));
@@ -1520,7 +1492,7 @@ TEST_F(sel, signal_interrupts_blocked_timed_select_eintr_even_with_sa_restart)
 {
 	struct sel_worker w;
 
-	ASSERT_EQ(0, install_handler(SA_RESTART));
+	ASSERT_EQ(0, kt_install_sigusr1(SA_RESTART));
 	sel_init(&w, 60 * KT_NSEC);
 	sel_add(&w, self->a, KCHAN_CASE_RECV, 0);
 	ASSERT_EQ(0, sel_start(&w));
@@ -1535,14 +1507,14 @@ TEST_F(sel, signal_with_sa_restart_restarts_untimed_select)
 {
 	struct sel_worker w;
 
-	ASSERT_EQ(0, install_handler(SA_RESTART));
+	ASSERT_EQ(0, kt_install_sigusr1(SA_RESTART));
 	sel_init(&w, -1);
 	sel_add(&w, self->a, KCHAN_CASE_RECV, 0);
 	sel_add(&w, self->u, KCHAN_CASE_RECV, 0);
 	ASSERT_EQ(0, sel_start(&w));
 	ASSERT_EQ(0, kt_wait_queues(self->a, 0, 1));
 	ASSERT_EQ(0, pthread_kill(w.thread, SIGUSR1));
-	ASSERT_EQ(0, wait_handled(1));
+	ASSERT_EQ(0, kt_wait_sig_handled(1));
 	/* Blocked again in the restarted call. */
 	ASSERT_EQ(0, kt_wait_queues(self->a, 0, 1));
 	ASSERT_EQ(0, kt_wait_queues(self->u, 0, 1));
@@ -1558,7 +1530,7 @@ TEST(signal_interrupts_empty_select)
 	struct sel_worker w;
 	const long nrs[] = { SYS_ioctl };
 
-	ASSERT_EQ(0, install_handler(0));
+	ASSERT_EQ(0, kt_install_sigusr1(0));
 	sel_init(&w, -1);
 	ASSERT_EQ(0, sel_start(&w));
 	ASSERT_EQ(0, kt_wait_in_syscall(atomic_load(&w.tid), nrs, 1));

@@ -101,34 +101,6 @@ static int unblock(int ch, const struct op_variant *v)
 	}									\
 } while (0)
 
-static atomic_int handled;
-
-static void on_sigusr1(int sig)
-{
-	(void)sig;
-	atomic_fetch_add(&handled, 1);
-}
-
-static int install_handler(int flags)
-{
-	struct sigaction sa = { .sa_handler = on_sigusr1, .sa_flags = flags };
-
-	sigemptyset(&sa.sa_mask);
-	atomic_store(&handled, 0);
-	return sigaction(SIGUSR1, &sa, NULL) ? -errno : 0;
-}
-
-static int wait_handled(int n)
-{
-	int64_t end = kt_now_ns() + KT_WAIT_NS;
-
-	while (atomic_load(&handled) < n) {
-		if (kt_now_ns() > end)
-			return -ETIMEDOUT;
-		kt_sleep_us(500);
-	}
-	return 0;
-}
 
 FIXTURE(sig) {
 	int ch;
@@ -182,14 +154,14 @@ TEST_F(sig, handler_without_sa_restart_eintr_nothing_transferred)
 	const struct op_variant *v = &variant->v;
 	struct kt_worker w;
 
-	ASSERT_EQ(0, install_handler(0));
+	ASSERT_EQ(0, kt_install_sigusr1(0));
 	prepare_worker(&w, self->ch, v);
 	ASSERT_EQ(0, kt_worker_start(&w));
 	ASSERT_EQ(0, wait_blocked(self->ch, v, true));
 
 	ASSERT_EQ(0, pthread_kill(w.thread, SIGUSR1));
 	ASSERT_EQ(0, kt_worker_join(&w));
-	EXPECT_EQ(1, atomic_load(&handled));
+	EXPECT_EQ(1, atomic_load(&kt_sig_handled));
 	EXPECT_EQ(-EINTR, w.ret);
 	ASSERT_NOTHING_TRANSFERRED(self->ch, v, &w);
 }
@@ -199,13 +171,13 @@ TEST_F(sig, handler_with_sa_restart_restarts_untimed_call_and_fails_timed_call)
 	const struct op_variant *v = &variant->v;
 	struct kt_worker w;
 
-	ASSERT_EQ(0, install_handler(SA_RESTART));
+	ASSERT_EQ(0, kt_install_sigusr1(SA_RESTART));
 	prepare_worker(&w, self->ch, v);
 	ASSERT_EQ(0, kt_worker_start(&w));
 	ASSERT_EQ(0, wait_blocked(self->ch, v, true));
 
 	ASSERT_EQ(0, pthread_kill(w.thread, SIGUSR1));
-	ASSERT_EQ(0, wait_handled(1));
+	ASSERT_EQ(0, kt_wait_sig_handled(1));
 	if (v->timed) {
 		ASSERT_EQ(0, kt_worker_join(&w));
 		EXPECT_EQ(-EINTR, w.ret);

@@ -68,30 +68,11 @@ static int write_int(const char *path, long v)
 	return write_str(path, buf);
 }
 
-/* Contents of @path, NUL-terminated, trailing newline removed; length or -errno. */
-static int read_str(const char *path, char *buf, size_t size)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	ssize_t n;
-
-	if (fd < 0)
-		return -errno;
-	n = read(fd, buf, size - 1);
-	n = n < 0 ? -errno : n;
-	close(fd);
-	if (n < 0)
-		return n;
-	buf[n] = '\0';
-	if (n > 0 && buf[n - 1] == '\n')
-		buf[--n] = '\0';
-	return n;
-}
-
 /* The calling thread's cgroup v2 line ("0::/path") of /proc/thread-self/cgroup. */
 static int thread_cgroup(char *buf, size_t size)
 {
 	char all[1024], *line;
-	int ret = read_str("/proc/thread-self/cgroup", all, sizeof(all));
+	int ret = kt_read_file("/proc/thread-self/cgroup", all, sizeof(all));
 
 	if (ret < 0)
 		return ret;
@@ -455,7 +436,7 @@ static int cg_read(const char *dir, const char *file, char *buf, size_t size)
 {
 	char path[CG_PATH_MAX];
 
-	return cg_file(path, dir, file) ?: read_str(path, buf, size);
+	return cg_file(path, dir, file) ?: kt_read_file(path, buf, size);
 }
 
 /* rmdir() a cgroup if it exists, retrying while its last threads go. */
@@ -727,10 +708,10 @@ TEST_F(cgroup, domain_with_controllers_is_refused_busy)
 	char buf[256];
 
 	CG_REQUIRE();
-	ASSERT_LE(0, read_str(CG_ROOT "/cgroup.controllers", buf, sizeof(buf)));
+	ASSERT_LE(0, kt_read_file(CG_ROOT "/cgroup.controllers", buf, sizeof(buf)));
 	if (!strstr(buf, "memory"))
 		SKIP(return, "no memory controller");
-	ASSERT_LE(0, read_str(CG_ROOT "/cgroup.subtree_control", buf, sizeof(buf)));
+	ASSERT_LE(0, kt_read_file(CG_ROOT "/cgroup.subtree_control", buf, sizeof(buf)));
 	if (!strstr(buf, "memory")) {
 		ASSERT_EQ(0, write_str(CG_ROOT "/cgroup.subtree_control", "+memory"));
 		self->root_memory = true;

@@ -60,6 +60,40 @@ static inline void kt_sleep_us(long us)
 		;
 }
 
+/*
+ * A SIGUSR1 handler that counts deliveries, for the signal tests:
+ * kt_install_sigusr1(SA_RESTART or 0) resets the count, and
+ * kt_wait_sig_handled(n) waits (bounded) until n were handled.
+ */
+static atomic_int kt_sig_handled;
+
+static inline void kt_on_sigusr1(int sig)
+{
+	(void)sig;
+	atomic_fetch_add(&kt_sig_handled, 1);
+}
+
+static inline int kt_install_sigusr1(int flags)
+{
+	struct sigaction sa = { .sa_handler = kt_on_sigusr1, .sa_flags = flags };
+
+	sigemptyset(&sa.sa_mask);
+	atomic_store(&kt_sig_handled, 0);
+	return sigaction(SIGUSR1, &sa, NULL) ? -errno : 0;
+}
+
+static inline int kt_wait_sig_handled(int n)
+{
+	int64_t end = kt_now_ns() + KT_WAIT_NS;
+
+	while (atomic_load(&kt_sig_handled) < n) {
+		if (kt_now_ns() > end)
+			return -ETIMEDOUT;
+		kt_sleep_us(500);
+	}
+	return 0;
+}
+
 /* ioctl() as -errno. */
 static inline long kt_ioctl(int fd, unsigned long cmd, unsigned long arg)
 {
