@@ -21,6 +21,11 @@
  * The channel lock is not held while a task blocks on the channel; it may
  * be held across a page fault while an element is copied, as pipe->mutex
  * is.  Waiters are woken under it (see wait.c).
+ *
+ * Lock order: channel locks are taken one at a time, except by a select,
+ * which takes all of its channels' locks in ascending address order
+ * (select.c).  kchan_users_lock (limits.c) is never taken with a channel
+ * lock held.
  */
 #ifndef _KCHAN_H
 #define _KCHAN_H
