@@ -1,0 +1,674 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * kchan selftests: a bounded, deterministic-seed ioctl fuzzer.
+ *
+ * Every iteration picks a descriptor (/dev/kchan, channels of several
+ * element sizes and capacities, blocking and O_NONBLOCK, some closed, a
+ * pipe, an eventfd, a closed descriptor number, -1), a command (every kchan
+ * ioctl, neighbouring and random numbers of type 0xC5 and its neighbours)
+ * and an argument (NULL, wild pointers, a PROT_NONE page, a read-only page,
+ * a struct straddling a guard page, and valid-looking structs with mutated
+ * sizes, flags, reserved fields, counts, deadlines and select cases).  A
+ * second thread replaces channel descriptors under the fuzzer's feet
+ * (dup2() of a fresh channel, or close() then dup2()).
+ *
+ * Asserted: every call returns >= 0 or an errno of the documented set, the
+ * process survives, and afterwards channels still work, no descriptor
+ * leaked and the per-user channel count came back to zero (100 channels
+ * fit under max_channels_per_user=100, the 101st gets ENOSPC).  The kernel's
+ * own checkers (KASAN, lockdep, ... on the debug kernel, WARN scanning in
+ * every run) are watched by the QEMU runner.
+ *
+ * Nothing blocks without a bound: transfers and selects carry
+ * KCHAN_XFER_NONBLOCK / a deadline in the past or at most ~1 ms ahead, the
+ * lean SEND_ONE/RECV_ONE calls go to O_NONBLOCK channels only, and a
+ * watchdog interrupts (SIGUSR2, no SA_RESTART: EINTR) any call that still
+ * takes longer than 200 ms; the count of such interrupts is logged.
+ *
+ * Environment:
+ *   KCHAN_FUZZ_SEED   seed (decimal or 0x hex; default 0x6b6368616e), logged
+ *   KCHAN_FUZZ_CALLS  number of ioctl calls (default 50000, a few seconds
+ *                     in QEMU TCG so that "make check" stays fast)
+ *
+ * One million calls (the CI debug lane), e.g.:
+ *   selftests/qemu/run.sh --kver $(selftests/qemu/find-kernel.sh) \
+ *       --mode tests selftests/kchan_fuzz_test   with the guest environment
+ *   KCHAN_FUZZ_CALLS=1000000 (export it before run.sh when the runner
+ *   forwards it, or run the binary by hand in the guest:
+ *   KCHAN_FUZZ_CALLS=1000000 KCHAN_FUZZ_SEED=42 ./kchan_fuzz_test).
+ * The harness timeout of this test is 1800 s to leave room for that.
+ */
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <dirent.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+
+#include "kchan_test_util.h"
+#include "kselftest_harness.h"
+
+#define FZ_DEFAULT_SEED		0x6b6368616eULL
+#define FZ_DEFAULT_CALLS	50000UL
+#define FZ_CLOSED_FD		900
+#define FZ_ARENA_PAGES		80	/* > 65536-byte element + 4097-byte struct */
+#define FZ_MAX_ERRNO		4096
+
+struct fz_spec {
+	uint32_t elem_size;
+	uint64_t capacity;
+	bool nonblock;
+	bool closed;		/* KCHAN_IOC_CLOSE it when (re)created */
+};
+
+static const struct fz_spec fz_specs[] = {
+	{ 8, 4, true, false },
+	{ 1, 0, false, false },		/* unbuffered, blocking */
+	{ 64, 1, true, false },
+	{ 3, 16, false, false },
+	{ 4096, 2, true, false },
+	{ 8, 0, true, false },		/* unbuffered, O_NONBLOCK */
+	{ 65536, 1, false, false },
+	{ 16, 3, true, true },		/* closed */
+	{ 8, 8, false, true },		/* closed, blocking */
+};
+#define FZ_NCHAN (sizeof(fz_specs) / sizeof(fz_specs[0]))
+
+static const int fz_allowed[] = {
+	EINVAL, E2BIG, EFAULT, EBADF, ENOTTY, EAGAIN, ETIMEDOUT, EPIPE,
+	EINTR, ENOMEM, ENOSPC, EMFILE, ENFILE,
+};
+
+static const unsigned long fz_cmds[] = {
+	KCHAN_IOC_CREATE, KCHAN_IOC_SEND, KCHAN_IOC_RECV, KCHAN_IOC_CLOSE,
+	KCHAN_IOC_INFO, KCHAN_IOC_SEND_ONE, KCHAN_IOC_RECV_ONE, KCHAN_IOC_SELECT,
+};
+#define FZ_NCMDS (sizeof(fz_cmds) / sizeof(fz_cmds[0]))
+
+/* Shared between the fuzzing thread and the replacer/watchdog thread. */
+static int fz_chan_fd[FZ_NCHAN];
+static atomic_bool fz_stop;
+static atomic_llong fz_busy_since;	/* ns the current ioctl started, 0: none */
+static atomic_long fz_kicks, fz_replaced;
+static pthread_t fz_main_thread;
+
+static inline uint64_t fz_next(uint64_t *s)
+{
+	/* xorshift64* */
+	uint64_t x = *s;
+
+	x ^= x >> 12;
+	x ^= x << 25;
+	x ^= x >> 27;
+	*s = x;
+	return x * 0x2545F4914F6CDD1DULL;
+}
+
+static inline uint64_t fz_below(uint64_t *s, uint64_t n)
+{
+	return n ? fz_next(s) % n : 0;
+}
+
+static inline bool fz_pct(uint64_t *s, unsigned int pct)
+{
+	return fz_below(s, 100) < pct;
+}
+
+static void fz_on_sigusr2(int sig)
+{
+	(void)sig;
+}
+
+static int fz_make_chan(const struct fz_spec *sp)
+{
+	struct kchan_create c = {
+		.size = sizeof(c),
+		.flags = sp->nonblock ? KCHAN_NONBLOCK : 0,
+		.elem_size = sp->elem_size,
+		.capacity = sp->capacity,
+	};
+	int dev = kt_open_dev(), fd;
+
+	if (dev < 0)
+		return dev;
+	fd = ioctl(dev, KCHAN_IOC_CREATE, &c);
+	if (fd < 0)
+		fd = -errno;
+	close(dev);
+	if (fd >= 0 && sp->closed)
+		ioctl(fd, KCHAN_IOC_CLOSE, 0);
+	return fd;
+}
+
+/*
+ * Replaces channel descriptors (dup2() of a fresh channel with the same
+ * spec, or close() and a later dup2()), and interrupts any ioctl of the
+ * fuzzing thread that takes more than 200 ms.
+ */
+static void *fz_replacer(void *arg)
+{
+	uint64_t rng = *(uint64_t *)arg;
+
+	while (!atomic_load(&fz_stop)) {
+		long long since = atomic_load(&fz_busy_since);
+		unsigned int i = fz_below(&rng, FZ_NCHAN);
+		int fd;
+
+		if (since && kt_now_ns() - since > 200 * KT_MSEC) {
+			atomic_fetch_add(&fz_kicks, 1);
+			pthread_kill(fz_main_thread, SIGUSR2);
+		}
+		if (fz_pct(&rng, 30)) {
+			fd = fz_make_chan(&fz_specs[i]);
+			if (fd >= 0) {
+				if (fz_pct(&rng, 25)) {
+					close(fz_chan_fd[i]);
+					kt_sleep_us(fz_below(&rng, 300));
+				}
+				dup2(fd, fz_chan_fd[i]);
+				close(fd);
+				atomic_fetch_add(&fz_replaced, 1);
+			}
+		}
+		kt_sleep_us(100 + fz_below(&rng, 400));
+	}
+	return NULL;
+}
+
+static int fz_count_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+	int n = 0;
+
+	if (!d)
+		return -errno;
+	while ((e = readdir(d)))
+		if (e->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n - 1;	/* the directory's own descriptor */
+}
+
+static uint64_t fz_env_u64(const char *name, uint64_t def)
+{
+	const char *s = getenv(name);
+
+	return s && *s ? strtoull(s, NULL, 0) : def;
+}
+
+FIXTURE(fuzz) {
+	int dev, pipefd[2], efd;
+	char *arena;		/* FZ_ARENA_PAGES rw pages, then a PROT_NONE page */
+	char *ro;		/* read-only view of ...  */
+	char *rw;		/* ... this read-write page (one memfd) */
+	long page;
+	long long saved_max_per_user;
+};
+
+FIXTURE_SETUP(fuzz)
+{
+	int mfd;
+
+	self->saved_max_per_user = -1;
+	self->page = sysconf(_SC_PAGESIZE);
+	self->dev = kt_open_dev();
+	ASSERT_LE(0, self->dev);
+	ASSERT_EQ(0, pipe(self->pipefd));
+	self->efd = eventfd(0, EFD_NONBLOCK);
+	ASSERT_LE(0, self->efd);
+
+	self->arena = mmap(NULL, (FZ_ARENA_PAGES + 1) * self->page, PROT_READ | PROT_WRITE,
+			   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, self->arena);
+	ASSERT_EQ(0, mprotect(self->arena + FZ_ARENA_PAGES * self->page, self->page,
+			      PROT_NONE));
+
+	mfd = memfd_create("kchan_fuzz", 0);
+	ASSERT_LE(0, mfd);
+	ASSERT_EQ(0, ftruncate(mfd, self->page));
+	self->rw = mmap(NULL, self->page, PROT_READ | PROT_WRITE, MAP_SHARED, mfd, 0);
+	ASSERT_NE(MAP_FAILED, self->rw);
+	self->ro = mmap(NULL, self->page, PROT_READ, MAP_SHARED, mfd, 0);
+	ASSERT_NE(MAP_FAILED, self->ro);
+	close(mfd);
+}
+
+FIXTURE_TEARDOWN(fuzz)
+{
+	if (self->saved_max_per_user >= 0) {
+		char buf[32];
+
+		snprintf(buf, sizeof(buf), "%lld", self->saved_max_per_user);
+		kt_param_set("max_channels_per_user", buf);
+	}
+}
+
+/* A pointer of the "wild" kind: never accessible. */
+static uint64_t fz_wild_ptr(uint64_t *r, struct __test_metadata *_metadata,
+			    FIXTURE_DATA(fuzz) *self)
+{
+	static const uint64_t wild[] = {
+		0, 1, 8, 4095, 0x8000000000000000ULL, ~0ULL, ~0ULL - 7,
+		0xffff888000000000ULL, 0xffffffff81000000ULL, 0x00007ffffffff000ULL,
+	};
+
+	if (fz_pct(r, 30))
+		return (uintptr_t)kt_noaccess_addr() + fz_below(r, 64);
+	return wild[fz_below(r, sizeof(wild) / sizeof(wild[0]))];
+}
+
+/*
+ * A buffer for @need bytes: valid (arena), short before the guard page,
+ * read-only, or wild.
+ */
+static uint64_t fz_buf(uint64_t *r, FIXTURE_DATA(fuzz) *self, uint64_t need,
+		       struct __test_metadata *_metadata)
+{
+	char *guard = self->arena + FZ_ARENA_PAGES * self->page;
+	uint64_t room = FZ_ARENA_PAGES * self->page;
+	unsigned int k = fz_below(r, 100);
+
+	if (need > room)
+		need = room;
+	if (k < 60)
+		return (uintptr_t)self->arena + fz_below(r, room - need + 1);
+	if (k < 75)	/* straddles the guard page */
+		return (uintptr_t)guard - (need ? fz_below(r, need) : 0);
+	if (k < 85)
+		return (uintptr_t)self->ro + (need < (uint64_t)self->page ?
+					      fz_below(r, self->page - need + 1) : 0);
+	return fz_wild_ptr(r, _metadata, self);
+}
+
+/* A mutated @size field for a struct of @ver0 (== sizeof) bytes. */
+static uint32_t fz_size(uint64_t *r, uint32_t ver0, bool *tail_dirty)
+{
+	*tail_dirty = false;
+	switch (fz_below(r, 12)) {
+	case 0: return 0;
+	case 1: return ver0 - 1 - fz_below(r, ver0);
+	case 2: return ver0 + 8;
+	case 3: *tail_dirty = true; return ver0 + 8;
+	case 4: return 4096;
+	case 5: return 4097;
+	case 6: *tail_dirty = true; return ver0 + fz_below(r, 200);
+	case 7: return (uint32_t)fz_next(r);
+	default: return ver0;
+	}
+}
+
+static int64_t fz_deadline(uint64_t *r)
+{
+	switch (fz_below(r, 6)) {
+	case 0: return -1 - (int64_t)fz_below(r, 1000);
+	case 1: return 0;
+	case 2: return INT64_MIN;
+	case 3: return kt_now_ns() + (int64_t)fz_below(r, KT_MSEC);	/* near future */
+	default: return kt_now_ns() - (int64_t)fz_below(r, KT_NSEC);	/* past */
+	}
+}
+
+/* Flags that never block unboundedly, sometimes with unknown bits. */
+static uint32_t fz_flags(uint64_t *r, int64_t *deadline)
+{
+	uint32_t f;
+
+	switch (fz_below(r, 3)) {
+	case 0: f = 0x1; *deadline = fz_pct(r, 90) ? 0 : fz_deadline(r); break;
+	case 1: f = 0x2; *deadline = fz_deadline(r); break;
+	default: f = 0x3; *deadline = fz_deadline(r); break;
+	}
+	if (fz_pct(r, 10))
+		f |= (uint32_t)fz_next(r) & ~0x3U;
+	if (fz_pct(r, 3))
+		f |= 1U << fz_below(r, 32);
+	return f;
+}
+
+static uint64_t fz_count(uint64_t *r)
+{
+	static const uint64_t odd[] = {
+		0, 1ULL << 31, 1ULL << 32, 1ULL << 40, ~0ULL, ~0ULL >> 1, INT_MAX, 65536,
+	};
+
+	if (fz_pct(r, 80))
+		return 1 + fz_below(r, 8);
+	return odd[fz_below(r, sizeof(odd) / sizeof(odd[0]))];
+}
+
+static int fz_rand_fd(uint64_t *r, FIXTURE_DATA(fuzz) *self)
+{
+	switch (fz_below(r, 10)) {
+	case 0: return -1;
+	case 1: return self->dev;
+	case 2: return self->pipefd[fz_below(r, 2)];
+	case 3: return self->efd;
+	case 4: return FZ_CLOSED_FD;
+	case 5: return (int)fz_next(r);
+	default: return fz_chan_fd[fz_below(r, FZ_NCHAN)];
+	}
+}
+
+/* Fills @p (in writable memory) with the argument struct for @cmd. */
+static void fz_fill_struct(uint64_t *r, FIXTURE_DATA(fuzz) *self, unsigned long cmd,
+			   char *p, uint32_t elem_size, struct __test_metadata *_metadata)
+{
+	bool dirty;
+	uint32_t sz;
+
+	switch (cmd) {
+	case KCHAN_IOC_CREATE: {
+		static const uint32_t es[] = { 0, 1, 8, 64, 65536, 65537, 4096 };
+		static const uint64_t caps[] = {
+			0, 1, 4, 100, KCHAN_CAPACITY_MAX, KCHAN_CAPACITY_MAX + 1, ~0ULL,
+			KCHAN_RING_BYTES_MAX / 65536,
+		};
+		struct kchan_create *c = (void *)p;
+
+		sz = fz_size(r, sizeof(*c), &dirty);
+		c->size = sz;
+		c->flags = fz_pct(r, 85) ? fz_below(r, 4) : (uint32_t)fz_next(r);
+		c->elem_size = fz_pct(r, 80) ? es[fz_below(r, 7)] : (uint32_t)fz_next(r);
+		c->__reserved = fz_pct(r, 90) ? 0 : (uint32_t)fz_next(r) | 1;
+		/* Rings of 64 MiB now and then, small ones mostly. */
+		c->capacity = fz_pct(r, 70) ? fz_below(r, 16) :
+			      fz_pct(r, 90) ? caps[fz_below(r, 7)] : caps[7];
+		memset(p + sizeof(*c), 0, 512);
+		if (dirty)
+			p[sizeof(*c) + fz_below(r, 8)] = 1 + fz_below(r, 255);
+		break;
+	}
+	case KCHAN_IOC_SEND:
+	case KCHAN_IOC_RECV: {
+		struct kchan_xfer *x = (void *)p;
+		int64_t dl;
+
+		sz = fz_size(r, sizeof(*x), &dirty);
+		x->size = sz;
+		x->flags = fz_flags(r, &dl);
+		x->deadline_ns = dl;
+		x->count = fz_count(r);
+		x->elems = fz_buf(r, self, x->count * elem_size > 262144 ? 262144 :
+				  x->count * elem_size, _metadata);
+		memset(p + sizeof(*x), 0, 512);
+		if (dirty)
+			p[sizeof(*x) + fz_below(r, 8)] = 1 + fz_below(r, 255);
+		break;
+	}
+	case KCHAN_IOC_INFO: {
+		struct kchan_info *in = (void *)p;
+
+		memset(p, fz_pct(r, 50) ? 0 : 0xa5, 600);
+		sz = fz_size(r, sizeof(*in), &dirty);
+		in->size = sz;
+		break;
+	}
+	case KCHAN_IOC_SELECT: {
+		static const uint32_t csz[] = { 0, 23, 24, 24, 24, 32, 64, 4096, 4097 };
+		struct kchan_select *s = (void *)p;
+		uint32_t nr, cs;
+		char *cases;
+		int64_t dl;
+
+		sz = fz_size(r, sizeof(*s), &dirty);
+		s->size = sz;
+		s->flags = fz_flags(r, &dl);
+		s->deadline_ns = dl;
+		switch (fz_below(r, 6)) {
+		case 0: nr = 0; break;
+		case 1: nr = 128 + fz_below(r, 3); break;
+		case 2: nr = fz_below(r, 201); break;
+		case 3: nr = fz_pct(r, 50) ? (uint32_t)fz_next(r) : 200; break;
+		default: nr = 1 + fz_below(r, 8); break;
+		}
+		cs = fz_pct(r, 95) ? csz[fz_below(r, 9)] : (uint32_t)fz_next(r);
+		s->nr_cases = nr;
+		s->case_size = cs;
+		/* The cases: after this struct's 600 bytes, in the arena. */
+		cases = self->arena + 2 * self->page;
+		if (nr && cs && cs <= 4097 && (uint64_t)nr * cs <= 200 * 4097) {
+			uint64_t total = (uint64_t)nr * cs;
+			uint64_t room = (FZ_ARENA_PAGES - 2) * self->page;
+
+			if (total < room && fz_pct(r, 85))
+				cases += fz_below(r, room - total + 1) & ~7ULL;
+			else if (total < room)
+				cases = self->arena + FZ_ARENA_PAGES * self->page - total +
+					8 * (1 + fz_below(r, 4));	/* straddles */
+			char *end = self->arena + FZ_ARENA_PAGES * self->page;
+
+			for (uint32_t i = 0; i < nr && cases + (uint64_t)i * cs < end; i++) {
+				char *cp = cases + (uint64_t)i * cs;
+				struct kchan_select_case *kc = (void *)cp;
+				uint64_t left = end - cp;
+				struct kchan_select_case tmp = {
+					.fd = fz_rand_fd(r, self),
+					.op = fz_pct(r, 90) ? 1 + fz_below(r, 2) :
+					      (uint32_t)fz_next(r),
+					.flags = fz_pct(r, 95) ? 0 : 1U << fz_below(r, 32),
+					.__reserved = fz_pct(r, 97) ? 0 : (uint32_t)fz_next(r),
+				};
+
+				tmp.elem = fz_buf(r, self, fz_pct(r, 50) ? 8 : 65536, _metadata);
+				memcpy(kc, &tmp, left < sizeof(tmp) ? left : sizeof(tmp));
+				if (cs > sizeof(tmp) && left > cs)
+					memset(cp + sizeof(tmp), fz_pct(r, 90) ? 0 : 0x5a,
+					       cs - sizeof(tmp));
+			}
+		}
+		if (fz_pct(r, 90))
+			s->cases = (uintptr_t)cases;
+		else
+			s->cases = fz_wild_ptr(r, _metadata, self);
+		memset(p + sizeof(*s), 0, 512);
+		if (dirty)
+			p[sizeof(*s) + fz_below(r, 8)] = 1 + fz_below(r, 255);
+		break;
+	}
+	default:
+		for (int i = 0; i < 64; i++)
+			p[i] = fz_next(r);
+		break;
+	}
+}
+
+TEST_F_TIMEOUT(fuzz, random_ioctls, 1800)
+{
+	uint64_t seed = fz_env_u64("KCHAN_FUZZ_SEED", FZ_DEFAULT_SEED);
+	uint64_t calls = fz_env_u64("KCHAN_FUZZ_CALLS", FZ_DEFAULT_CALLS);
+	static unsigned long hist[FZ_MAX_ERRNO + 1];
+	unsigned long ok = 0, bad = 0, created = 0;
+	uint64_t r = seed ? seed : 1, r2 = r ^ 0x9e3779b97f4a7c15ULL;
+	struct sigaction sa = { .sa_handler = fz_on_sigusr2 };	/* no SA_RESTART */
+	int fds_before = fz_count_fds();
+	int64_t t0;
+	pthread_t thr;
+	char *st = self->arena;	/* struct scratch, first page(s) */
+
+	TH_LOG("seed 0x%llx, %llu calls (KCHAN_FUZZ_SEED, KCHAN_FUZZ_CALLS)",
+	       (unsigned long long)seed, (unsigned long long)calls);
+	ASSERT_EQ(-1, fcntl(FZ_CLOSED_FD, F_GETFD));
+	ASSERT_EQ(0, sigaction(SIGUSR2, &sa, NULL));
+
+	/* The fd numbers of the channel slots stay fixed; their channels don't. */
+	for (unsigned int i = 0; i < FZ_NCHAN; i++) {
+		fz_chan_fd[i] = fz_make_chan(&fz_specs[i]);
+		ASSERT_LE(0, fz_chan_fd[i]);
+	}
+	fz_main_thread = pthread_self();
+	atomic_store(&fz_stop, false);
+	ASSERT_EQ(0, pthread_create(&thr, NULL, fz_replacer, &r2));
+
+	t0 = kt_now_ns();
+	for (uint64_t it = 0; it < calls; it++) {
+		unsigned int tk = fz_below(&r, 16), slot = fz_below(&r, FZ_NCHAN);
+		const struct fz_spec *sp = NULL;
+		unsigned long cmd;
+		uint64_t arg;
+		int fd;
+		long ret;
+
+		/* Target. */
+		switch (tk) {
+		case 0: case 1: fd = self->dev; break;
+		case 2: fd = self->pipefd[fz_below(&r, 2)]; break;
+		case 3: fd = self->efd; break;
+		case 4: fd = FZ_CLOSED_FD; break;
+		case 5: fd = -1; break;
+		default: sp = &fz_specs[slot]; fd = fz_chan_fd[slot]; break;
+		}
+
+		/* Command. */
+		switch (fz_below(&r, 10)) {
+		case 0:	/* random number of type 0xC5 */
+			cmd = _IOC(fz_below(&r, 4), KCHAN_IOC_MAGIC, fz_below(&r, 256),
+				   fz_below(&r, 1 << 14));
+			break;
+		case 1: {	/* neighbours: +-1, other direction/size, other type */
+			unsigned long c = fz_cmds[fz_below(&r, FZ_NCMDS)];
+
+			switch (fz_below(&r, 4)) {
+			case 0: cmd = c + 1; break;
+			case 1: cmd = c - 1; break;
+			case 2: cmd = _IOC(1 + fz_below(&r, 3), KCHAN_IOC_MAGIC,
+					   _IOC_NR(c), 8 << fz_below(&r, 3)); break;
+			default: cmd = _IOC(_IOC_NONE, KCHAN_IOC_MAGIC + (fz_pct(&r, 50) ? 1 : -1),
+					    _IOC_NR(c), 0); break;
+			}
+			break;
+		}
+		default:
+			cmd = fz_cmds[fz_below(&r, FZ_NCMDS)];
+			break;
+		}
+		/* The lean calls block on a blocking channel: O_NONBLOCK ones only. */
+		if ((cmd == KCHAN_IOC_SEND_ONE || cmd == KCHAN_IOC_RECV_ONE) &&
+		    sp && !sp->nonblock) {
+			slot = 0;
+			sp = &fz_specs[0];
+			fd = fz_chan_fd[0];
+		}
+
+		/* Argument. */
+		switch (fz_below(&r, 10)) {
+		case 0:
+			arg = fz_wild_ptr(&r, _metadata, self);
+			break;
+		case 1:	/* a valid-looking struct behind a read-only mapping */
+			fz_fill_struct(&r, self, cmd, self->rw, sp ? sp->elem_size : 8,
+				       _metadata);
+			arg = (uintptr_t)self->ro;
+			break;
+		case 2: {	/* a struct that straddles the guard page */
+			char *g = self->arena + FZ_ARENA_PAGES * self->page;
+			unsigned int cut = 1 + fz_below(&r, 40);
+
+			fz_fill_struct(&r, self, cmd, st, sp ? sp->elem_size : 8, _metadata);
+			memcpy(g - cut, st, cut);
+			arg = (uintptr_t)(g - cut);
+			break;
+		}
+		default:
+			if (cmd == KCHAN_IOC_CLOSE) {
+				arg = fz_pct(&r, 80) ? 0 : fz_next(&r);
+			} else if (cmd == KCHAN_IOC_SEND_ONE || cmd == KCHAN_IOC_RECV_ONE) {
+				arg = fz_buf(&r, self, sp ? sp->elem_size : 8, _metadata);
+			} else {
+				fz_fill_struct(&r, self, cmd, st, sp ? sp->elem_size : 8,
+					       _metadata);
+				arg = (uintptr_t)st;
+			}
+			break;
+		}
+
+		atomic_store(&fz_busy_since, kt_now_ns());
+		ret = ioctl(fd, cmd, arg);
+		if (ret < 0)
+			ret = -errno;
+		atomic_store(&fz_busy_since, 0);
+
+		if (ret >= 0) {
+			ok++;
+			/* A new channel: close it (unless the replacer took the number). */
+			if (cmd == KCHAN_IOC_CREATE && fd == self->dev) {
+				bool ours = false;
+
+				created++;
+				for (unsigned int i = 0; i < FZ_NCHAN; i++)
+					ours |= fz_chan_fd[i] == ret;
+				if (!ours && ret != self->dev && ret != self->efd &&
+				    ret != self->pipefd[0] && ret != self->pipefd[1])
+					close(ret);
+			}
+			continue;
+		}
+		hist[-ret > FZ_MAX_ERRNO ? FZ_MAX_ERRNO : -ret]++;
+		{
+			bool allowed = false;
+
+			for (unsigned int i = 0; i < sizeof(fz_allowed) / sizeof(int); i++)
+				allowed |= -ret == fz_allowed[i];
+			if (!allowed && bad++ < 20)
+				TH_LOG("UNEXPECTED iteration %llu: fd %d (target %u slot %u) cmd 0x%lx arg 0x%llx -> %s (%ld)",
+				       (unsigned long long)it, fd, tk, slot, cmd,
+				       (unsigned long long)arg, strerror(-ret), ret);
+		}
+	}
+	{
+		int64_t dt = kt_now_ns() - t0;
+
+		TH_LOG("%llu calls in %.2f s: %.0f calls/s; %lu ok (%lu channels created), "
+		       "%ld descriptor replacements, %ld watchdog interrupts",
+		       (unsigned long long)calls, dt / 1e9, calls * 1e9 / (dt ? dt : 1),
+		       ok, created, atomic_load(&fz_replaced), atomic_load(&fz_kicks));
+	}
+	for (int e = 1; e <= FZ_MAX_ERRNO; e++)
+		if (hist[e])
+			TH_LOG("  errno %-4d %-10s %lu", e,
+			       e == FZ_MAX_ERRNO ? "(other)" : strerrorname_np(e), hist[e]);
+
+	atomic_store(&fz_stop, true);
+	ASSERT_EQ(0, pthread_join(thr, NULL));
+	EXPECT_EQ(0, bad);
+
+	/* Every slot: a fresh channel round trip works. */
+	for (unsigned int i = 0; i < FZ_NCHAN; i++)
+		close(fz_chan_fd[i]);
+	{
+		int fd = KT_MAKE_CHAN(8, 1, 0);
+		uint64_t v = 0;
+
+		ASSERT_EQ(1, kt_send_raw(fd, &(uint64_t){ 0x1234 }, 1, KCHAN_XFER_NONBLOCK));
+		ASSERT_EQ(1, kt_recv_raw(fd, &v, 1, KCHAN_XFER_NONBLOCK));
+		EXPECT_EQ(0x1234, v);
+		close(fd);
+	}
+	/* No descriptor leaked (only our fixture's ones are open). */
+	EXPECT_EQ(fds_before, fz_count_fds());
+
+	/*
+	 * No channel leaked in the per-user accounting: with the limit at 100,
+	 * exactly 100 channels fit.
+	 */
+	self->saved_max_per_user = kt_param_get("max_channels_per_user");
+	ASSERT_LE(0, self->saved_max_per_user);
+	ASSERT_EQ(0, kt_param_set("max_channels_per_user", "100"));
+	for (int pass = 0; pass < 1; pass++) {
+		int fds[100], extra;
+
+		for (int i = 0; i < 100; i++) {
+			fds[i] = kt_create(8, 2, 0);
+			ASSERT_LE(0, fds[i]) TH_LOG("channel %d: %s", i, strerror(-fds[i]));
+		}
+		extra = kt_create(8, 2, 0);
+		EXPECT_EQ(-ENOSPC, extra);
+		if (extra >= 0)
+			close(extra);
+		for (int i = 0; i < 100; i++)
+			close(fds[i]);
+	}
+}
+
+TEST_HARNESS_MAIN
