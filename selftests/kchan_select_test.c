@@ -68,26 +68,12 @@ static void *sel_main(void *arg)
 
 static int sel_start(struct sel_worker *w)
 {
-	int64_t end = kt_now_ns() + KT_WAIT_NS;
-	int ret = pthread_create(&w->thread, NULL, sel_main, w);
-
-	if (ret)
-		return -ret;
-	while (!atomic_load(&w->tid)) {
-		if (kt_now_ns() > end)
-			return -ETIMEDOUT;
-		kt_sleep_us(100);
-	}
-	return 0;
+	return kt_thread_start(&w->thread, sel_main, w, &w->tid);
 }
 
 static int sel_join(struct sel_worker *w)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += KT_WAIT_NS / KT_NSEC;
-	return -pthread_timedjoin_np(w->thread, NULL, &ts);
+	return kt_thread_join(w->thread);
 }
 
 

@@ -492,15 +492,19 @@ static inline void kt_worker_init(struct kt_worker *w, int fd, enum kt_op op)
 	w->timeout_ns = -1;
 }
 
-/* Start @w; returns once the thread runs (its tid is known). */
-static inline int kt_worker_start(struct kt_worker *w)
+/*
+ * Start @fn(@arg) in *@thread and return once it runs: @fn stores its tid
+ * in *@tid first.  0, -ETIMEDOUT or a pthread_create() error.
+ */
+static inline int kt_thread_start(pthread_t *thread, void *(*fn)(void *),
+				  void *arg, _Atomic pid_t *tid)
 {
 	int64_t end = kt_now_ns() + KT_WAIT_NS;
-	int ret = pthread_create(&w->thread, NULL, kt_worker_main, w);
+	int ret = pthread_create(thread, NULL, fn, arg);
 
 	if (ret)
 		return -ret;
-	while (!atomic_load(&w->tid)) {
+	while (!atomic_load(tid)) {
 		if (kt_now_ns() > end)
 			return -ETIMEDOUT;
 		kt_sleep_us(100);
@@ -508,16 +512,26 @@ static inline int kt_worker_start(struct kt_worker *w)
 	return 0;
 }
 
-/* Join @w, waiting at most KT_WAIT_NS; 0 or -ETIMEDOUT (then w->ret is unset). */
-static inline int kt_worker_join(struct kt_worker *w)
+/* Join @thread, waiting at most KT_WAIT_NS; 0 or -ETIMEDOUT. */
+static inline int kt_thread_join(pthread_t thread)
 {
 	struct timespec ts;
-	int ret;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	ts.tv_sec += KT_WAIT_NS / KT_NSEC;
-	ret = pthread_timedjoin_np(w->thread, NULL, &ts);
-	return -ret;
+	return -pthread_timedjoin_np(thread, NULL, &ts);
+}
+
+/* Start @w; returns once the thread runs (its tid is known). */
+static inline int kt_worker_start(struct kt_worker *w)
+{
+	return kt_thread_start(&w->thread, kt_worker_main, w, &w->tid);
+}
+
+/* Join @w; 0 or -ETIMEDOUT (then w->ret is unset). */
+static inline int kt_worker_join(struct kt_worker *w)
+{
+	return kt_thread_join(w->thread);
 }
 
 /* Shorthands for the common case: a worker on a uint64_t element. */
