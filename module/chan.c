@@ -171,6 +171,39 @@ static long kchan_ioctl_info(struct kchan *ch, struct kchan_info __user *uinfo)
 	return 0;
 }
 
+static long kchan_ioctl_stats(struct kchan *ch, struct kchan_stats __user *ust)
+{
+	struct kchan_stats st;
+	size_t ksize = sizeof(st);
+	u32 usize;
+
+	if (get_user(usize, &ust->size))
+		return -EFAULT;
+	if (usize < KCHAN_STATS_SIZE_VER0)
+		return -EINVAL;
+	if (usize > PAGE_SIZE)
+		return -E2BIG;
+
+	memset(&st, 0, sizeof(st));
+	st.size = min_t(size_t, usize, ksize);
+	if (mutex_lock_killable(&ch->lock))
+		return -EINTR;
+	st.sends = ch->sends;
+	st.recvs = ch->recvs;
+	st.selects_won = ch->selects_won;
+	st.send_blocks = ch->send_blocks;
+	st.recv_blocks = ch->recv_blocks;
+	st.timeouts = ch->timeouts;
+	memcpy(st.wait_hist, ch->wait_hist, sizeof(st.wait_hist));
+	mutex_unlock(&ch->lock);
+
+	if (copy_to_user(ust, &st, st.size))
+		return -EFAULT;
+	if (usize > ksize && clear_user((u8 __user *)ust + ksize, usize - ksize))
+		return -EFAULT;
+	return 0;
+}
+
 static long kchan_chan_ioctl(struct file *file, unsigned int cmd,
 			     unsigned long arg)
 {
@@ -194,6 +227,8 @@ static long kchan_chan_ioctl(struct file *file, unsigned int cmd,
 		return arg ? -EINVAL : kchan_close(ch);
 	case KCHAN_IOC_INFO:
 		return kchan_ioctl_info(ch, uarg);
+	case KCHAN_IOC_STATS:
+		return kchan_ioctl_stats(ch, uarg);
 	case KCHAN_IOC_SELECT:
 		return kchan_select(uarg);
 	default:

@@ -38,6 +38,8 @@
 #include <linux/uidgid.h>
 #include <linux/wait.h>
 
+#include <linux/kchan.h>
+
 #include "ring.h"
 
 struct file;
@@ -68,6 +70,10 @@ struct kchan_create;
  * @recv_blocks: times a receiver (or a select receive case) was queued.
  * @timeouts: blocked sends, receives and selects that hit their deadline
  *	(a select counts once per distinct channel).
+ * @selects_won: selects that returned a case on this channel.
+ * @wait_hist: blocked-wait durations, log2 buckets of nanoseconds; one
+ *	entry per ended wait, recorded by its completer or, for a wait
+ *	nobody completed, by its owner (kchan_record_wait()).
  * @poll_wq: poll/epoll waiters, woken after @lock is dropped.
  */
 struct kchan {
@@ -87,6 +93,8 @@ struct kchan {
 	u64 send_blocks;
 	u64 recv_blocks;
 	u64 timeouts;
+	u64 selects_won;
+	u64 wait_hist[KCHAN_STATS_HIST_BUCKETS];
 	wait_queue_head_t poll_wq;
 };
 
@@ -149,6 +157,7 @@ struct kchan_selector {
  * @index: the waiter's case index in @sel.
  * @state: an enum kchan_waiter_state; see the locking rules above.
  * @sender: queued on the channel's sendq, else on its recvq.
+ * @start: when it was queued, for the wait histogram; set under the lock.
  *
  * Lives on the blocked task's stack (or in its select's case array): the
  * channel only reaches it while it is queued, and a queued waiter's owner
@@ -162,6 +171,7 @@ struct kchan_waiter {
 	int index;
 	int state;
 	bool sender;
+	ktime_t start;
 };
 
 /**
@@ -221,6 +231,7 @@ struct kchan_waiter *kchan_claim_first(struct kchan *ch, bool sender);
 void kchan_complete(struct kchan *ch, struct kchan_waiter *w, int state);
 int kchan_may_block(const struct kchan_wait_opts *opts);
 int kchan_sleep(struct kchan_selector *sel, const struct kchan_wait_opts *opts);
+void kchan_record_wait(struct kchan *ch, const struct kchan_waiter *w);
 
 /* Result of a step of a send or receive that could not move an element. */
 #define KCHAN_WOULD_BLOCK	(-EAGAIN)

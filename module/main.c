@@ -116,6 +116,7 @@ static int __init kchan_init(void)
 	BUILD_BUG_ON(sizeof(struct kchan_select) != KCHAN_SELECT_SIZE_VER0);
 	BUILD_BUG_ON(sizeof(struct kchan_select_case) !=
 		     KCHAN_SELECT_CASE_SIZE_VER0);
+	BUILD_BUG_ON(sizeof(struct kchan_stats) != KCHAN_STATS_SIZE_VER0);
 
 	ret = kchan_cache_init();
 	if (ret)

@@ -281,6 +281,7 @@ static long kchan_sel_poll(struct kchan_sel *s, struct kchan **done)
 		*done = c->ch;
 		if (ret < 0)
 			return ret;
+		c->ch->selects_won++;
 		return ret ? i : i | KCHAN_SELECT_CLOSED;
 	}
 	return KCHAN_WOULD_BLOCK;
@@ -354,8 +355,19 @@ static void kchan_sel_count_timeout(struct kchan_sel *s)
 	}
 }
 
-/* Take every waiter that nobody completed off its queue. */
-static void kchan_sel_dequeue(struct kchan_sel *s)
+/* Whether completed case @i lets the select return its index. */
+static bool kchan_sel_won(struct kchan_sel *s, u32 i)
+{
+	return s->waiters[i].state == KCHAN_DONE || !s->cases[i].send;
+}
+
+/*
+ * Take every waiter that nobody completed off its queue.  Under each
+ * case's channel lock, also record the waits nobody completed, and count
+ * the win of case @winner (or a negative errno: none).
+ * A receive whose copy out then faults still counts as won.
+ */
+static void kchan_sel_dequeue(struct kchan_sel *s, long winner)
 {
 	u32 k;
 
@@ -367,6 +379,11 @@ static void kchan_sel_dequeue(struct kchan_sel *s)
 		mutex_lock(&ch->lock);
 		if (!list_empty(&w->node))
 			kchan_dequeue(ch, w);
+		/* A completed waiter's wait was recorded by its completer. */
+		if (w->state == KCHAN_WAITING)
+			kchan_record_wait(ch, w);
+		if (i == winner && kchan_sel_won(s, i))
+			ch->selects_won++;
 		mutex_unlock(&ch->lock);
 	}
 }
@@ -418,7 +435,7 @@ static long kchan_sel_run(struct kchan_sel *s)
 	kchan_sel_wake_pollers(s);
 
 	ret = kchan_sleep(&s->selector, &s->opts);
-	kchan_sel_dequeue(s);
+	kchan_sel_dequeue(s, ret);
 	if (ret == -ETIMEDOUT)
 		kchan_sel_count_timeout(s);
 	return ret < 0 ? ret : kchan_sel_result(s, ret);

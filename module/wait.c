@@ -29,7 +29,9 @@
  * completed waiter does not need the channel's lock to return, so waking it
  * under the lock costs no contention.)
  */
+#include <linux/bitops.h>
 #include <linux/hrtimer.h>
+#include <linux/minmax.h>
 #include <linux/sched.h>
 #include <linux/sched/signal.h>
 #include <linux/sched/task.h>
@@ -63,6 +65,7 @@ void kchan_enqueue(struct kchan *ch, struct kchan_waiter *w)
 	u32 *nr = kchan_queue_len(ch, w->sender);
 
 	lockdep_assert_held(&ch->lock);
+	w->start = ktime_get();
 	list_add_tail(&w->node, w->sender ? &ch->sendq : &ch->recvq);
 	WRITE_ONCE(*nr, *nr + 1);
 }
@@ -153,6 +156,7 @@ void kchan_complete(struct kchan *ch, struct kchan_waiter *w, int state)
 	struct task_struct *task = w->task;
 
 	kchan_dequeue(ch, w);
+	kchan_record_wait(ch, w);
 	get_task_struct(task);
 	/* Pairs with smp_load_acquire() in kchan_sleep(). */
 	smp_store_release(&w->state, state);
@@ -247,4 +251,22 @@ int kchan_sleep(struct kchan_selector *sel, const struct kchan_wait_opts *opts)
 		return err;
 	kchan_await_publish(sel, winner);
 	return winner;
+}
+
+/**
+ * kchan_record_wait() - count one ended blocked wait in the histogram
+ * @ch: the waiter's channel, locked
+ * @w: the waiter, queued since @w->start
+ *
+ * Every wait is recorded once: by the completer for a completed waiter,
+ * else by the owner when it cleans up.  Bucket i takes [2^i, 2^(i+1)) ns;
+ * bucket 0 also takes 0 ns, and the last bucket everything longer.
+ */
+void kchan_record_wait(struct kchan *ch, const struct kchan_waiter *w)
+{
+	u64 ns = ktime_to_ns(ktime_sub(ktime_get(), w->start));
+	unsigned int i = ns ? fls64(ns) - 1 : 0;
+
+	lockdep_assert_held(&ch->lock);
+	ch->wait_hist[min_t(unsigned int, i, KCHAN_STATS_HIST_BUCKETS - 1)]++;
 }

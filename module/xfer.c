@@ -185,12 +185,13 @@ static int kchan_block(struct kchan *ch, struct kchan_waiter *w,
 
 	ret = kchan_sleep(&sel, opts);
 	if (ret >= 0)
-		return w->state;
+		return w->state;	/* the completer recorded the wait */
 
 	/* Aborted: nobody can complete @w any more, but it may be queued. */
 	mutex_lock(&ch->lock);
 	if (!list_empty(&w->node))
 		kchan_dequeue(ch, w);
+	kchan_record_wait(ch, w);
 	if (ret == -ETIMEDOUT)
 		ch->timeouts++;
 	mutex_unlock(&ch->lock);

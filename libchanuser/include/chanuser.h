@@ -187,6 +187,31 @@ int kchan_close(int ch);
 int kchan_len(int ch);
 
 /*
+ * struct kchan_chan_stats - a channel's counters, filled by kchan_stats().
+ *
+ * @sends, @recvs: elements sent and received since the channel was made.
+ * @selects_won: selects that returned a case on this channel.
+ * @send_blocks, @recv_blocks: times a sender or receiver (or a select
+ * case) blocked on it.  @timeouts: blocked calls that hit their deadline.
+ * @wait_hist: log2 histogram of blocked-wait durations: bucket i counts
+ * waits that lasted [2^i, 2^(i+1)) ns (bucket 0 also 0 ns, bucket 31
+ * everything longer).
+ */
+struct kchan_chan_stats {
+	uint64_t sends, recvs, selects_won;
+	uint64_t send_blocks, recv_blocks, timeouts;
+	uint64_t wait_hist[32];
+};
+
+/*
+ * kchan_stats - read a channel's statistics into @st.
+ *
+ * One consistent snapshot.  Returns 0.  Errors: only the common ones
+ * above.
+ */
+int kchan_stats(int ch, struct kchan_chan_stats *st);
+
+/*
  * kchan_cap - capacity of the channel in elements.
  *
  * Returns the capacity given to kchan_make().  Errors: only the common

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: LGPL-2.1 OR MIT
 /*
  * chan.c - the channel object: kchan_make(), kchan_close() and the
- * KCHAN_IOC_INFO queries (kchan_len(), kchan_cap(), kchan_elem_size()).
+ * KCHAN_IOC_INFO queries (kchan_len(), kchan_cap(), kchan_elem_size()) and
+ * kchan_stats().
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -72,4 +73,25 @@ int kchan_elem_size(int ch)
 	int ret = chan_info(ch, &info);
 
 	return ret < 0 ? ret : (int)info.elem_size;
+}
+
+int kchan_stats(int ch, struct kchan_chan_stats *st)
+{
+	struct kchan_stats ks = { .size = sizeof(ks) };
+	int ret, i;
+
+	_Static_assert(sizeof(st->wait_hist) / sizeof(st->wait_hist[0]) ==
+		       KCHAN_STATS_HIST_BUCKETS, "histogram size");
+	ret = sys_ioctl(ch, KCHAN_IOC_STATS, &ks);
+	if (ret < 0)
+		return ret;
+	st->sends = ks.sends;
+	st->recvs = ks.recvs;
+	st->selects_won = ks.selects_won;
+	st->send_blocks = ks.send_blocks;
+	st->recv_blocks = ks.recv_blocks;
+	st->timeouts = ks.timeouts;
+	for (i = 0; i < KCHAN_STATS_HIST_BUCKETS; i++)
+		st->wait_hist[i] = ks.wait_hist[i];
+	return 0;
 }

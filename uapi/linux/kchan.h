@@ -284,6 +284,50 @@ struct kchan_select {
 /** KCHAN_SELECT_SIZE_VER0 - size of the first published struct kchan_select. */
 #define KCHAN_SELECT_SIZE_VER0	32
 
+/** KCHAN_STATS_HIST_BUCKETS - number of buckets of &struct kchan_stats.wait_hist. */
+#define KCHAN_STATS_HIST_BUCKETS	32
+
+/**
+ * struct kchan_stats - argument of %KCHAN_IOC_STATS: a channel's counters
+ * @size: in: sizeof(struct kchan_stats) as known to user space; at least
+ *	%KCHAN_STATS_SIZE_VER0.  Out: the number of bytes the kernel filled,
+ *	min(@size, its own size); any bytes beyond that up to the caller's
+ *	@size are zeroed.
+ * @__reserved: set to zero by the kernel.
+ * @sends: elements sent on the channel since it was created.
+ * @recvs: elements received.
+ * @selects_won: selects that proceeded with a case on this channel: a
+ *	send or receive (also one that saw "closed") that the select returned.
+ * @send_blocks: times a sender, or a select send case, blocked.
+ * @recv_blocks: times a receiver, or a select receive case, blocked.
+ * @timeouts: blocked sends, receives and selects that hit their deadline
+ *	(a select counts once per distinct channel).
+ * @wait_hist: log2 histogram of blocked-wait durations: bucket i counts
+ *	the blocked waits on this channel that lasted [2^i, 2^(i+1))
+ *	nanoseconds (bucket 0 also 0 ns, the last one everything longer).  A
+ *	wait is recorded once it ended, however it ended (completed, closed,
+ *	timed out, interrupted); a select records its wait on the channel of
+ *	every case it queued, so the buckets sum to @send_blocks +
+ *	@recv_blocks once no task is blocked on the channel.
+ *
+ * A snapshot taken under the channel's lock: the counters are consistent
+ * with each other.
+ */
+struct kchan_stats {
+	__u32 size;
+	__u32 __reserved;
+	__aligned_u64 sends;
+	__aligned_u64 recvs;
+	__aligned_u64 selects_won;
+	__aligned_u64 send_blocks;
+	__aligned_u64 recv_blocks;
+	__aligned_u64 timeouts;
+	__aligned_u64 wait_hist[KCHAN_STATS_HIST_BUCKETS];
+};
+
+/** KCHAN_STATS_SIZE_VER0 - size of the first published struct kchan_stats. */
+#define KCHAN_STATS_SIZE_VER0	312
+
 /**
  * KCHAN_IOC_CREATE - create a channel; on /dev/kchan.
  *
@@ -341,6 +385,15 @@ struct kchan_select {
  * channel is closed and drained (the buffer is left untouched).
  */
 #define KCHAN_IOC_RECV_ONE	_IO(KCHAN_IOC_MAGIC, 0x15)
+
+/**
+ * KCHAN_IOC_STATS - read the channel's statistics; on a channel descriptor.
+ *
+ * Argument: struct kchan_stats, @size set by the caller.  Returns 0.
+ * Errors besides the general ones: EINVAL when @size is below
+ * %KCHAN_STATS_SIZE_VER0, E2BIG when it is above a page.
+ */
+#define KCHAN_IOC_STATS		_IO(KCHAN_IOC_MAGIC, 0x16)
 
 /**
  * KCHAN_IOC_SELECT - perform one of several send and receive cases (Go's
