@@ -157,7 +157,8 @@ struct kchan_selector {
  * @index: the waiter's case index in @sel.
  * @state: an enum kchan_waiter_state; see the locking rules above.
  * @sender: queued on the channel's sendq, else on its recvq.
- * @start: when it was queued, for the wait histogram; set under the lock.
+ * @start: when it was queued (local_clock()), for the wait histogram;
+ *	set under the lock.
  *
  * Lives on the blocked task's stack (or in its select's case array): the
  * channel only reaches it while it is queued, and a queued waiter's owner
@@ -171,7 +172,7 @@ struct kchan_waiter {
 	int index;
 	int state;
 	bool sender;
-	ktime_t start;
+	u64 start;
 };
 
 /**

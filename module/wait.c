@@ -33,6 +33,7 @@
 #include <linux/hrtimer.h>
 #include <linux/minmax.h>
 #include <linux/sched.h>
+#include <linux/sched/clock.h>
 #include <linux/sched/signal.h>
 #include <linux/sched/task.h>
 
@@ -65,7 +66,7 @@ void kchan_enqueue(struct kchan *ch, struct kchan_waiter *w)
 	u32 *nr = kchan_queue_len(ch, w->sender);
 
 	lockdep_assert_held(&ch->lock);
-	w->start = ktime_get();
+	w->start = local_clock();
 	list_add_tail(&w->node, w->sender ? &ch->sendq : &ch->recvq);
 	WRITE_ONCE(*nr, *nr + 1);
 }
@@ -260,12 +261,16 @@ int kchan_sleep(struct kchan_selector *sel, const struct kchan_wait_opts *opts)
  *
  * Every wait is recorded once: by the completer for a completed waiter,
  * else by the owner when it cleans up.  Bucket i takes [2^i, 2^(i+1)) ns;
- * bucket 0 also takes 0 ns, and the last bucket everything longer.
+ * bucket 0 also takes 0 ns, and the last bucket everything longer.  The
+ * clock is local_clock(), the scheduler's cheap per-CPU clock: a wait
+ * queued on one CPU and ended on another may be off by the CPUs' small
+ * drift, which a log2 histogram does not see (a negative span counts as
+ * 0 ns).
  */
 void kchan_record_wait(struct kchan *ch, const struct kchan_waiter *w)
 {
-	u64 ns = ktime_to_ns(ktime_sub(ktime_get(), w->start));
-	unsigned int i = ns ? fls64(ns) - 1 : 0;
+	s64 ns = local_clock() - w->start;
+	unsigned int i = ns > 0 ? fls64(ns) - 1 : 0;
 
 	lockdep_assert_held(&ch->lock);
 	ch->wait_hist[min_t(unsigned int, i, KCHAN_STATS_HIST_BUCKETS - 1)]++;
