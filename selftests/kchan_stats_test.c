@@ -25,6 +25,17 @@ static uint64_t kt_hist_total(const struct kchan_chan_stats *st)
 	return sum;
 }
 
+/* The six counters of @st, and the histogram's total, as @want says. */
+#define EXPECT_COUNTERS(st, want, hist_total) do {			\
+	EXPECT_EQ((want).sends, (st).sends);				\
+	EXPECT_EQ((want).recvs, (st).recvs);				\
+	EXPECT_EQ((want).selects_won, (st).selects_won);		\
+	EXPECT_EQ((want).send_blocks, (st).send_blocks);		\
+	EXPECT_EQ((want).recv_blocks, (st).recv_blocks);		\
+	EXPECT_EQ((want).timeouts, (st).timeouts);			\
+	EXPECT_EQ((hist_total), kt_hist_total(&(st)));			\
+} while (0)
+
 FIXTURE(chan) {
 	int ch;
 };
@@ -45,13 +56,7 @@ TEST_F(chan, fresh)
 
 	memset(&st, 0xff, sizeof(st));
 	ASSERT_EQ(0, kchan_stats(self->ch, &st));
-	EXPECT_EQ(0, st.sends);
-	EXPECT_EQ(0, st.recvs);
-	EXPECT_EQ(0, st.selects_won);
-	EXPECT_EQ(0, st.send_blocks);
-	EXPECT_EQ(0, st.recv_blocks);
-	EXPECT_EQ(0, st.timeouts);
-	EXPECT_EQ(0, kt_hist_total(&st));
+	EXPECT_COUNTERS(st, ((struct kchan_chan_stats){ 0 }), 0);
 }
 
 /* Non-blocking traffic: counted, and no histogram entry. */
@@ -67,13 +72,7 @@ TEST_F(chan, counts)
 	ASSERT_EQ(1, kchan_try_recv(self->ch, &v));
 	ASSERT_EQ(-EAGAIN, kchan_try_recv(self->ch, &v));
 	ASSERT_EQ(0, kchan_stats(self->ch, &st));
-	EXPECT_EQ(3, st.sends);
-	EXPECT_EQ(3, st.recvs);
-	EXPECT_EQ(0, st.send_blocks);
-	EXPECT_EQ(0, st.recv_blocks);
-	EXPECT_EQ(0, st.timeouts);
-	EXPECT_EQ(0, st.selects_won);
-	EXPECT_EQ(0, kt_hist_total(&st));
+	EXPECT_COUNTERS(st, ((struct kchan_chan_stats){ .sends = 3, .recvs = 3 }), 0);
 }
 
 /* Blocks and timeouts fill the histogram; ~20 ms lands near 2^24 ns. */
@@ -113,13 +112,10 @@ TEST_F(chan, blocks_and_hist)
 	ASSERT_EQ(0, w.ret);
 
 	ASSERT_EQ(0, kchan_stats(self->ch, &st));
-	EXPECT_EQ(2, st.recv_blocks);
-	EXPECT_EQ(1, st.send_blocks);
-	EXPECT_EQ(1, st.timeouts);
-	EXPECT_EQ(3, kt_hist_total(&st));
-	EXPECT_EQ(1 + CAP + 1, st.sends);
-	EXPECT_EQ(2, st.recvs);
-	EXPECT_EQ(0, st.selects_won);
+	EXPECT_COUNTERS(st, ((struct kchan_chan_stats){
+		.sends = 1 + CAP + 1, .recvs = 2,
+		.send_blocks = 1, .recv_blocks = 2, .timeouts = 1,
+	}), 3);
 }
 
 struct kt_sel_arg {
