@@ -53,6 +53,111 @@ examples/%: examples/%.c $(LIBCHANUSER)
 $(LIBCHANUSER): FORCE
 	$(MAKE) -C libchanuser
 
+# --- install ------------------------------------------------------------------
+# "make install" puts the module, the library, the headers, the man pages,
+# a udev rule and an example modprobe.d file in place; "make uninstall"
+# removes them, given the same variables.  Both honour DESTDIR (then
+# without depmod, group or udev changes) and the directories below.  See
+# Documentation/admin-guide/kchan.rst.
+
+# kchan's version, from its one place: PACKAGE_VERSION in dkms.conf.
+VERSION		:= $(shell sed -n 's/^PACKAGE_VERSION="\(.*\)"$$/\1/p' dkms.conf)
+
+PREFIX		?= /usr/local
+BINDIR		?= $(PREFIX)/bin
+LIBDIR		?= $(PREFIX)/lib
+INCLUDEDIR	?= $(PREFIX)/include
+PKGCONFIGDIR	?= $(LIBDIR)/pkgconfig
+DATADIR		?= $(PREFIX)/share
+MANDIR		?= $(DATADIR)/man
+DOCDIR		?= $(DATADIR)/doc/kchan
+MODDIR		?= /lib/modules/$(KVER)/extra
+UDEVDIR		?= /lib/udev/rules.d
+# Who may open /dev/kchan (create channels): written into the udev rule.
+KCHAN_GROUP	?= kchan
+KCHAN_MODE	?= 0660
+INSTALL		?= install
+
+# The library installs its own part (lib, chanuser.h, .pc, man3).
+LIB_INSTALL	= -C libchanuser DESTDIR=$(DESTDIR) PREFIX=$(PREFIX) \
+		  LIBDIR=$(LIBDIR) INCLUDEDIR=$(INCLUDEDIR) MANDIR=$(MANDIR) \
+		  PKGCONFIGDIR=$(PKGCONFIGDIR)
+# Pages of sections other than 3, installed into man<section>.
+SECTION_MANS	:= $(wildcard man/*.[1-9] libchanuser/man/*.1)
+# Built by libchanuser/Makefile where its sources exist.
+KCHANSTAT	:= libchanuser/kchanstat
+UDEV_RULE	:= 60-kchan.rules
+MODPROBE_EXAMPLE := $(DOCDIR)/modprobe.d/kchan.conf
+
+# On the live system only: module index and udev rules.
+define refresh_system
+	if [ -z "$(DESTDIR)" ]; then \
+		depmod -a $(KVER); \
+		if command -v udevadm >/dev/null && [ -d /run/udev ]; then \
+			udevadm control --reload-rules; \
+			udevadm trigger --subsystem-match=misc --sysname-match=kchan; \
+		fi; \
+	fi
+endef
+
+install: all
+	$(MAKE) $(LIB_INSTALL) install
+	$(INSTALL) -d $(DESTDIR)$(MODDIR) $(DESTDIR)$(INCLUDEDIR)/linux \
+		$(DESTDIR)$(UDEVDIR) $(DESTDIR)$(dir $(MODPROBE_EXAMPLE))
+	$(INSTALL) -m 644 kchan.ko $(DESTDIR)$(MODDIR)/
+	$(INSTALL) -m 644 uapi/linux/kchan.h $(DESTDIR)$(INCLUDEDIR)/linux/
+	for f in $(SECTION_MANS); do \
+		d=$(DESTDIR)$(MANDIR)/man$${f##*.}; \
+		$(INSTALL) -d $$d && $(INSTALL) -m 644 $$f $$d/ || exit 1; \
+	done
+	if [ -x $(KCHANSTAT) ]; then \
+		$(INSTALL) -d $(DESTDIR)$(BINDIR) && \
+		$(INSTALL) -m 755 $(KCHANSTAT) $(DESTDIR)$(BINDIR)/; \
+	fi
+	sed -e 's|@KCHAN_GROUP@|$(KCHAN_GROUP)|g' -e 's|@KCHAN_MODE@|$(KCHAN_MODE)|g' \
+		dist/$(UDEV_RULE).in > $(DESTDIR)$(UDEVDIR)/$(UDEV_RULE)
+	chmod 644 $(DESTDIR)$(UDEVDIR)/$(UDEV_RULE)
+	$(INSTALL) -m 644 dist/kchan.conf $(DESTDIR)$(MODPROBE_EXAMPLE)
+	if [ -z "$(DESTDIR)" ] && ! getent group $(KCHAN_GROUP) >/dev/null; then \
+		groupadd --system $(KCHAN_GROUP); \
+	fi
+	@$(refresh_system)
+
+# The group stays: files elsewhere may belong to it.
+uninstall:
+	$(MAKE) $(LIB_INSTALL) uninstall
+	rm -f $(DESTDIR)$(MODDIR)/kchan.ko $(DESTDIR)$(INCLUDEDIR)/linux/kchan.h \
+		$(foreach f,$(SECTION_MANS),$(DESTDIR)$(MANDIR)/man$(subst .,,$(suffix $(f)))/$(notdir $(f))) \
+		$(DESTDIR)$(BINDIR)/$(notdir $(KCHANSTAT)) \
+		$(DESTDIR)$(UDEVDIR)/$(UDEV_RULE) $(DESTDIR)$(MODPROBE_EXAMPLE)
+	-rmdir $(DESTDIR)$(MODDIR) $(DESTDIR)$(dir $(MODPROBE_EXAMPLE)) \
+		$(DESTDIR)$(DOCDIR) 2>/dev/null
+	@$(refresh_system)
+
+# --- DKMS ---------------------------------------------------------------------
+# "make dkms-install" registers the module's sources with DKMS, which
+# builds and installs kchan.ko for KVER now and for every supported kernel
+# installed later (dkms.conf).  DKMS_SRC: where the sources go.
+DKMS_SRC	?= /usr/src/kchan-$(VERSION)
+DKMS_MOD	= -m kchan -v $(VERSION)
+
+dkms-source:
+	$(INSTALL) -d $(DKMS_SRC)/module $(DKMS_SRC)/uapi/linux
+	$(INSTALL) -m 644 Kbuild dkms.conf $(DKMS_SRC)/
+	$(INSTALL) -m 644 $(wildcard module/*.[ch]) $(DKMS_SRC)/module/
+	$(INSTALL) -m 644 uapi/linux/kchan.h $(DKMS_SRC)/uapi/linux/
+
+dkms-install: dkms-source
+	@command -v dkms >/dev/null || { echo "no dkms: apt-get install dkms" >&2; exit 1; }
+	if [ -z "$$(dkms status $(DKMS_MOD))" ]; then dkms add $(DKMS_MOD); fi
+	dkms build $(DKMS_MOD) -k $(KVER)
+	dkms install $(DKMS_MOD) -k $(KVER)
+
+dkms-uninstall:
+	@command -v dkms >/dev/null || { echo "no dkms: apt-get install dkms" >&2; exit 1; }
+	if [ -n "$$(dkms status $(DKMS_MOD))" ]; then dkms remove $(DKMS_MOD) --all; fi
+	rm -rf $(DKMS_SRC)
+
 # The runner prints every program's output as it comes, then a summary
 # whose last line is "N passed, N failed".
 check: deps
@@ -130,4 +235,5 @@ distclean: clean
 	rm -rf $(CHECKPATCH_DIR)
 
 .PHONY: all deps module lib selftests examples check check-debug demo bench \
-	style sparse clean distclean FORCE
+	style sparse clean distclean install uninstall dkms-source dkms-install \
+	dkms-uninstall FORCE

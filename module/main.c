@@ -145,3 +145,4 @@ module_exit(kchan_exit);
 MODULE_DESCRIPTION("Go-style channels between tasks and processes");
 MODULE_AUTHOR("The kchan developers");
 MODULE_LICENSE("GPL");
+MODULE_VERSION(KCHAN_VERSION);

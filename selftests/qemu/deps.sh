@@ -22,6 +22,8 @@ pkgs=(
 	busybox-static		# the guest's userland
 	qemu-system-x86
 	bc flex bison libelf-dev	# the debug kernel (make check-debug)
+	dkms			# the DKMS build test (selftests/host/dkms_test.sh)
+	man-db groff-base	# the man page test (selftests/host/man_test.sh)
 )
 # One dpkg-query for all: a package that is not installed is either missing
 # from its output or listed without the "ii" status.
