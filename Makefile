@@ -158,11 +158,34 @@ dkms-uninstall:
 	if [ -n "$$(dkms status $(DKMS_MOD))" ]; then dkms remove $(DKMS_MOD) --all; fi
 	rm -rf $(DKMS_SRC)
 
-# The runner prints every program's output as it comes, then a summary
+# Host tests (selftests/host/*_test.sh): install, man pages, DKMS builds.
+# Each writes kselftest output to $(HOST_OUT)/NAME.tap as well.
+HOST_TESTS	:= $(sort $(wildcard selftests/host/*_test.sh))
+HOST_OUT	:= $(QEMU_DIR)/out/host
+HOST_TAPS	:= $(patsubst selftests/host/%.sh,$(HOST_OUT)/%.tap,$(HOST_TESTS))
+
+define run_host_tests
+	mkdir -p $(HOST_OUT); \
+	for t in $(HOST_TESTS); do \
+		KVER=$(KVER) $$t | tee $(HOST_OUT)/$$(basename $$t .sh).tap; \
+	done
+endef
+
+check-host: all
+	@$(run_host_tests); \
+	rc=0; for f in $(HOST_TAPS); do \
+		grep -q '^# Totals: pass:[0-9]* fail:0 .* error:0$$' $$f || \
+			{ echo "check-host: $$f: failures" >&2; rc=1; }; \
+	done; exit $$rc
+
+# The host tests run first; the QEMU runner then prints every program's
+# output as it comes, then a summary with the host tests' counts added,
 # whose last line is "N passed, N failed".
 check: deps
 	@$(MAKE) --no-print-directory KVER=$(KVER) module selftests
-	@$(RUN) --kver $(KVER) --mode tests $(TESTS)
+	@$(run_host_tests)
+	@$(RUN) --kver $(KVER) $(addprefix --extra-tap ,$(HOST_TAPS)) \
+		--mode tests $(TESTS)
 
 demo: deps
 	@$(MAKE) --no-print-directory KVER=$(KVER) module examples/pingpong
@@ -236,4 +259,5 @@ distclean: clean
 
 .PHONY: all deps module lib selftests examples check check-debug demo bench \
 	style sparse clean distclean install uninstall dkms-source dkms-install \
+	check-host \
 	dkms-uninstall FORCE

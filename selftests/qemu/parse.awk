@@ -3,12 +3,15 @@
 # Decide pass/fail from the serial log of a run.sh boot (POSIX awk).
 #
 #   awk -v mode=tests|run -v expected="name1 name2" -v qemu_rc=N \
-#       -v timeout_s=N -v wall_s=N -f parse.awk LOG
+#       -v timeout_s=N -v wall_s=N [-v extra="TAP..."] -f parse.awk LOG
 #
 # mode=tests: each program is a kselftest binary; its "# Totals:" line gives
 # the pass and fail counts.  A binary that printed no Totals, never finished
 # or exited non-zero without reporting a failure counts as one failure.
 # mode=run: each program counts as passed when it exits 0.
+# extra: files of kselftest output from outside the guest (the host tests);
+# the last "# Totals:" line of each adds in, and a file without one counts
+# as one failure.
 #
 # Every problem of the boot as a whole (QEMU timeout, the module failing to
 # load or unload, a kernel complaint after the start mark, a kmemleak report)
@@ -130,6 +133,37 @@ function uptime_of(s,    a, n, i) {
 	return ""
 }
 
+# Add the counts of the last "# Totals:" line of the kselftest output FILE.
+function add_extra(file,    line, name, n, kv, t, found, a, i, p, f, s) {
+	found = 0
+	while ((getline line < file) > 0) {
+		if (line !~ /^# Totals: /)
+			continue
+		found = 1
+		n = split(line, a, " ")
+		for (i = 3; i <= n; i++) {
+			split(a[i], kv, ":")
+			t[kv[1]] = kv[2] + 0
+		}
+	}
+	close(file)
+	name = file
+	sub(/.*\//, "", name)
+	printf "%-24s ", name
+	if (!found) {
+		print "printed no Totals (host)"
+		failed++
+		return
+	}
+	p = t["pass"]
+	f = t["fail"] + t["error"]
+	s = t["skip"]
+	printf "pass %d, fail %d, skip %d (host)\n", p, f, s
+	passed += p
+	failed += f
+	skipped += s
+}
+
 function problem(msg) {
 	bad[++nbad] = msg
 }
@@ -182,6 +216,9 @@ END {
 		}
 		printf "\n"
 	}
+	nextra = split(extra, extra_file, " ")
+	for (i = 1; i <= nextra; i++)
+		add_extra(extra_file[i])
 
 	if (qemu_rc == 124 || qemu_rc == 137)
 		problem(sprintf("guest timed out after %s s (hang?)", timeout_s))

@@ -21,6 +21,9 @@
 #   --file PATH     also copy PATH into the guest's /tests (not run)
 #   --timeout SEC   give up on the guest after SEC seconds (default 900)
 #   --log PATH      serial log (default selftests/qemu/out/last-run.log)
+#   --extra-tap FILE  add the "# Totals:" of FILE, the kselftest output of a
+#                   run outside the guest (selftests/host/), into the
+#                   summary; may be repeated
 #
 # Environment:
 #   QEMU_SMP=2 QEMU_MEM=1024 QEMU_CPU=max
@@ -51,6 +54,7 @@ timeout_s=${QEMU_TIMEOUT:-900}
 log=$here/out/last-run.log
 files=()
 progs=()
+extra_taps=()
 
 die() {
 	echo "run.sh: $*" >&2
@@ -67,6 +71,7 @@ while [ $# -gt 0 ]; do
 	--file) files+=("$2"); shift 2 ;;
 	--timeout) timeout_s=$2; shift 2 ;;
 	--log) log=$2; shift 2 ;;
+	--extra-tap) extra_taps+=("$2"); shift 2 ;;
 	--help|-h) sed -n '4,/^set -e/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; exit 0 ;;
 	--) shift; progs+=("$@"); break ;;
 	-*) die "unknown option $1" ;;
@@ -183,5 +188,5 @@ set -e
 wall=$((SECONDS - start))
 
 awk -v mode="$mode" -v expected="${names[*]}" -v qemu_rc="$qemu_rc" \
-    -v timeout_s="$timeout_s" -v wall_s="$wall" \
+    -v timeout_s="$timeout_s" -v wall_s="$wall" -v extra="${extra_taps[*]}" \
     -f "$here/parse.awk" "$log"
