@@ -181,11 +181,12 @@ check-host: all
 # The host tests run first; the QEMU runner then prints every program's
 # output as it comes, then a summary with the host tests' counts added,
 # whose last line is "N passed, N failed".
+# The examples go into the guest's /tests, where kchan_examples_test runs them.
 check: deps
-	@$(MAKE) --no-print-directory KVER=$(KVER) module selftests
+	@$(MAKE) --no-print-directory KVER=$(KVER) module selftests examples
 	@$(run_host_tests)
 	@$(RUN) --kver $(KVER) $(addprefix --extra-tap ,$(HOST_TAPS)) \
-		--mode tests $(TESTS)
+		$(addprefix --file ,$(EXAMPLES)) --mode tests $(TESTS)
 
 demo: deps
 	@$(MAKE) --no-print-directory KVER=$(KVER) module examples/pingpong
