@@ -26,6 +26,7 @@
 
 #include "compat.h"
 #include "kchan.h"
+#include "trace.h"
 
 /* The last channel id handed out; ids start at 1 and are never reused. */
 static atomic64_t kchan_last_id = ATOMIC64_INIT(0);
@@ -347,6 +348,7 @@ int kchan_create_fd(const struct kchan_create *args)
 		goto out_put_fd;
 	}
 	stream_open(file_inode(file), file);
+	trace_kchan_create(ch, fd);
 	fd_install(fd, file);
 	return fd;
 

@@ -141,6 +141,23 @@ struct kchan_selector {
 	struct kchan_waiter *waiters;
 };
 
+/**
+ * enum kchan_wake_reason - why a blocked wait ended, for the kchan_wake
+ * tracepoint
+ * @KCHAN_WAKE_DONE: completed: the element moved.
+ * @KCHAN_WAKE_CLOSED: the channel was closed.
+ * @KCHAN_WAKE_TIMEOUT: the deadline passed.
+ * @KCHAN_WAKE_SIGNAL: a signal interrupted the wait.
+ * @KCHAN_WAKE_ELSEWHERE: another case of the waiter's select proceeded.
+ */
+enum kchan_wake_reason {
+	KCHAN_WAKE_DONE,
+	KCHAN_WAKE_CLOSED,
+	KCHAN_WAKE_TIMEOUT,
+	KCHAN_WAKE_SIGNAL,
+	KCHAN_WAKE_ELSEWHERE,
+};
+
 #define KCHAN_SEL_OPEN		(-1)
 #define KCHAN_SEL_ABORTED	(-2)
 
@@ -232,7 +249,9 @@ struct kchan_waiter *kchan_claim_first(struct kchan *ch, bool sender);
 void kchan_complete(struct kchan *ch, struct kchan_waiter *w, int state);
 int kchan_may_block(const struct kchan_wait_opts *opts);
 int kchan_sleep(struct kchan_selector *sel, const struct kchan_wait_opts *opts);
-void kchan_record_wait(struct kchan *ch, const struct kchan_waiter *w);
+void kchan_record_wait(struct kchan *ch, const struct kchan_waiter *w,
+		       enum kchan_wake_reason reason);
+enum kchan_wake_reason kchan_abort_reason(int err);
 
 /* Result of a step of a send or receive that could not move an element. */
 #define KCHAN_WOULD_BLOCK	(-EAGAIN)
