@@ -52,9 +52,19 @@ void kchan_wake_pollers(struct kchan *ch, __poll_t mask)
 		wake_up_interruptible_poll(&ch->poll_wq, mask);
 }
 
+static struct list_head *kchan_queue(struct kchan *ch, bool sender)
+{
+	return sender ? &ch->sendq : &ch->recvq;
+}
+
 static u32 *kchan_queue_len(struct kchan *ch, bool sender)
 {
 	return sender ? &ch->nr_sendq : &ch->nr_recvq;
+}
+
+static u64 *kchan_queue_since(struct kchan *ch, bool sender)
+{
+	return sender ? &ch->sendq_since : &ch->recvq_since;
 }
 
 /**
@@ -64,11 +74,14 @@ static u32 *kchan_queue_len(struct kchan *ch, bool sender)
  */
 void kchan_enqueue(struct kchan *ch, struct kchan_waiter *w)
 {
+	struct list_head *queue = kchan_queue(ch, w->sender);
 	u32 *nr = kchan_queue_len(ch, w->sender);
 
 	lockdep_assert_held(&ch->lock);
 	w->start = local_clock();
-	list_add_tail(&w->node, w->sender ? &ch->sendq : &ch->recvq);
+	if (list_empty(queue))
+		WRITE_ONCE(*kchan_queue_since(ch, w->sender), w->start);
+	list_add_tail(&w->node, queue);
 	WRITE_ONCE(*nr, *nr + 1);
 	trace_kchan_block(ch, w);
 }
@@ -77,14 +90,24 @@ void kchan_enqueue(struct kchan *ch, struct kchan_waiter *w)
  * kchan_dequeue() - take a waiter off its channel queue
  * @ch: the channel, locked
  * @w: a queued waiter
+ *
+ * When @w was the oldest, the queue's wait start moves to the next one.
  */
 void kchan_dequeue(struct kchan *ch, struct kchan_waiter *w)
 {
+	struct list_head *queue = kchan_queue(ch, w->sender);
 	u32 *nr = kchan_queue_len(ch, w->sender);
+	bool oldest = list_is_first(&w->node, queue);
+	struct kchan_waiter *next;
 
 	lockdep_assert_held(&ch->lock);
 	list_del_init(&w->node);
 	WRITE_ONCE(*nr, *nr - 1);
+	if (oldest) {
+		next = list_first_entry_or_null(queue, struct kchan_waiter, node);
+		WRITE_ONCE(*kchan_queue_since(ch, w->sender),
+			   next ? next->start : 0);
+	}
 }
 
 /**
@@ -99,7 +122,7 @@ void kchan_dequeue(struct kchan *ch, struct kchan_waiter *w)
  */
 struct kchan_waiter *kchan_first_waiter(struct kchan *ch, bool sender)
 {
-	struct list_head *queue = sender ? &ch->sendq : &ch->recvq;
+	struct list_head *queue = kchan_queue(ch, sender);
 	struct kchan_waiter *w;
 
 	lockdep_assert_held(&ch->lock);
