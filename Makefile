@@ -13,6 +13,8 @@
 QEMU_DIR	:= selftests/qemu
 RUN		:= $(QEMU_DIR)/run.sh
 LIBCHANUSER	:= libchanuser/libchanuser.a
+# Copied into the guest next to the tests, which run it.
+KCHANSTAT	:= libchanuser/kchanstat
 TESTS		:= $(patsubst %.c,%,$(sort $(wildcard selftests/*_test.c)))
 LINUX_SOURCE	:= /usr/src/linux-source-6.1.tar.xz
 CHECKPATCH_DIR	:= .checkpatch
@@ -39,6 +41,7 @@ lib:
 	$(MAKE) -C libchanuser
 
 selftests: lib
+	$(MAKE) -C libchanuser kchanstat
 	$(MAKE) -C selftests
 
 EXAMPLES	:= $(patsubst %.c,%,$(wildcard examples/*.c))
@@ -57,7 +60,7 @@ $(LIBCHANUSER): FORCE
 # whose last line is "N passed, N failed".
 check: deps
 	@$(MAKE) --no-print-directory KVER=$(KVER) module selftests
-	@$(RUN) --kver $(KVER) --mode tests $(TESTS)
+	@$(RUN) --kver $(KVER) --mode tests --file $(KCHANSTAT) $(TESTS)
 
 demo: deps
 	@$(MAKE) --no-print-directory KVER=$(KVER) module examples/pingpong
@@ -72,7 +75,8 @@ check-debug: deps
 	$(MAKE) --no-print-directory -C $$dk M=$(CURDIR) modules && \
 	$(MAKE) --no-print-directory selftests && \
 	KERNEL_ARGS="panic_on_warn=1 $(KERNEL_ARGS)" $(RUN) --kver debug \
-		--kernel $$dk/arch/x86/boot/bzImage --mode tests $(TESTS)
+		--kernel $$dk/arch/x86/boot/bzImage --mode tests \
+		--file $(KCHANSTAT) $(TESTS)
 
 # kchan against pipes, POSIX queues, eventfd, AF_UNIX seqpacket, a futex
 # mailbox and a shared-memory ring, in QEMU: tables on stdout and in
