@@ -236,7 +236,7 @@ TEST(blocked_receiver_wait_grows)
 	struct kt_worker w;
 	int ch = KT_MAKE_CHAN(8, 0, 0);
 	unsigned long long id = kt_id(ch);
-	int64_t t0;
+	int64_t t0, t1;
 
 	ASSERT_EQ(0, kt_start_recv(&w, ch));
 	ASSERT_EQ(0, kt_wait_queues(ch, 0, 1));
@@ -247,10 +247,14 @@ TEST(blocked_receiver_wait_grows)
 	EXPECT_LT(0, r1.oldest);
 
 	kt_sleep_us(100 * 1000);
+	t1 = kt_now_ns();
 	PROC_ROW(id, &r2);
 	EXPECT_EQ(1, r2.recvq);
-	/* It waited at least as long as this task slept (within 1 ms). */
-	EXPECT_LE(r1.oldest + (kt_now_ns() - t0) - KT_MSEC, r2.oldest)
+	/*
+	 * r1 was read before t0 and r2 after t1, so the wait grew by more
+	 * than t1 - t0 (less 1 ms for the kernel's and the vDSO's clocks).
+	 */
+	EXPECT_LE(r1.oldest + (t1 - t0) - KT_MSEC, r2.oldest)
 		TH_LOG("oldest_wait_ns %llu then %llu", r1.oldest, r2.oldest);
 
 	ASSERT_EQ(0, kt_send_u64(ch, 7));
