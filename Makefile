@@ -13,6 +13,8 @@
 QEMU_DIR	:= selftests/qemu
 RUN		:= $(QEMU_DIR)/run.sh
 LIBCHANUSER	:= libchanuser/libchanuser.a
+# Copied into the guest next to the tests, which run it.
+KCHANSTAT	:= libchanuser/kchanstat
 TESTS		:= $(patsubst %.c,%,$(sort $(wildcard selftests/*_test.c)))
 LINUX_SOURCE	:= /usr/src/linux-source-6.1.tar.xz
 CHECKPATCH_DIR	:= .checkpatch
@@ -39,6 +41,7 @@ lib:
 	$(MAKE) -C libchanuser
 
 selftests: lib
+	$(MAKE) -C libchanuser kchanstat
 	$(MAKE) -C selftests
 
 EXAMPLES	:= $(patsubst %.c,%,$(wildcard examples/*.c))
@@ -78,14 +81,13 @@ KCHAN_GROUP	?= kchan
 KCHAN_MODE	?= 0660
 INSTALL		?= install
 
-# The library installs its own part (lib, chanuser.h, .pc, man3).
+# The library installs its own part (lib, chanuser.h, .pc, man3, and
+# kchanstat with its man1 page).
 LIB_INSTALL	= -C libchanuser DESTDIR=$(DESTDIR) PREFIX=$(PREFIX) \
-		  LIBDIR=$(LIBDIR) INCLUDEDIR=$(INCLUDEDIR) MANDIR=$(MANDIR) \
-		  PKGCONFIGDIR=$(PKGCONFIGDIR)
-# Pages of sections other than 3, installed into man<section>.
-SECTION_MANS	:= $(wildcard man/*.[1-9] libchanuser/man/*.1)
-# Built by libchanuser/Makefile where its sources exist.
-KCHANSTAT	:= libchanuser/kchanstat
+		  BINDIR=$(BINDIR) LIBDIR=$(LIBDIR) INCLUDEDIR=$(INCLUDEDIR) \
+		  MANDIR=$(MANDIR) PKGCONFIGDIR=$(PKGCONFIGDIR)
+# kchan(4) and kchan(7), installed into man<section>.
+SECTION_MANS	:= $(wildcard man/*.[1-9])
 UDEV_RULE	:= 60-kchan.rules
 MODPROBE_EXAMPLE := $(DOCDIR)/modprobe.d/kchan.conf
 
@@ -110,10 +112,6 @@ install: all
 		d=$(DESTDIR)$(MANDIR)/man$${f##*.}; \
 		$(INSTALL) -d $$d && $(INSTALL) -m 644 $$f $$d/ || exit 1; \
 	done
-	if [ -x $(KCHANSTAT) ]; then \
-		$(INSTALL) -d $(DESTDIR)$(BINDIR) && \
-		$(INSTALL) -m 755 $(KCHANSTAT) $(DESTDIR)$(BINDIR)/; \
-	fi
 	sed -e 's|@KCHAN_GROUP@|$(KCHAN_GROUP)|g' -e 's|@KCHAN_MODE@|$(KCHAN_MODE)|g' \
 		dist/$(UDEV_RULE).in > $(DESTDIR)$(UDEVDIR)/$(UDEV_RULE)
 	chmod 644 $(DESTDIR)$(UDEVDIR)/$(UDEV_RULE)
@@ -128,7 +126,6 @@ uninstall:
 	$(MAKE) $(LIB_INSTALL) uninstall
 	rm -f $(DESTDIR)$(MODDIR)/kchan.ko $(DESTDIR)$(INCLUDEDIR)/linux/kchan.h \
 		$(foreach f,$(SECTION_MANS),$(DESTDIR)$(MANDIR)/man$(subst .,,$(suffix $(f)))/$(notdir $(f))) \
-		$(DESTDIR)$(BINDIR)/$(notdir $(KCHANSTAT)) \
 		$(DESTDIR)$(UDEVDIR)/$(UDEV_RULE) $(DESTDIR)$(MODPROBE_EXAMPLE)
 	-rmdir $(DESTDIR)$(MODDIR) $(DESTDIR)$(dir $(MODPROBE_EXAMPLE)) \
 		$(DESTDIR)$(DOCDIR) 2>/dev/null
@@ -186,7 +183,7 @@ check: deps
 	@$(MAKE) --no-print-directory KVER=$(KVER) module selftests examples
 	@$(run_host_tests)
 	@$(RUN) --kver $(KVER) $(addprefix --extra-tap ,$(HOST_TAPS)) \
-		$(addprefix --file ,$(EXAMPLES)) --mode tests $(TESTS)
+		$(addprefix --file ,$(EXAMPLES)) --file $(KCHANSTAT) --mode tests $(TESTS)
 
 demo: deps
 	@$(MAKE) --no-print-directory KVER=$(KVER) module examples/pingpong
@@ -201,7 +198,8 @@ check-debug: deps
 	$(MAKE) --no-print-directory -C $$dk M=$(CURDIR) modules && \
 	$(MAKE) --no-print-directory selftests && \
 	KERNEL_ARGS="panic_on_warn=1 $(KERNEL_ARGS)" $(RUN) --kver debug \
-		--kernel $$dk/arch/x86/boot/bzImage --mode tests $(TESTS)
+		--kernel $$dk/arch/x86/boot/bzImage --mode tests \
+		--file $(KCHANSTAT) $(TESTS)
 
 # kchan against pipes, POSIX queues, eventfd, AF_UNIX seqpacket, a futex
 # mailbox and a shared-memory ring, in QEMU: tables on stdout and in

@@ -26,12 +26,14 @@
 
 #include "compat.h"
 #include "kchan.h"
+#include "trace.h"
 
 /* The last channel id handed out; ids start at 1 and are never reused. */
 static atomic64_t kchan_last_id = ATOMIC64_INIT(0);
 
 static void kchan_destroy(struct kchan *ch)
 {
+	kchan_proc_del(ch);
 	WARN_ON_ONCE(!list_empty(&ch->sendq) || !list_empty(&ch->recvq));
 	kchan_release_returned(ch);
 	kchan_ring_destroy(&ch->ring);
@@ -347,6 +349,8 @@ int kchan_create_fd(const struct kchan_create *args)
 		goto out_put_fd;
 	}
 	stream_open(file_inode(file), file);
+	kchan_proc_add(ch);
+	trace_kchan_create(ch, fd);
 	fd_install(fd, file);
 	return fd;
 

@@ -8,6 +8,7 @@
 #ifndef _KCHAN_COMPAT_H
 #define _KCHAN_COMPAT_H
 
+#include <linux/cgroup.h>
 #include <linux/ktime.h>
 #include <linux/nsproxy.h>
 #include <linux/overflow.h>
@@ -32,6 +33,57 @@ static inline ktime_t kchan_monotonic_to_host(s64 ns)
 	return ns_to_ktime(host);
 #else
 	return ns_to_ktime(ns);
+#endif
+}
+
+/*
+ * The calling task's cgroup v2 cgroup, referenced (the loop of
+ * cgroup_sk_alloc(): a cgroup whose last reference is going is one the
+ * task is leaving), or NULL without cgroups.
+ */
+static inline struct cgroup *kchan_cgroup_get_current(void)
+{
+#ifdef CONFIG_CGROUPS
+	struct cgroup *cgrp;
+
+	rcu_read_lock();
+	while (!cgroup_tryget(cgrp = task_dfl_cgroup(current)))
+		cpu_relax();
+	rcu_read_unlock();
+	return cgrp;
+#else
+	return NULL;
+#endif
+}
+
+/* Drop a reference from kchan_cgroup_get_current(); NULL is fine. */
+static inline void kchan_cgroup_put(struct cgroup *cgrp)
+{
+#ifdef CONFIG_CGROUPS
+	if (cgrp)
+		cgroup_put(cgrp);
+#endif
+}
+
+/*
+ * @cgrp's path from the root of the cgroup v2 hierarchy into @buf; does
+ * not sleep.  Returns 0, or -ENOENT (no cgroup) or -ENAMETOOLONG, with
+ * @buf then undefined.
+ */
+static inline int kchan_cgroup_path(struct cgroup *cgrp, char *buf,
+				    size_t len)
+{
+#ifdef CONFIG_CGROUPS
+	int ret;
+
+	if (!cgrp)
+		return -ENOENT;
+	ret = cgroup_path(cgrp, buf, len);
+	if (ret < 0)
+		return ret;
+	return ret < len ? 0 : -ENAMETOOLONG;
+#else
+	return -ENOENT;
 #endif
 }
 

@@ -22,10 +22,16 @@
  * be held across a page fault while an element is copied, as pipe->mutex
  * is.  Waiters are woken under it (see wait.c).
  *
+ * - kchan_all_lock (proc.c), a spinlock, guards the list of all channels
+ *   (struct kchan_origin.node).  /proc/kchan holds it while it prints and
+ *   reads each channel's state without the channel lock: the fields that
+ *   poll reads, and @sendq_since and @recvq_since, all written with
+ *   WRITE_ONCE() under the channel lock.
+ *
  * Lock order: channel locks are taken one at a time, except by a select,
  * which takes all of its channels' locks in ascending address order
- * (select.c).  kchan_users_lock (limits.c) is never taken with a channel
- * lock held.
+ * (select.c).  kchan_users_lock (limits.c) and kchan_all_lock are never
+ * taken with a channel lock held, nor a channel lock under either of them.
  */
 #ifndef _KCHAN_H
 #define _KCHAN_H
@@ -34,6 +40,7 @@
 #include <linux/list.h>
 #include <linux/mutex.h>
 #include <linux/poll.h>
+#include <linux/sched.h>
 #include <linux/types.h>
 #include <linux/uidgid.h>
 #include <linux/wait.h>
@@ -42,8 +49,27 @@
 
 #include "ring.h"
 
+struct cgroup;
 struct file;
 struct kchan_create;
+struct pid;
+
+/**
+ * struct kchan_origin - who created a channel, for /proc/kchan
+ * @node: on the list of all channels, under kchan_all_lock (proc.c).
+ * @tgid: the creator's thread group, referenced.
+ * @cgrp: the creator's cgroup v2 cgroup, referenced; NULL without cgroups.
+ * @comm: the creator's command name at creation.
+ *
+ * Set by kchan_proc_add() before the channel is listed, then read-only
+ * until kchan_proc_del().
+ */
+struct kchan_origin {
+	struct list_head node;
+	struct pid *tgid;
+	struct cgroup *cgrp;
+	char comm[TASK_COMM_LEN];
+};
 
 /**
  * struct kchan - one channel
@@ -74,7 +100,12 @@ struct kchan_create;
  * @wait_hist: blocked-wait durations, log2 buckets of nanoseconds; one
  *	entry per ended wait, recorded by its completer or, for a wait
  *	nobody completed, by its owner (kchan_record_wait()).
+ * @sendq_since: when the oldest waiter on @sendq was queued (its
+ *	struct kchan_waiter.start), 0 while @sendq is empty; written with
+ *	WRITE_ONCE(), read locklessly by /proc/kchan.
+ * @recvq_since: likewise for @recvq.
  * @poll_wq: poll/epoll waiters, woken after @lock is dropped.
+ * @origin: the creator, for /proc/kchan; not guarded by @lock.
  */
 struct kchan {
 	struct mutex lock;	/* guards the fields below; see above */
@@ -95,7 +126,10 @@ struct kchan {
 	u64 timeouts;
 	u64 selects_won;
 	u64 wait_hist[KCHAN_STATS_HIST_BUCKETS];
+	u64 sendq_since;
+	u64 recvq_since;
 	wait_queue_head_t poll_wq;
+	struct kchan_origin origin;
 };
 
 /**
@@ -139,6 +173,23 @@ enum kchan_waiter_state {
 struct kchan_selector {
 	int winner;
 	struct kchan_waiter *waiters;
+};
+
+/**
+ * enum kchan_wake_reason - why a blocked wait ended, for the kchan_wake
+ * tracepoint
+ * @KCHAN_WAKE_DONE: completed: the element moved.
+ * @KCHAN_WAKE_CLOSED: the channel was closed.
+ * @KCHAN_WAKE_TIMEOUT: the deadline passed.
+ * @KCHAN_WAKE_SIGNAL: a signal interrupted the wait.
+ * @KCHAN_WAKE_ELSEWHERE: another case of the waiter's select proceeded.
+ */
+enum kchan_wake_reason {
+	KCHAN_WAKE_DONE,
+	KCHAN_WAKE_CLOSED,
+	KCHAN_WAKE_TIMEOUT,
+	KCHAN_WAKE_SIGNAL,
+	KCHAN_WAKE_ELSEWHERE,
 };
 
 #define KCHAN_SEL_OPEN		(-1)
@@ -232,10 +283,18 @@ struct kchan_waiter *kchan_claim_first(struct kchan *ch, bool sender);
 void kchan_complete(struct kchan *ch, struct kchan_waiter *w, int state);
 int kchan_may_block(const struct kchan_wait_opts *opts);
 int kchan_sleep(struct kchan_selector *sel, const struct kchan_wait_opts *opts);
-void kchan_record_wait(struct kchan *ch, const struct kchan_waiter *w);
+void kchan_record_wait(struct kchan *ch, const struct kchan_waiter *w,
+		       enum kchan_wake_reason reason);
+enum kchan_wake_reason kchan_abort_reason(int err);
 
 /* Result of a step of a send or receive that could not move an element. */
 #define KCHAN_WOULD_BLOCK	(-EAGAIN)
+
+/* proc.c */
+void kchan_proc_add(struct kchan *ch);
+void kchan_proc_del(struct kchan *ch);
+int kchan_proc_init(void);
+void kchan_proc_exit(void);
 
 /* select.c */
 long kchan_select(const void __user *uarg);

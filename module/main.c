@@ -5,7 +5,9 @@
  * /dev/kchan holds no state of its own: its ioctls create a channel and
  * return a descriptor for it (see chan.c), or select over channels (see
  * select.c).  This file also owns the
- * parsing of size-versioned ioctl arguments shared by every ioctl.
+ * parsing of size-versioned ioctl arguments shared by every ioctl.  Module
+ * load creates the slab caches (cache.c), /proc/kchan (proc.c) and the
+ * device, in that order; unload undoes them in reverse.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -121,13 +123,20 @@ static int __init kchan_init(void)
 	ret = kchan_cache_init();
 	if (ret)
 		return ret;
+	ret = kchan_proc_init();
+	if (ret) {
+		pr_err("cannot create /proc/kchan: %d\n", ret);
+		goto out_cache_exit;
+	}
 	ret = misc_register(&kchan_miscdev);
 	if (ret) {
 		pr_err("cannot register /dev/kchan: %d\n", ret);
-		goto out_cache_exit;
+		goto out_proc_exit;
 	}
 	return 0;
 
+out_proc_exit:
+	kchan_proc_exit();
 out_cache_exit:
 	kchan_cache_exit();
 	return ret;
@@ -136,6 +145,7 @@ out_cache_exit:
 static void __exit kchan_exit(void)
 {
 	misc_deregister(&kchan_miscdev);
+	kchan_proc_exit();
 	kchan_cache_exit();
 }
 

@@ -40,6 +40,7 @@
 
 #include "compat.h"
 #include "kchan.h"
+#include "trace.h"
 
 #ifdef CONFIG_DEBUG_LOCK_ALLOC
 static struct lock_class_key kchan_select_key;
@@ -381,7 +382,9 @@ static void kchan_sel_dequeue(struct kchan_sel *s, long winner)
 			kchan_dequeue(ch, w);
 		/* A completed waiter's wait was recorded by its completer. */
 		if (w->state == KCHAN_WAITING)
-			kchan_record_wait(ch, w);
+			kchan_record_wait(ch, w, winner < 0 ?
+					  kchan_abort_reason(winner) :
+					  KCHAN_WAKE_ELSEWHERE);
 		if (i == winner && kchan_sel_won(s, i))
 			ch->selects_won++;
 		mutex_unlock(&ch->lock);
@@ -498,6 +501,9 @@ long kchan_select(const void __user *uarg)
 	kchan_sel_order(&s);
 
 	ret = kchan_sel_run(&s);
+	trace_kchan_select(ret < 0 ? NULL :
+			   s.cases[ret & ~KCHAN_SELECT_CLOSED].ch,
+			   args.nr_cases, ret);
 out_free:
 	kchan_sel_free(&s);
 	return ret;

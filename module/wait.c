@@ -38,6 +38,7 @@
 #include <linux/sched/task.h>
 
 #include "kchan.h"
+#include "trace.h"
 
 /**
  * kchan_wake_pollers() - wake poll/epoll waiters of a channel
@@ -51,9 +52,19 @@ void kchan_wake_pollers(struct kchan *ch, __poll_t mask)
 		wake_up_interruptible_poll(&ch->poll_wq, mask);
 }
 
+static struct list_head *kchan_queue(struct kchan *ch, bool sender)
+{
+	return sender ? &ch->sendq : &ch->recvq;
+}
+
 static u32 *kchan_queue_len(struct kchan *ch, bool sender)
 {
 	return sender ? &ch->nr_sendq : &ch->nr_recvq;
+}
+
+static u64 *kchan_queue_since(struct kchan *ch, bool sender)
+{
+	return sender ? &ch->sendq_since : &ch->recvq_since;
 }
 
 /**
@@ -63,26 +74,40 @@ static u32 *kchan_queue_len(struct kchan *ch, bool sender)
  */
 void kchan_enqueue(struct kchan *ch, struct kchan_waiter *w)
 {
+	struct list_head *queue = kchan_queue(ch, w->sender);
 	u32 *nr = kchan_queue_len(ch, w->sender);
 
 	lockdep_assert_held(&ch->lock);
 	w->start = local_clock();
-	list_add_tail(&w->node, w->sender ? &ch->sendq : &ch->recvq);
+	if (list_empty(queue))
+		WRITE_ONCE(*kchan_queue_since(ch, w->sender), w->start);
+	list_add_tail(&w->node, queue);
 	WRITE_ONCE(*nr, *nr + 1);
+	trace_kchan_block(ch, w);
 }
 
 /**
  * kchan_dequeue() - take a waiter off its channel queue
  * @ch: the channel, locked
  * @w: a queued waiter
+ *
+ * When @w was the oldest, the queue's wait start moves to the next one.
  */
 void kchan_dequeue(struct kchan *ch, struct kchan_waiter *w)
 {
+	struct list_head *queue = kchan_queue(ch, w->sender);
 	u32 *nr = kchan_queue_len(ch, w->sender);
+	bool oldest = list_is_first(&w->node, queue);
+	struct kchan_waiter *next;
 
 	lockdep_assert_held(&ch->lock);
 	list_del_init(&w->node);
 	WRITE_ONCE(*nr, *nr - 1);
+	if (oldest) {
+		next = list_first_entry_or_null(queue, struct kchan_waiter, node);
+		WRITE_ONCE(*kchan_queue_since(ch, w->sender),
+			   next ? next->start : 0);
+	}
 }
 
 /**
@@ -97,7 +122,7 @@ void kchan_dequeue(struct kchan *ch, struct kchan_waiter *w)
  */
 struct kchan_waiter *kchan_first_waiter(struct kchan *ch, bool sender)
 {
-	struct list_head *queue = sender ? &ch->sendq : &ch->recvq;
+	struct list_head *queue = kchan_queue(ch, sender);
 	struct kchan_waiter *w;
 
 	lockdep_assert_held(&ch->lock);
@@ -157,7 +182,8 @@ void kchan_complete(struct kchan *ch, struct kchan_waiter *w, int state)
 	struct task_struct *task = w->task;
 
 	kchan_dequeue(ch, w);
-	kchan_record_wait(ch, w);
+	kchan_record_wait(ch, w, state == KCHAN_DONE ? KCHAN_WAKE_DONE :
+						      KCHAN_WAKE_CLOSED);
 	get_task_struct(task);
 	/* Pairs with smp_load_acquire() in kchan_sleep(). */
 	smp_store_release(&w->state, state);
@@ -255,9 +281,21 @@ int kchan_sleep(struct kchan_selector *sel, const struct kchan_wait_opts *opts)
 }
 
 /**
+ * kchan_abort_reason() - why a wait that nobody completed ended
+ * @err: kchan_sleep()'s negative result
+ *
+ * Return: %KCHAN_WAKE_TIMEOUT or %KCHAN_WAKE_SIGNAL.
+ */
+enum kchan_wake_reason kchan_abort_reason(int err)
+{
+	return err == -ETIMEDOUT ? KCHAN_WAKE_TIMEOUT : KCHAN_WAKE_SIGNAL;
+}
+
+/**
  * kchan_record_wait() - count one ended blocked wait in the histogram
  * @ch: the waiter's channel, locked
  * @w: the waiter, queued since @w->start
+ * @reason: why the wait ended, for the kchan_wake tracepoint
  *
  * Every wait is recorded once: by the completer for a completed waiter,
  * else by the owner when it cleans up.  Bucket i takes [2^i, 2^(i+1)) ns;
@@ -267,11 +305,13 @@ int kchan_sleep(struct kchan_selector *sel, const struct kchan_wait_opts *opts)
  * drift, which a log2 histogram does not see (a negative span counts as
  * 0 ns).
  */
-void kchan_record_wait(struct kchan *ch, const struct kchan_waiter *w)
+void kchan_record_wait(struct kchan *ch, const struct kchan_waiter *w,
+		       enum kchan_wake_reason reason)
 {
 	s64 ns = local_clock() - w->start;
 	unsigned int i = ns > 0 ? fls64(ns) - 1 : 0;
 
 	lockdep_assert_held(&ch->lock);
 	ch->wait_hist[min_t(unsigned int, i, KCHAN_STATS_HIST_BUCKETS - 1)]++;
+	trace_kchan_wake(ch, w, max_t(s64, ns, 0), reason);
 }

@@ -42,6 +42,7 @@
 #include <linux/uaccess.h>
 
 #include "kchan.h"
+#include "trace.h"
 
 /**
  * kchan_send_step() - move one element into the channel without blocking
@@ -191,7 +192,7 @@ static int kchan_block(struct kchan *ch, struct kchan_waiter *w,
 	mutex_lock(&ch->lock);
 	if (!list_empty(&w->node))
 		kchan_dequeue(ch, w);
-	kchan_record_wait(ch, w);
+	kchan_record_wait(ch, w, kchan_abort_reason(ret));
 	if (ret == -ETIMEDOUT)
 		ch->timeouts++;
 	mutex_unlock(&ch->lock);
@@ -412,21 +413,9 @@ static long kchan_recv_run(struct kchan *ch, u8 __user *dst, size_t n)
 	return ret;
 }
 
-/**
- * kchan_send() - send up to @count elements
- * @ch: the channel
- * @elems: @count elements, back to back, in user memory
- * @count: number of elements, at least 1
- * @opts: whether and how long the first element may block
- *
- * Blocks (as @opts allow) until the first element is taken or queued,
- * then moves as many of the rest as it can without blocking.
- *
- * Return: the number of elements sent, or -EPIPE, -EAGAIN, -ETIMEDOUT,
- * -EINTR, -ERESTARTNOHAND, -ERESTARTSYS, -EFAULT or -ENOMEM if none was.
- */
-long kchan_send(struct kchan *ch, const u8 __user *elems, size_t count,
-		const struct kchan_wait_opts *opts)
+/* kchan_send() without its tracepoint. */
+static long __kchan_send(struct kchan *ch, const u8 __user *elems, size_t count,
+			 const struct kchan_wait_opts *opts)
 {
 	u32 esz = ch->ring.elem_size;
 	size_t sent;
@@ -461,22 +450,30 @@ out_woken:
 }
 
 /**
- * kchan_recv() - receive up to @count elements
+ * kchan_send() - send up to @count elements
  * @ch: the channel
- * @elems: room for @count elements, back to back, in user memory
+ * @elems: @count elements, back to back, in user memory
  * @count: number of elements, at least 1
  * @opts: whether and how long the first element may block
  *
- * Blocks (as @opts allow) until the first element arrives, then takes as
- * many more as are ready.  On a closed and drained channel @elems is left
- * untouched.
+ * Blocks (as @opts allow) until the first element is taken or queued,
+ * then moves as many of the rest as it can without blocking.
  *
- * Return: the number of elements received, 0 when the channel is closed
- * and drained, or -EAGAIN, -ETIMEDOUT, -EINTR, -ERESTARTNOHAND,
- * -ERESTARTSYS, -EFAULT or -ENOMEM.
+ * Return: the number of elements sent, or -EPIPE, -EAGAIN, -ETIMEDOUT,
+ * -EINTR, -ERESTARTNOHAND, -ERESTARTSYS, -EFAULT or -ENOMEM if none was.
  */
-long kchan_recv(struct kchan *ch, u8 __user *elems, size_t count,
+long kchan_send(struct kchan *ch, const u8 __user *elems, size_t count,
 		const struct kchan_wait_opts *opts)
+{
+	long ret = __kchan_send(ch, elems, count, opts);
+
+	trace_kchan_send(ch, count, ret);
+	return ret;
+}
+
+/* kchan_recv() without its tracepoint. */
+static long __kchan_recv(struct kchan *ch, u8 __user *elems, size_t count,
+			 const struct kchan_wait_opts *opts)
 {
 	u32 esz = ch->ring.elem_size;
 	size_t got;
@@ -511,6 +508,45 @@ out_woken:
 }
 
 /**
+ * kchan_recv() - receive up to @count elements
+ * @ch: the channel
+ * @elems: room for @count elements, back to back, in user memory
+ * @count: number of elements, at least 1
+ * @opts: whether and how long the first element may block
+ *
+ * Blocks (as @opts allow) until the first element arrives, then takes as
+ * many more as are ready.  On a closed and drained channel @elems is left
+ * untouched.
+ *
+ * Return: the number of elements received, 0 when the channel is closed
+ * and drained, or -EAGAIN, -ETIMEDOUT, -EINTR, -ERESTARTNOHAND,
+ * -ERESTARTSYS, -EFAULT or -ENOMEM.
+ */
+long kchan_recv(struct kchan *ch, u8 __user *elems, size_t count,
+		const struct kchan_wait_opts *opts)
+{
+	long ret = __kchan_recv(ch, elems, count, opts);
+
+	trace_kchan_recv(ch, count, ret);
+	return ret;
+}
+
+/* Complete every live waiter of @queue as closed; returns how many. */
+static u32 kchan_close_queue(struct kchan *ch, struct list_head *queue)
+{
+	struct kchan_waiter *w, *next;
+	u32 woken = 0;
+
+	list_for_each_entry_safe(w, next, queue, node) {
+		if (kchan_claim(ch, w)) {
+			kchan_complete(ch, w, KCHAN_CLOSED);
+			woken++;
+		}
+	}
+	return woken;
+}
+
+/**
  * kchan_close() - close the channel (Go's close(ch))
  * @ch: the channel
  *
@@ -523,26 +559,24 @@ out_woken:
  */
 int kchan_close(struct kchan *ch)
 {
-	struct kchan_waiter *w, *next;
+	u32 woken = 0;
+	int ret = -EPIPE;
 
 	if (mutex_lock_killable(&ch->lock))
 		return -EINTR;
-	if (ch->closed) {
-		mutex_unlock(&ch->lock);
-		return -EPIPE;
-	}
+	if (ch->closed)
+		goto out_unlock;
 	WRITE_ONCE(ch->closed, true);
-	list_for_each_entry_safe(w, next, &ch->sendq, node)
-		if (kchan_claim(ch, w))
-			kchan_complete(ch, w, KCHAN_CLOSED);
-	list_for_each_entry_safe(w, next, &ch->recvq, node)
-		if (kchan_claim(ch, w))
-			kchan_complete(ch, w, KCHAN_CLOSED);
+	woken = kchan_close_queue(ch, &ch->sendq) +
+		kchan_close_queue(ch, &ch->recvq);
+	ret = 0;
+out_unlock:
 	mutex_unlock(&ch->lock);
-
-	kchan_wake_pollers(ch, EPOLLIN | EPOLLRDNORM | EPOLLOUT |
-			   EPOLLWRNORM | EPOLLHUP);
-	return 0;
+	trace_kchan_close(ch, ret, woken);
+	if (!ret)
+		kchan_wake_pollers(ch, EPOLLIN | EPOLLRDNORM | EPOLLOUT |
+				   EPOLLWRNORM | EPOLLHUP);
+	return ret;
 }
 
 /**

@@ -285,7 +285,8 @@ static inline int kt_waitpid(pid_t pid, int *status)
  * Small files of sysfs, cgroupfs and procfs.  kt_read_file() reads @path
  * into @buf (NUL-terminated, one trailing newline dropped) and returns the
  * length; kt_write_file() writes @s in one write(2), as "echo" would, and
- * returns 0; kt_read_u64() parses a file holding one decimal number (or
+ * returns 0 (kt_create_file() likewise, creating or truncating the file
+ * first); kt_read_u64() parses a file holding one decimal number (or
  * "max", as U64_MAX).  All return -errno on failure.
  */
 static inline int kt_read_file(const char *path, char *buf, size_t size)
@@ -306,9 +307,9 @@ static inline int kt_read_file(const char *path, char *buf, size_t size)
 	return n;
 }
 
-static inline int kt_write_file(const char *path, const char *s)
+static inline int kt_write_file_flags(const char *path, const char *s, int flags)
 {
-	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	int fd = open(path, O_WRONLY | O_CLOEXEC | flags, 0644);
 	ssize_t n;
 
 	if (fd < 0)
@@ -317,6 +318,16 @@ static inline int kt_write_file(const char *path, const char *s)
 	n = n < 0 ? -errno : (size_t)n == strlen(s) ? 0 : -EIO;
 	close(fd);
 	return n;
+}
+
+static inline int kt_write_file(const char *path, const char *s)
+{
+	return kt_write_file_flags(path, s, 0);
+}
+
+static inline int kt_create_file(const char *path, const char *s)
+{
+	return kt_write_file_flags(path, s, O_CREAT | O_TRUNC);
 }
 
 static inline int kt_read_u64(const char *path, uint64_t *v)
@@ -335,6 +346,20 @@ static inline int kt_read_u64(const char *path, uint64_t *v)
 	if (end == buf || *end || errno)
 		return -EINVAL;
 	return 0;
+}
+
+/* The channel id of descriptor @fd, from its fdinfo: the id or -errno. */
+static inline long long kt_chan_id(int fd)
+{
+	char path[64], buf[4096], *p;
+	int ret;
+
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+	ret = kt_read_file(path, buf, sizeof(buf));
+	if (ret < 0)
+		return ret;
+	p = strstr(buf, "kchan-id:");
+	return p ? strtoll(p + strlen("kchan-id:"), NULL, 10) : -EBADMSG;
 }
 
 /* The module's allocation counter (cache.c) and run-time limits (limits.c). */

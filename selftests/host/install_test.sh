@@ -57,9 +57,7 @@ install_tree() {
 		[ -e "$f" ] || continue
 		expect_file "$dest$prefix/share/man/man${f##*.}/${f##*/}"
 	done
-	if [ -x "$top/libchanuser/kchanstat" ]; then
-		expect_file "$dest$prefix/bin/kchanstat"
-	fi
+	expect_file "$dest$prefix/bin/kchanstat"
 	expect_file "$dest$prefix/share/doc/kchan/modprobe.d/kchan.conf"
 	grep -qx 'KERNEL=="kchan", SUBSYSTEM=="misc", GROUP="kchan", MODE="0660"' \
 		"$dest/lib/udev/rules.d/60-kchan.rules"

@@ -1,0 +1,841 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * kchan selftests: system-wide observability - /proc/kchan, the kchan
+ * tracepoints and the kchanstat tool.
+ *
+ * /proc/kchan: the header line is exact; a channel's line shows the
+ * creator's pid, comm (escaped: a space is \040, a backslash \134) and
+ * cgroup v2 path (the test moves itself into a fresh child cgroup; skipped
+ * only without cgroup2), the owner uid, the geometry, the length, the
+ * closed flag, the blocked senders and receivers and how long the oldest
+ * of them has waited, which grows while a receiver stays blocked and drops
+ * to 0 once it is served; the line goes with the last descriptor.  An
+ * unprivileged reader (uid 1000, no capabilities) sees its own channels
+ * and not root's; root sees both; the opener's credentials decide, not the
+ * reader's.
+ *
+ * Tracepoints (tracefs at /sys/kernel/tracing, skipped without it): a
+ * send, a receive, a blocking receive woken by a send and a close emit
+ * exactly the expected events for the channel's id, with their fields;
+ * waits ended by a timeout, a close and a signal carry those reasons.
+ *
+ * kchanstat (next to this program, or $KCHANSTAT): -t 100ms finds a
+ * deliberately stuck receiver (exit 1, its id in the output) and a large
+ * threshold finds nothing (exit 0); on a prepared listing (-f) it sorts,
+ * filters and rejects what it cannot read.
+ */
+#include <grp.h>
+#include <inttypes.h>
+#include <libgen.h>
+#include <limits.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+
+#include "kchan_test_util.h"
+#include "kselftest_harness.h"
+
+#define PROC_KCHAN	"/proc/kchan"
+#define HEADER		"id pid comm cgroup uid elem_size capacity len closed " \
+			"sendq recvq oldest_wait_ns"
+#define CG_ROOT		"/sys/fs/cgroup"
+#define TRACEFS		"/sys/kernel/tracing"
+#define OTHER_UID	1000
+
+/* One line of /proc/kchan. */
+struct kt_row {
+	unsigned long long id, pid, uid, elem_size, capacity, len, closed;
+	unsigned long long sendq, recvq, oldest;
+	char comm[128];
+	char cgroup[1024];
+};
+
+/* All of @fd from where it is into a malloc()ed string, or NULL. */
+static char *kt_slurp_fd(int fd)
+{
+	size_t len = 0, size = 1 << 16;
+	char *buf = malloc(size), *bigger;
+	ssize_t n;
+
+	while (buf) {
+		if (len + 1 == size) {
+			bigger = realloc(buf, size *= 2);
+			if (!bigger)
+				break;
+			buf = bigger;
+		}
+		n = read(fd, buf + len, size - len - 1);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			if (n == 0) {
+				buf[len] = '\0';
+				return buf;
+			}
+			break;
+		}
+		len += n;
+	}
+	free(buf);
+	return NULL;
+}
+
+static char *kt_slurp(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	char *text;
+
+	if (fd < 0)
+		return NULL;
+	text = kt_slurp_fd(fd);
+	close(fd);
+	return text;
+}
+
+/* Parse one listing line; 0 or -EBADMSG. */
+static int kt_parse_row(const char *line, struct kt_row *r)
+{
+	int end = -1;
+
+	if (sscanf(line, "%llu %llu %127s %1023s %llu %llu %llu %llu %llu %llu %llu %llu%n",
+		   &r->id, &r->pid, r->comm, r->cgroup, &r->uid, &r->elem_size,
+		   &r->capacity, &r->len, &r->closed, &r->sendq, &r->recvq,
+		   &r->oldest, &end) != 12 || line[end])
+		return -EBADMSG;
+	return 0;
+}
+
+/*
+ * Find channel @id in listing @text: 1 with *@r set, 0 if absent, or
+ * -EBADMSG if the header or any line is malformed.
+ */
+static int kt_find_row(char *text, unsigned long long id, struct kt_row *r)
+{
+	char *line, *save;
+	struct kt_row tmp;
+	int found = 0;
+
+	line = strtok_r(text, "\n", &save);
+	if (!line || strcmp(line, HEADER))
+		return -EBADMSG;
+	while ((line = strtok_r(NULL, "\n", &save))) {
+		if (kt_parse_row(line, &tmp))
+			return -EBADMSG;
+		if (tmp.id == id) {
+			*r = tmp;
+			found++;
+		}
+	}
+	return found > 1 ? -EBADMSG : found;
+}
+
+/* Channel @id in /proc/kchan read through @fd (-1: open it now). */
+static int kt_proc_row_fd(int fd, unsigned long long id, struct kt_row *r)
+{
+	char *text;
+	int ret;
+
+	if (fd < 0)
+		text = kt_slurp(PROC_KCHAN);
+	else
+		text = lseek(fd, 0, SEEK_SET) ? NULL : kt_slurp_fd(fd);
+	if (!text)
+		return -errno;
+	ret = kt_find_row(text, id, r);
+	free(text);
+	return ret;
+}
+
+static int kt_proc_row(unsigned long long id, struct kt_row *r)
+{
+	return kt_proc_row_fd(-1, id, r);
+}
+
+#define PROC_ROW(id, r) \
+	ASSERT_EQ(1, kt_proc_row(id, r)) TH_LOG("channel %llu in " PROC_KCHAN, id)
+
+/* @s escaped as /proc/kchan escapes it. */
+static void kt_escape(const char *s, char *out)
+{
+	for (; *s; s++) {
+		if (strchr(" \t\n\v\f\r\\", *s))
+			out += sprintf(out, "\\%03o", (unsigned char)*s);
+		else
+			*out++ = *s;
+	}
+	*out = '\0';
+}
+
+static unsigned long long kt_id(int fd)
+{
+	long long id = kt_chan_id(fd);
+
+	return id > 0 ? id : 0;
+}
+
+/* A new channel's line: the creator, the geometry, nothing queued. */
+TEST(row_of_new_channel)
+{
+	char comm[32], want[160];
+	struct kt_row r;
+	int ch = KT_MAKE_CHAN(8, 4, 0);
+	unsigned long long id = kt_id(ch);
+	uint64_t v;
+
+	ASSERT_LT(0, id);
+	ASSERT_LT(0, kt_read_file("/proc/self/comm", comm, sizeof(comm)));
+	kt_escape(comm, want);
+	PROC_ROW(id, &r);
+	EXPECT_EQ(getpid(), r.pid);
+	EXPECT_STREQ(want, r.comm);
+	EXPECT_EQ(getuid(), r.uid);
+	EXPECT_EQ(8, r.elem_size);
+	EXPECT_EQ(4, r.capacity);
+	EXPECT_EQ(0, r.len);
+	EXPECT_EQ(0, r.closed);
+	EXPECT_EQ(0, r.sendq);
+	EXPECT_EQ(0, r.recvq);
+	EXPECT_EQ(0, r.oldest);
+
+	for (v = 1; v <= 3; v++)
+		ASSERT_EQ(0, kchan_send(ch, &v));
+	PROC_ROW(id, &r);
+	EXPECT_EQ(3, r.len);
+
+	ASSERT_EQ(0, kchan_close(ch));
+	PROC_ROW(id, &r);
+	EXPECT_EQ(1, r.closed);
+	EXPECT_EQ(3, r.len);
+
+	/* The line goes with the last descriptor. */
+	close(ch);
+	EXPECT_EQ(0, kt_proc_row(id, &r));
+}
+
+/* A comm with a space and a backslash stays one column. */
+TEST(comm_is_escaped)
+{
+	char old[32];
+	struct kt_row r;
+	unsigned long long id;
+	int ch;
+
+	ASSERT_LT(0, kt_read_file("/proc/self/comm", old, sizeof(old)));
+	ASSERT_EQ(0, prctl(PR_SET_NAME, "kt obs\\x"));
+	ch = KT_MAKE_CHAN(8, 0, 0);
+	prctl(PR_SET_NAME, old);
+	id = kt_id(ch);
+	PROC_ROW(id, &r);
+	EXPECT_STREQ("kt\\040obs\\134x", r.comm);
+	close(ch);
+}
+
+/* A blocked receiver: recvq 1 and a wait that grows; 0 once served. */
+TEST(blocked_receiver_wait_grows)
+{
+	struct kt_row r1, r2, r3;
+	struct kt_worker w;
+	int ch = KT_MAKE_CHAN(8, 0, 0);
+	unsigned long long id = kt_id(ch);
+	int64_t t0, t1;
+
+	ASSERT_EQ(0, kt_start_recv(&w, ch));
+	ASSERT_EQ(0, kt_wait_queues(ch, 0, 1));
+	PROC_ROW(id, &r1);
+	t0 = kt_now_ns();
+	EXPECT_EQ(0, r1.sendq);
+	EXPECT_EQ(1, r1.recvq);
+	EXPECT_LT(0, r1.oldest);
+
+	kt_sleep_us(100 * 1000);
+	t1 = kt_now_ns();
+	PROC_ROW(id, &r2);
+	EXPECT_EQ(1, r2.recvq);
+	/*
+	 * r1 was read before t0 and r2 after t1, so the wait grew by more
+	 * than t1 - t0 (less 1 ms for the kernel's and the vDSO's clocks).
+	 */
+	EXPECT_LE(r1.oldest + (t1 - t0) - KT_MSEC, r2.oldest)
+		TH_LOG("oldest_wait_ns %llu then %llu", r1.oldest, r2.oldest);
+
+	ASSERT_EQ(0, kt_send_u64(ch, 7));
+	ASSERT_EQ(0, kt_worker_join(&w));
+	EXPECT_EQ(1, w.ret);
+	PROC_ROW(id, &r3);
+	EXPECT_EQ(0, r3.recvq);
+	EXPECT_EQ(0, r3.oldest);
+	close(ch);
+}
+
+/* A sender blocked on a full ring: sendq 1, len 1, then released. */
+TEST(blocked_sender)
+{
+	struct kt_worker w;
+	struct kt_row r;
+	int ch = KT_MAKE_CHAN(8, 1, 0);
+	unsigned long long id = kt_id(ch);
+	uint64_t v;
+
+	ASSERT_EQ(0, kt_send_u64(ch, 1));
+	ASSERT_EQ(0, kt_start_send_u64(&w, ch, 2));
+	ASSERT_EQ(0, kt_wait_queues(ch, 1, 0));
+	PROC_ROW(id, &r);
+	EXPECT_EQ(1, r.len);
+	EXPECT_EQ(1, r.sendq);
+	EXPECT_EQ(0, r.recvq);
+	EXPECT_LT(0, r.oldest);
+
+	ASSERT_EQ(1, kchan_recv(ch, &v));
+	ASSERT_EQ(0, kt_worker_join(&w));
+	EXPECT_EQ(0, w.ret);
+	PROC_ROW(id, &r);
+	EXPECT_EQ(1, r.len);
+	EXPECT_EQ(0, r.sendq);
+	EXPECT_EQ(0, r.oldest);
+	close(ch);
+}
+
+/* rmdir() a cgroup, retrying while it empties. */
+static void kt_cg_rmdir(const char *dir)
+{
+	int64_t end = kt_now_ns() + KT_WAIT_NS;
+
+	while (rmdir(dir) && errno == EBUSY && kt_now_ns() < end)
+		kt_sleep_us(1000);
+}
+
+/* The creator's cgroup v2 path, for a child cgroup and for the root. */
+TEST(cgroup_path)
+{
+	char dir[64], procs[96], pid[32];
+	struct kt_row r;
+	int ch, ret;
+
+	if (access(CG_ROOT "/cgroup.controllers", F_OK))
+		SKIP(return, "no cgroup2 at " CG_ROOT);
+	snprintf(dir, sizeof(dir), CG_ROOT "/kt-observe-%d", getpid());
+	snprintf(procs, sizeof(procs), "%s/cgroup.procs", dir);
+	snprintf(pid, sizeof(pid), "%d", getpid());
+	ASSERT_EQ(0, mkdir(dir, 0755)) TH_LOG("mkdir %s: %m", dir);
+	ret = kt_write_file(procs, "0");
+	if (ret) {
+		kt_cg_rmdir(dir);
+		ASSERT_EQ(0, ret) TH_LOG("move into %s: %s", dir, strerror(-ret));
+	}
+	ch = kchan_make(8, 0, 0);
+	ret = kt_write_file(CG_ROOT "/cgroup.procs", pid);
+	if (ch >= 0) {
+		if (kt_proc_row(kt_id(ch), &r) != 1)
+			strcpy(r.cgroup, "(no line)");
+		close(ch);
+	}
+	kt_cg_rmdir(dir);
+	ASSERT_EQ(0, ret) TH_LOG("move back to " CG_ROOT);
+	ASSERT_LE(0, ch);
+	EXPECT_STREQ(dir + strlen(CG_ROOT), r.cgroup);
+
+	ch = KT_MAKE_CHAN(8, 0, 0);
+	PROC_ROW(kt_id(ch), &r);
+	EXPECT_STREQ("/", r.cgroup);
+	close(ch);
+}
+
+/* What the unprivileged child saw, sent to the parent. */
+struct kt_seen {
+	long long own_id;	/* its channel, or -errno */
+	int own_new;		/* 1 if its channel is listed, through a new open */
+	int own_uid_ok;		/* its channel's uid column is OTHER_UID */
+	int root_new;		/* root's channel listed, through a new open */
+	int root_early;		/* root's channel listed, through a root open */
+};
+
+static void kt_unprivileged_child(unsigned long long root_id, int out, int in)
+{
+	struct kt_seen seen = { .own_id = -EPERM };
+	int early = open(PROC_KCHAN, O_RDONLY | O_CLOEXEC);
+	struct kt_row r;
+	char c;
+	int ch;
+
+	if (!setgroups(0, NULL) && !setresgid(OTHER_UID, OTHER_UID, OTHER_UID) &&
+	    !setresuid(OTHER_UID, OTHER_UID, OTHER_UID)) {
+		/* No capability survives the switch to non-zero uids. */
+		ch = kchan_make(8, 0, 0);
+		seen.own_id = ch < 0 ? ch : (long long)kt_id(ch);
+		seen.own_new = kt_proc_row(seen.own_id, &r);
+		seen.own_uid_ok = seen.own_new == 1 && r.uid == OTHER_UID;
+		seen.root_new = kt_proc_row(root_id, &r);
+		seen.root_early = kt_proc_row_fd(early, root_id, &r);
+	}
+	if (write(out, &seen, sizeof(seen)) != sizeof(seen))
+		_exit(1);
+	/* Keep the channel until the parent has looked. */
+	while (read(in, &c, 1) < 0 && errno == EINTR)
+		;
+	_exit(0);
+}
+
+/* Readers see their own uid's channels; CAP_SYS_ADMIN openers see all. */
+TEST(visibility_by_uid)
+{
+	int ch = KT_MAKE_CHAN(8, 0, 0);
+	unsigned long long id = kt_id(ch);
+	int to_child[2], to_parent[2], status;
+	struct kt_seen seen;
+	struct kt_row r;
+	pid_t pid;
+
+	if (geteuid())
+		SKIP(return, "needs root");
+	ASSERT_EQ(0, pipe(to_child));
+	ASSERT_EQ(0, pipe(to_parent));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		close(to_parent[0]);
+		close(to_child[1]);
+		kt_unprivileged_child(id, to_parent[1], to_child[0]);
+	}
+	close(to_parent[1]);
+	close(to_child[0]);
+
+	ASSERT_EQ(sizeof(seen), read(to_parent[0], &seen, sizeof(seen)));
+	ASSERT_LT(0, seen.own_id) TH_LOG("child: %s", strerror(-seen.own_id));
+	EXPECT_EQ(1, seen.own_new);
+	EXPECT_TRUE(seen.own_uid_ok);
+	EXPECT_EQ(0, seen.root_new);
+	EXPECT_EQ(1, seen.root_early);
+
+	/* Root sees both, the child's with its uid. */
+	PROC_ROW(id, &r);
+	EXPECT_EQ(0, r.uid);
+	PROC_ROW((unsigned long long)seen.own_id, &r);
+	EXPECT_EQ(OTHER_UID, r.uid);
+	EXPECT_EQ(pid, r.pid);
+
+	close(to_child[1]);
+	ASSERT_EQ(0, kt_waitpid(pid, &status));
+	EXPECT_TRUE(WIFEXITED(status) && !WEXITSTATUS(status));
+	/* Gone with the child. */
+	EXPECT_EQ(0, kt_proc_row(seen.own_id, &r));
+	close(to_parent[0]);
+	close(ch);
+}
+
+/* One traced kchan event: its name and its arguments. */
+struct kt_event {
+	char name[32];
+	char args[256];
+};
+
+#define MAX_EVENTS	32
+
+FIXTURE(trace) {
+	bool skip;
+	int ch;
+	unsigned long long id;
+	struct kt_event ev[MAX_EVENTS];
+	int nr;
+};
+
+/* Enable the kchan events with an empty buffer. */
+FIXTURE_SETUP(trace)
+{
+	int fd;
+
+	self->ch = -1;
+	self->skip = access(TRACEFS "/events/kchan/enable", W_OK) != 0;
+	if (self->skip)
+		return;
+	ASSERT_EQ(0, kt_write_file(TRACEFS "/tracing_on", "1"));
+	fd = open(TRACEFS "/trace", O_WRONLY | O_TRUNC | O_CLOEXEC);
+	ASSERT_LE(0, fd);
+	close(fd);
+	ASSERT_EQ(0, kt_write_file(TRACEFS "/events/kchan/enable", "1"));
+}
+
+FIXTURE_TEARDOWN(trace)
+{
+	if (!self->skip)
+		kt_write_file(TRACEFS "/events/kchan/enable", "0");
+	if (self->ch >= 0)
+		close(self->ch);
+}
+
+#define TRACE_REQUIRE() do {						\
+	if (self->skip)							\
+		SKIP(return, "no kchan events in " TRACEFS);		\
+} while (0)
+
+/*
+ * Stop tracing and collect the events of channel @id from the buffer, in
+ * order: their count, or -errno.
+ */
+static int kt_trace_collect(unsigned long long id, struct kt_event *ev, int max)
+{
+	char *text, *line, *save, *p, prefix[32];
+	int n = 0;
+
+	kt_write_file(TRACEFS "/events/kchan/enable", "0");
+	text = kt_slurp(TRACEFS "/trace");
+	if (!text)
+		return -errno;
+	snprintf(prefix, sizeof(prefix), "id=%llu ", id);
+	for (line = strtok_r(text, "\n", &save); line;
+	     line = strtok_r(NULL, "\n", &save)) {
+		p = strstr(line, ": kchan_");
+		if (!p)
+			continue;
+		p += 2;
+		if (n == max || sscanf(p, "%31[a-z_]", ev[n].name) != 1)
+			break;
+		p += strlen(ev[n].name);
+		if (strncmp(p, ": ", 2) || strncmp(p + 2, prefix, strlen(prefix)))
+			continue;
+		snprintf(ev[n].args, sizeof(ev[n].args), "%s", p + 2);
+		n++;
+	}
+	free(text);
+	return n;
+}
+
+/* Whether @ev's arguments include "@field" (e.g. "reason=timeout"). */
+static bool kt_has(const struct kt_event *ev, const char *field)
+{
+	size_t n = strlen(field);
+	const char *p;
+
+	for (p = ev->args; (p = strstr(p, field)); p += n)
+		if ((p == ev->args || p[-1] == ' ') && (!p[n] || p[n] == ' '))
+			return true;
+	return false;
+}
+
+/* The value of numeric field @name= of @ev, or -1. */
+static long long kt_field(const struct kt_event *ev, const char *name)
+{
+	char key[40];
+	const char *p;
+
+	snprintf(key, sizeof(key), " %s=", name);
+	p = strstr(ev->args, key);
+	return p ? strtoll(p + strlen(key), NULL, 10) : -1;
+}
+
+static void kt_log_events(struct __test_metadata *_metadata,
+			  const struct kt_event *ev, int n)
+{
+	for (int i = 0; i < n; i++)
+		TH_LOG("  %s: %s", ev[i].name, ev[i].args);
+}
+
+#define EXPECT_EVENT(i, want) do {					\
+	EXPECT_STREQ(want, self->ev[i].name) {				\
+		TH_LOG("event %d of %d:", i, self->nr);			\
+		kt_log_events(_metadata, self->ev, self->nr);		\
+	}								\
+} while (0)
+
+/*
+ * create, a send and a receive through the ring, a receive that blocks
+ * until a send completes it, and close: exactly these events, in order
+ * (the woken receiver's return may come before or after its sender's).
+ */
+TEST_F(trace, send_recv_block_wake)
+{
+	struct kt_worker w;
+	uint64_t v = 1;
+	pid_t tid;
+	int late;
+
+	TRACE_REQUIRE();
+	self->ch = KT_MAKE_CHAN(8, 1, 0);
+	self->id = kt_id(self->ch);
+	ASSERT_EQ(0, kchan_send(self->ch, &v));
+	ASSERT_EQ(1, kchan_recv(self->ch, &v));
+	ASSERT_EQ(0, kt_start_recv(&w, self->ch));
+	ASSERT_EQ(0, kt_wait_queues(self->ch, 0, 1));
+	ASSERT_EQ(0, kt_send_u64(self->ch, 2));
+	ASSERT_EQ(0, kt_worker_join(&w));
+	ASSERT_EQ(1, w.ret);
+	ASSERT_EQ(0, kchan_close(self->ch));
+	tid = atomic_load(&w.tid);
+
+	self->nr = kt_trace_collect(self->id, self->ev, MAX_EVENTS);
+	ASSERT_EQ(8, self->nr) kt_log_events(_metadata, self->ev, self->nr);
+	EXPECT_EVENT(0, "kchan_create");
+	EXPECT_TRUE(kt_has(&self->ev[0], "elem_size=8"));
+	EXPECT_TRUE(kt_has(&self->ev[0], "capacity=1"));
+	EXPECT_EVENT(1, "kchan_send");
+	EXPECT_TRUE(kt_has(&self->ev[1], "ret=1"));
+	EXPECT_TRUE(kt_has(&self->ev[1], "bytes=8"));
+	EXPECT_EVENT(2, "kchan_recv");
+	EXPECT_TRUE(kt_has(&self->ev[2], "ret=1"));
+	EXPECT_EVENT(3, "kchan_block");
+	EXPECT_EQ(tid, kt_field(&self->ev[3], "pid"));
+	EXPECT_TRUE(kt_has(&self->ev[3], "op=recv"));
+	EXPECT_TRUE(kt_has(&self->ev[3], "recvq=1"));
+	EXPECT_EVENT(4, "kchan_wake");
+	EXPECT_EQ(tid, kt_field(&self->ev[4], "pid"));
+	EXPECT_TRUE(kt_has(&self->ev[4], "reason=completed"));
+	EXPECT_LT(0, kt_field(&self->ev[4], "wait_ns"));
+	/* The sender's return and the woken receiver's, in either order. */
+	late = strcmp(self->ev[5].name, "kchan_send") ? 5 : 6;
+	EXPECT_EVENT(11 - late, "kchan_send");
+	EXPECT_EVENT(late, "kchan_recv");
+	EXPECT_TRUE(kt_has(&self->ev[11 - late], "bytes=8"));
+	EXPECT_TRUE(kt_has(&self->ev[late], "bytes=8"));
+	EXPECT_EVENT(7, "kchan_close");
+	EXPECT_TRUE(kt_has(&self->ev[7], "ret=0"));
+	EXPECT_TRUE(kt_has(&self->ev[7], "woken=0"));
+}
+
+/* Find the first event @name at or after @from; its index or -1. */
+static int kt_find_event(const struct kt_event *ev, int n, int from,
+			 const char *name)
+{
+	for (int i = from; i < n; i++)
+		if (!strcmp(ev[i].name, name))
+			return i;
+	return -1;
+}
+
+/* Waits ended by a timeout, a close and a signal say so. */
+TEST_F(trace, wake_reasons)
+{
+	struct kt_worker w;
+	uint64_t v;
+	int i;
+
+	TRACE_REQUIRE();
+	self->ch = KT_MAKE_CHAN(8, 0, 0);
+	self->id = kt_id(self->ch);
+
+	ASSERT_EQ(-ETIMEDOUT, kchan_recv_timeout(self->ch, &v, 10 * KT_MSEC));
+
+	ASSERT_EQ(0, kt_install_sigusr1(0));
+	ASSERT_EQ(0, kt_start_recv(&w, self->ch));
+	ASSERT_EQ(0, kt_wait_queues(self->ch, 0, 1));
+	ASSERT_EQ(0, pthread_kill(w.thread, SIGUSR1));
+	ASSERT_EQ(0, kt_worker_join(&w));
+	ASSERT_EQ(-EINTR, w.ret);
+
+	ASSERT_EQ(0, kt_start_recv(&w, self->ch));
+	ASSERT_EQ(0, kt_wait_queues(self->ch, 0, 1));
+	ASSERT_EQ(0, kchan_close(self->ch));
+	ASSERT_EQ(0, kt_worker_join(&w));
+	ASSERT_EQ(0, w.ret);
+
+	self->nr = kt_trace_collect(self->id, self->ev, MAX_EVENTS);
+	i = kt_find_event(self->ev, self->nr, 0, "kchan_wake");
+	ASSERT_LE(0, i) kt_log_events(_metadata, self->ev, self->nr);
+	EXPECT_TRUE(kt_has(&self->ev[i], "reason=timeout"));
+	EXPECT_LE(10 * KT_MSEC, kt_field(&self->ev[i], "wait_ns"));
+	i = kt_find_event(self->ev, self->nr, i + 1, "kchan_wake");
+	ASSERT_LE(0, i) kt_log_events(_metadata, self->ev, self->nr);
+	EXPECT_TRUE(kt_has(&self->ev[i], "reason=signal"));
+	i = kt_find_event(self->ev, self->nr, i + 1, "kchan_wake");
+	ASSERT_LE(0, i) kt_log_events(_metadata, self->ev, self->nr);
+	EXPECT_TRUE(kt_has(&self->ev[i], "reason=closed"));
+	EXPECT_EQ(-1, kt_find_event(self->ev, self->nr, i + 1, "kchan_wake"));
+	i = kt_find_event(self->ev, self->nr, 0, "kchan_close");
+	ASSERT_LE(0, i);
+	EXPECT_TRUE(kt_has(&self->ev[i], "woken=1"));
+}
+
+/* A select that proceeds reports the winning channel and case. */
+TEST_F(trace, select)
+{
+	uint64_t v = 5, got = 0;
+	struct kchan_case c[2] = {
+		{ .ch = -1, .op = KCHAN_CASE_RECV, .elem = &got },
+		{ .op = KCHAN_CASE_RECV, .elem = &got },
+	};
+	int i;
+
+	TRACE_REQUIRE();
+	self->ch = KT_MAKE_CHAN(8, 1, 0);
+	self->id = kt_id(self->ch);
+	c[1].ch = self->ch;
+	ASSERT_EQ(0, kchan_send(self->ch, &v));
+	ASSERT_EQ(1, kchan_select(c, 2, 0));
+
+	self->nr = kt_trace_collect(self->id, self->ev, MAX_EVENTS);
+	i = kt_find_event(self->ev, self->nr, 0, "kchan_select");
+	ASSERT_LE(0, i) kt_log_events(_metadata, self->ev, self->nr);
+	EXPECT_TRUE(kt_has(&self->ev[i], "nr_cases=2"));
+	EXPECT_TRUE(kt_has(&self->ev[i], "case=1"));
+	EXPECT_TRUE(kt_has(&self->ev[i], "closed=0"));
+}
+
+/* kchanstat next to this program (or $KCHANSTAT). */
+static void kt_kchanstat_path(char *path, size_t size)
+{
+	char exe[PATH_MAX];
+	ssize_t n;
+
+	if (getenv("KCHANSTAT")) {
+		snprintf(path, size, "%s", getenv("KCHANSTAT"));
+		return;
+	}
+	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	exe[n < 0 ? 0 : n] = '\0';
+	snprintf(path, size, "%s/kchanstat", dirname(exe));
+}
+
+/*
+ * Run kchanstat with @args (NULL-terminated), its stdout and stderr into
+ * @out: its exit status, or -errno.
+ */
+static int kt_kchanstat(char *out, size_t size, const char *const *args)
+{
+	char path[PATH_MAX];
+	const char *argv[16] = { "kchanstat" };
+	int pipefd[2], status, ret;
+	ssize_t n, len = 0;
+	pid_t pid;
+
+	kt_kchanstat_path(path, sizeof(path));
+	for (int i = 0; args[i] && i < 14; i++)
+		argv[i + 1] = args[i];
+	if (pipe(pipefd))
+		return -errno;
+	pid = fork();
+	if (pid < 0)
+		return -errno;
+	if (!pid) {
+		dup2(pipefd[1], 1);
+		dup2(pipefd[1], 2);
+		execv(path, (char *const *)argv);
+		dprintf(2, "exec %s: %m\n", path);
+		_exit(127);
+	}
+	close(pipefd[1]);
+	while (len < (ssize_t)size - 1 &&
+	       (n = read(pipefd[0], out + len, size - 1 - len)) > 0)
+		len += n;
+	out[len] = '\0';
+	close(pipefd[0]);
+	ret = kt_waitpid(pid, &status);
+	if (ret)
+		return ret;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -ECHILD;
+}
+
+/* The ids of the table's lines, in order (lines starting with a number). */
+static int kt_table_ids(const char *out, unsigned long long *ids, int max)
+{
+	const char *p = out;
+	int n = 0;
+
+	while (*p && n < max) {
+		char *end;
+		unsigned long long id = strtoull(p, &end, 10);
+
+		if (end != p && (*end == ' ' || *end == '\t'))
+			ids[n++] = id;
+		p = strchrnul(p, '\n');
+		if (*p)
+			p++;
+	}
+	return n;
+}
+
+static bool kt_table_has(const char *out, unsigned long long id)
+{
+	unsigned long long ids[64];
+	int n = kt_table_ids(out, ids, 64);
+
+	for (int i = 0; i < n; i++)
+		if (ids[i] == id)
+			return true;
+	return false;
+}
+
+/* The goroutine-leak detector finds a receiver stuck for > 100 ms. */
+TEST(kchanstat_finds_stuck_receiver)
+{
+	const char *over[] = { "-t", "100ms", NULL };
+	const char *big[] = { "-t", "1h", NULL };
+	const char *all[] = { NULL };
+	char path[PATH_MAX], out[16384];
+	struct kt_worker w;
+	unsigned long long id;
+	int ch;
+
+	kt_kchanstat_path(path, sizeof(path));
+	ASSERT_EQ(0, access(path, X_OK)) TH_LOG("%s: %m", path);
+	ch = KT_MAKE_CHAN(8, 0, 0);
+	id = kt_id(ch);
+	ASSERT_EQ(0, kt_start_recv(&w, ch));
+	ASSERT_EQ(0, kt_wait_queues(ch, 0, 1));
+	kt_sleep_us(300 * 1000);
+
+	EXPECT_EQ(1, kt_kchanstat(out, sizeof(out), over)) TH_LOG("%s", out);
+	EXPECT_TRUE(kt_table_has(out, id)) TH_LOG("%s", out);
+	EXPECT_EQ(0, kt_kchanstat(out, sizeof(out), big)) TH_LOG("%s", out);
+	EXPECT_FALSE(kt_table_has(out, id)) TH_LOG("%s", out);
+	EXPECT_EQ(0, kt_kchanstat(out, sizeof(out), all)) TH_LOG("%s", out);
+	EXPECT_TRUE(kt_table_has(out, id)) TH_LOG("%s", out);
+
+	ASSERT_EQ(0, kt_send_u64(ch, 1));
+	ASSERT_EQ(0, kt_worker_join(&w));
+	EXPECT_EQ(0, kt_kchanstat(out, sizeof(out), over)) TH_LOG("%s", out);
+	EXPECT_FALSE(kt_table_has(out, id)) TH_LOG("%s", out);
+	close(ch);
+}
+
+#define LISTING	"/tmp/kt-listing"
+
+/* Sorting, the threshold and errors, on a prepared listing. */
+TEST(kchanstat_reads_a_file)
+{
+	const char *by_id[] = { "-f", LISTING, "-s", "id", NULL };
+	const char *by_wait[] = { "-f", LISTING, NULL };
+	const char *by_len[] = { "-f", LISTING, "-s", "len", NULL };
+	const char *over1s[] = { "-f", LISTING, "-t", "1s", NULL };
+	const char *over3s[] = { "-f", LISTING, "-t", "3s", NULL };
+	const char *missing[] = { "-f", LISTING ".none", NULL };
+	const char *bad_t[] = { "-f", LISTING, "-t", "soon", NULL };
+	const char *bad_s[] = { "-f", LISTING, "-s", "colour", NULL };
+	char out[8192];
+	unsigned long long ids[8];
+
+	ASSERT_EQ(0, kt_create_file(LISTING, HEADER "\n"
+		"7 100 a\\040b / 0 8 0 0 0 0 1 2500000000\n"
+		"3 101 w /x 1000 8 16 5 0 1 0 0\n"
+		"12 102 z /y 0 4 0 0 0 0 1 700000000\n"));
+
+	ASSERT_EQ(0, kt_kchanstat(out, sizeof(out), by_id)) TH_LOG("%s", out);
+	ASSERT_EQ(3, kt_table_ids(out, ids, 8)) TH_LOG("%s", out);
+	EXPECT_EQ(3, ids[0]);
+	EXPECT_EQ(7, ids[1]);
+	EXPECT_EQ(12, ids[2]);
+	EXPECT_NE(NULL, strstr(out, "a\\040b")) TH_LOG("%s", out);
+
+	ASSERT_EQ(0, kt_kchanstat(out, sizeof(out), by_wait)) TH_LOG("%s", out);
+	ASSERT_EQ(3, kt_table_ids(out, ids, 8)) TH_LOG("%s", out);
+	EXPECT_EQ(7, ids[0]);
+	EXPECT_EQ(12, ids[1]);
+	EXPECT_EQ(3, ids[2]);
+
+	ASSERT_EQ(0, kt_kchanstat(out, sizeof(out), by_len)) TH_LOG("%s", out);
+	ASSERT_EQ(3, kt_table_ids(out, ids, 8)) TH_LOG("%s", out);
+	EXPECT_EQ(3, ids[0]);
+
+	ASSERT_EQ(1, kt_kchanstat(out, sizeof(out), over1s)) TH_LOG("%s", out);
+	ASSERT_EQ(1, kt_table_ids(out, ids, 8)) TH_LOG("%s", out);
+	EXPECT_EQ(7, ids[0]);
+	ASSERT_EQ(0, kt_kchanstat(out, sizeof(out), over3s)) TH_LOG("%s", out);
+	EXPECT_EQ(0, kt_table_ids(out, ids, 8)) TH_LOG("%s", out);
+
+	EXPECT_EQ(2, kt_kchanstat(out, sizeof(out), missing)) TH_LOG("%s", out);
+	EXPECT_EQ(2, kt_kchanstat(out, sizeof(out), bad_t)) TH_LOG("%s", out);
+	EXPECT_EQ(2, kt_kchanstat(out, sizeof(out), bad_s)) TH_LOG("%s", out);
+
+	/* A file that is not a listing. */
+	ASSERT_EQ(0, kt_create_file(LISTING, "hello world\n"));
+	EXPECT_EQ(2, kt_kchanstat(out, sizeof(out), by_id)) TH_LOG("%s", out);
+	unlink(LISTING);
+}
+
+TEST_HARNESS_MAIN
