@@ -1,0 +1,858 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * kchan selftests: a fully random stress test with signals, stops and
+ * closes.
+ *
+ * Worker threads, in the test process and in forked processes, share a set
+ * of buffered and unbuffered channels and for a bounded time do random
+ * operations on random channels: blocking, timed (deadlines of 0 to 2 ms)
+ * and non-blocking sends and receives, batches (raw ioctls with every flag,
+ * read(2), write(2)) and selects mixing send, receive and nil cases.  A
+ * signaller thread hits random workers with SIGUSR1 all the while, so
+ * blocked calls fail with EINTR (processes whose handler lacks
+ * SA_RESTART) or restart (the others), and now and then stops and
+ * continues a whole worker process.  Half of the channels are closed
+ * (KCHAN_IOC_CLOSE) during the run by workers racing to do it, the rest
+ * at the end; then everything is drained.
+ *
+ * Every message carries (producer, sequence number, channel, checksum).
+ * Senders record each sequence number as sent (with its channel) or not
+ * sent (EPIPE, EAGAIN, ETIMEDOUT, EINTR, the unsent tail of a batch, the
+ * other cases of a select) in ledgers in a MAP_SHARED mapping; receivers
+ * record what they got.  Checked: every sent message was received exactly
+ * once, on its channel; no unsent message was received; checksums hold;
+ * each receiver saw each producer's messages on one channel in increasing
+ * order (no EFAULT is ever provoked, so the given-back exception of
+ * semantics.rst does not apply); every error is one the form allows
+ * (EINTR never from a call that SA_RESTART restarts, ETIMEDOUT only with a
+ * deadline, EAGAIN only non-blocking); a failed receive and the cases a
+ * select did not choose leave their buffers untouched; "closed" only on a
+ * closed channel; each channel is closed successfully exactly once; and
+ * the channels end empty with nobody queued.
+ *
+ * Environment:
+ *   KCHAN_STRESS_SECONDS  run time of each variant (default 3)
+ *   KCHAN_STRESS_SEED     seed of the workers' generators (default 1)
+ */
+#include <sys/mman.h>
+#include <sys/syscall.h>
+
+#include "kchan_test_util.h"
+#include "kselftest_harness.h"
+
+#define CH_N		8
+#define CH_FIRST_CLOSABLE 4	/* channels 4.. are closed during the run */
+#define BATCH_MAX	4
+#define SEL_MAX		4
+#define WORKERS_MAX	16
+#define DEFAULT_SECONDS	3.0
+/* After the run: how long the workers may take to notice and finish. */
+#define FINISH_NS	(120 * KT_NSEC)
+
+/* Two unbuffered, the others small buffered; both kinds in both halves. */
+static const uint32_t ch_cap[CH_N] = { 0, 1, 4, 32, 0, 2, 0, 8 };
+
+struct msg {
+	uint32_t prod;
+	uint32_t seq;
+	uint32_t chan;
+	uint32_t pad;
+	uint64_t check;
+	unsigned char fill[40];
+};
+
+/* Ledger of a sequence number: how its send ended, and its channel. */
+enum { LG_OK = 1, LG_FAIL = 2 };
+#define LG(state, chan)	((uint8_t)((state) | ((chan) + 1) << 2))
+#define LG_STATE(v)	((v) & 3)
+#define LG_CHAN(v)	(((v) >> 2) - 1)
+
+/* One worker's public state: who it is, what it did, what went wrong. */
+struct slot {
+	_Atomic pid_t pid, tid;
+	_Atomic uint32_t next_seq;	/* sequence numbers used */
+	uint64_t ops, sent, received, selects, closes_seen;
+	uint64_t eintr, etimedout, eagain, epipe, seq_cap_hit;
+	int err;			/* first unexpected result, or 0 */
+	char why[160];
+};
+
+/* Everything shared, in one MAP_SHARED mapping; the ledgers follow it. */
+struct chaos {
+	int ch[CH_N];
+	uint32_t nworkers;
+	uint32_t max_seq;		/* ledger entries per producer */
+	int64_t close_at[CH_N];		/* CLOCK_MONOTONIC ns, 0: at the end */
+	_Atomic int go, stop;
+	_Atomic uint32_t closes[CH_N];	/* successful kchan_close() */
+	_Atomic uint64_t sig_sent, sig_handled, stops;
+	_Atomic uint64_t bad, out_of_order, dirty;
+	struct slot w[WORKERS_MAX];
+	_Atomic uint8_t *sent, *got, *got_on;	/* [prod * max_seq + seq] */
+};
+
+/* The receiver side of one worker (or of the final drain). */
+struct rx {
+	struct chaos *c;
+	struct slot *s;
+	uint32_t last[WORKERS_MAX][CH_N];	/* last seq + 1 per producer, channel */
+};
+
+static struct chaos *chaos_g;	/* for the signal handler */
+static bool chaos_restart;	/* this process's handler has SA_RESTART */
+
+static void chaos_on_sigusr1(int sig)
+{
+	(void)sig;
+	atomic_fetch_add(&chaos_g->sig_handled, 1);
+}
+
+static int chaos_handler(bool restart)
+{
+	struct sigaction sa = { .sa_handler = chaos_on_sigusr1,
+				.sa_flags = restart ? SA_RESTART : 0 };
+
+	chaos_restart = restart;
+	sigemptyset(&sa.sa_mask);
+	return sigaction(SIGUSR1, &sa, NULL) ? -errno : 0;
+}
+
+static inline uint64_t rnd(uint64_t *s)
+{
+	/* xorshift64* */
+	*s ^= *s >> 12;
+	*s ^= *s << 25;
+	*s ^= *s >> 27;
+	return *s * 0x2545F4914F6CDD1DULL;
+}
+
+static inline uint32_t below(uint64_t *s, uint32_t n)
+{
+	return (uint32_t)(rnd(s) % n);
+}
+
+static uint64_t mix(uint64_t z)
+{
+	/* splitmix64 */
+	z += 0x9e3779b97f4a7c15ULL;
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return z ^ (z >> 31);
+}
+
+static uint64_t msg_check(uint32_t prod, uint32_t seq, uint32_t chan)
+{
+	return mix((uint64_t)prod << 40 ^ (uint64_t)chan << 32 ^ seq);
+}
+
+static void msg_make(struct msg *m, uint32_t prod, uint32_t seq, uint32_t chan)
+{
+	*m = (struct msg){ .prod = prod, .seq = seq, .chan = chan,
+			   .check = msg_check(prod, seq, chan) };
+	kt_fill(m->fill, sizeof(m->fill), m->check);
+}
+
+static bool msg_ok(const struct msg *m)
+{
+	return m->check == msg_check(m->prod, m->seq, m->chan) && !m->pad &&
+	       kt_check(m->fill, sizeof(m->fill), m->check);
+}
+
+static bool untouched(const void *buf, size_t size)
+{
+	const unsigned char *p = buf;
+
+	for (size_t i = 0; i < size; i++)
+		if (p[i] != 0xa5)
+			return false;
+	return true;
+}
+
+/* Record the first unexpected result of worker @s. */
+static void fail(struct slot *s, const char *what, long ret)
+{
+	if (s->err)
+		return;
+	s->err = ret < 0 ? (int)-ret : EPROTO;
+	snprintf(s->why, sizeof(s->why), "%s: %ld (%s)", what, ret,
+		 ret < 0 ? strerror((int)-ret) : "unexpected");
+}
+
+/*
+ * Check an error against what the form allows and count it.  @deadline:
+ * the call had one (ETIMEDOUT allowed; EINTR even under SA_RESTART);
+ * @nonblock: EAGAIN allowed; @send: EPIPE allowed.
+ */
+static void expect_err(struct slot *s, const char *what, long ret, bool deadline,
+		       bool nonblock, bool send)
+{
+	switch (ret) {
+	case -EINTR:
+		s->eintr++;
+		if (!nonblock && (deadline || !chaos_restart))
+			return;
+		break;
+	case -ETIMEDOUT:
+		s->etimedout++;
+		if (deadline)
+			return;
+		break;
+	case -EAGAIN:
+		s->eagain++;
+		if (nonblock)
+			return;
+		break;
+	case -EPIPE:
+		s->epipe++;
+		if (send)
+			return;
+		break;
+	}
+	fail(s, what, ret);
+}
+
+static void ledger_sent(struct chaos *c, uint32_t prod, uint32_t seq, int chan, bool ok)
+{
+	atomic_store(&c->sent[(size_t)prod * c->max_seq + seq],
+		     LG(ok ? LG_OK : LG_FAIL, chan < 0 ? 0 : chan));
+}
+
+/* Account one received message on channel @chan. */
+static void account(struct rx *r, const struct msg *m, int chan)
+{
+	struct chaos *c = r->c;
+	size_t i;
+
+	if (m->prod >= c->nworkers || m->seq >= c->max_seq || m->chan != (uint32_t)chan ||
+	    !msg_ok(m)) {
+		atomic_fetch_add(&c->bad, 1);
+		fail(r->s, "bad message", 0);
+		return;
+	}
+	if (r->last[m->prod][chan] > m->seq) {
+		atomic_fetch_add(&c->out_of_order, 1);
+		fail(r->s, "order", 0);
+	}
+	r->last[m->prod][chan] = m->seq + 1;
+	i = (size_t)m->prod * c->max_seq + m->seq;
+	atomic_fetch_add(&c->got[i], 1);
+	atomic_store(&c->got_on[i], (uint8_t)(chan + 1));
+	r->s->received++;
+}
+
+/* A receive said "closed and drained": the channel must be closed. */
+static void saw_closed(struct rx *r, int chan)
+{
+	struct kchan_info info;
+
+	r->s->closes_seen++;
+	if (kt_info(r->c->ch[chan], &info) || !(info.state & KCHAN_STATE_CLOSED))
+		fail(r->s, "closed reported on an open channel", chan);
+}
+
+static void dirty(struct rx *r, const char *what)
+{
+	atomic_fetch_add(&r->c->dirty, 1);
+	fail(r->s, what, 0);
+}
+
+/* Worker state beyond the receiver's. */
+struct worker {
+	struct rx rx;
+	uint32_t id;
+	uint64_t rng;
+	pthread_t thread;
+};
+
+/* The next sequence number, or -1 when the ledger is full. */
+static int64_t next_seq(struct worker *w, uint32_t n)
+{
+	uint32_t seq = atomic_load(&w->rx.s->next_seq);
+
+	if (seq + n > w->rx.c->max_seq) {
+		w->rx.s->seq_cap_hit++;
+		return -1;
+	}
+	atomic_store(&w->rx.s->next_seq, seq + n);
+	return seq;
+}
+
+static int pick_chan(struct worker *w)
+{
+	int k = (int)below(&w->rng, CH_N);
+
+	/* Mostly open channels: a closed one answers at once. */
+	if (atomic_load(&w->rx.c->closes[k]) && below(&w->rng, 4))
+		k = (int)below(&w->rng, CH_FIRST_CLOSABLE);
+	return k;
+}
+
+/* A timeout for the _timeout forms and select: 0 to 2 ms. */
+static int64_t pick_timeout(struct worker *w)
+{
+	return below(&w->rng, 4) ? (int64_t)below(&w->rng, 2000) * 1000 : 0;
+}
+
+enum xmode { X_BLOCK, X_NONBLOCK, X_DEADLINE };
+
+/* A batch (or one element) by raw ioctl, read(2) or write(2). */
+static long batch_call(struct worker *w, int fd, bool send, struct msg *m, uint32_t n,
+		       enum xmode mode, bool rw)
+{
+	unsigned long cmd = send ? KCHAN_IOC_SEND : KCHAN_IOC_RECV;
+	long ret;
+
+	if (rw) {
+		ret = send ? write(fd, m, n * sizeof(*m)) : read(fd, m, n * sizeof(*m));
+		if (ret < 0)
+			return -errno;
+		if (ret % sizeof(*m))
+			return -EPROTO;
+		return ret / (long)sizeof(*m);
+	}
+	if (mode == X_NONBLOCK)
+		return kt_xfer(fd, cmd, m, n, KCHAN_XFER_NONBLOCK, 0);
+	if (mode == X_DEADLINE)
+		return kt_xfer(fd, cmd, m, n, KCHAN_XFER_DEADLINE,
+			       kt_now_ns() + pick_timeout(w));
+	return kt_xfer(fd, cmd, m, n, 0, 0);
+}
+
+static void op_send(struct worker *w)
+{
+	struct chaos *c = w->rx.c;
+	struct slot *s = w->rx.s;
+	int k = pick_chan(w);
+	uint32_t form = below(&w->rng, 5), n = 1;
+	enum xmode mode = X_BLOCK;
+	struct msg m[BATCH_MAX];
+	int64_t seq;
+	long ret;
+
+	if (form >= 3) {
+		n = 1 + below(&w->rng, BATCH_MAX);
+		mode = (enum xmode)below(&w->rng, 3);
+	}
+	seq = next_seq(w, n);
+	if (seq < 0)
+		return;
+	for (uint32_t i = 0; i < n; i++)
+		msg_make(&m[i], w->id, seq + i, k);
+
+	switch (form) {
+	case 0:
+		ret = kchan_send(c->ch[k], m);
+		break;
+	case 1: {
+		int64_t t = pick_timeout(w);
+
+		ret = kchan_send_timeout(c->ch[k], m, t);
+		mode = X_DEADLINE;
+		break;
+	}
+	case 2:
+		ret = kchan_try_send(c->ch[k], m);
+		mode = X_NONBLOCK;
+		break;
+	default:
+		/* form 4 is write(2): blocking, no deadline */
+		if (form == 4)
+			mode = X_BLOCK;
+		ret = batch_call(w, c->ch[k], true, m, n, mode, form == 4);
+		break;
+	}
+	if (form < 3 && ret == 0)
+		ret = 1;
+	if (ret < 0)
+		expect_err(s, "send", ret, mode == X_DEADLINE, mode == X_NONBLOCK, true);
+	else if (ret == 0 || ret > n)
+		fail(s, "send count", ret);
+	for (uint32_t i = 0; i < n; i++)
+		ledger_sent(c, w->id, seq + i, k, (long)i < ret);
+	if (ret > 0)
+		s->sent += ret;
+}
+
+static void op_recv(struct worker *w)
+{
+	struct chaos *c = w->rx.c;
+	struct slot *s = w->rx.s;
+	int k = pick_chan(w);
+	uint32_t form = below(&w->rng, 5), n = 1;
+	enum xmode mode = X_BLOCK;
+	struct msg m[BATCH_MAX];
+	long ret;
+
+	if (form >= 3) {
+		n = 1 + below(&w->rng, BATCH_MAX);
+		mode = form == 4 ? X_BLOCK : (enum xmode)below(&w->rng, 3);
+	}
+	memset(m, 0xa5, sizeof(m));
+	switch (form) {
+	case 0:
+		ret = kchan_recv(c->ch[k], m);
+		break;
+	case 1:
+		ret = kchan_recv_timeout(c->ch[k], m, pick_timeout(w));
+		mode = X_DEADLINE;
+		break;
+	case 2:
+		ret = kchan_try_recv(c->ch[k], m);
+		mode = X_NONBLOCK;
+		break;
+	default:
+		ret = batch_call(w, c->ch[k], false, m, n, mode, form == 4);
+		break;
+	}
+	if (ret < 0) {
+		expect_err(s, "recv", ret, mode == X_DEADLINE, mode == X_NONBLOCK, false);
+	} else if (ret == 0) {
+		saw_closed(&w->rx, k);
+	} else if (ret > n) {
+		fail(s, "recv count", ret);
+		return;
+	}
+	for (long i = 0; i < ret; i++)
+		account(&w->rx, &m[i], k);
+	if (!untouched(&m[ret > 0 ? ret : 0], (n - (ret > 0 ? ret : 0)) * sizeof(*m)))
+		dirty(&w->rx, "recv wrote past what it returned");
+}
+
+/* A select over 1..SEL_MAX random send and receive cases, maybe a nil one. */
+static void op_select(struct worker *w)
+{
+	struct chaos *c = w->rx.c;
+	struct slot *s = w->rx.s;
+	struct kchan_case cs[SEL_MAX + 1];
+	struct msg m[SEL_MAX + 1];
+	uint32_t n = 1 + below(&w->rng, SEL_MAX), nsend = 0;
+	int64_t seq = next_seq(w, 1);
+	int64_t t = below(&w->rng, 4) ? pick_timeout(w) : -1;
+	int ret;
+
+	memset(m, 0xa5, sizeof(m));
+	for (uint32_t i = 0; i < n; i++) {
+		int k = pick_chan(w);
+		bool send = seq >= 0 && below(&w->rng, 2);
+
+		cs[i] = (struct kchan_case){ .ch = c->ch[k], .elem = &m[i],
+					     .op = send ? KCHAN_CASE_SEND : KCHAN_CASE_RECV };
+		if (send) {
+			msg_make(&m[i], w->id, seq, k);
+			nsend++;
+		}
+	}
+	if (!below(&w->rng, 8)) {
+		cs[n] = (struct kchan_case){ .ch = -1, .op = KCHAN_CASE_RECV, .elem = &m[n] };
+		n++;
+	}
+	s->selects++;
+	ret = kchan_select(cs, n, t);
+	if (ret >= (int)n || (ret >= 0 && cs[ret].ch < 0)) {
+		fail(s, "select chose", ret);
+		return;
+	}
+	if (ret < 0)
+		expect_err(s, "select", ret, t > 0, t == 0, nsend > 0);
+	for (uint32_t i = 0; i < n; i++) {
+		int k = -1;
+
+		for (int j = 0; j < CH_N; j++)
+			if (cs[i].ch == c->ch[j])
+				k = j;
+		if ((int)i == ret && cs[i].op == KCHAN_CASE_SEND) {
+			ledger_sent(c, w->id, seq, k, true);
+			s->sent++;
+		} else if ((int)i == ret && cs[i].closed) {
+			if (!untouched(&m[i], sizeof(m[i])))
+				dirty(&w->rx, "closed case wrote its buffer");
+			saw_closed(&w->rx, k);
+		} else if ((int)i == ret) {
+			account(&w->rx, &m[i], k);
+		} else if (cs[i].op == KCHAN_CASE_RECV && !untouched(&m[i], sizeof(m[i]))) {
+			dirty(&w->rx, "a case not chosen wrote its buffer");
+		}
+	}
+	if (seq >= 0 && (ret < 0 || cs[ret].op != KCHAN_CASE_SEND))
+		ledger_sent(c, w->id, seq, -1, false);
+}
+
+/* Close a closable channel whose time has come; racing closers get EPIPE. */
+static void op_close(struct worker *w)
+{
+	struct chaos *c = w->rx.c;
+	int64_t now = kt_now_ns();
+
+	for (int k = CH_FIRST_CLOSABLE; k < CH_N; k++) {
+		long ret;
+
+		if (!c->close_at[k] || now < c->close_at[k] || atomic_load(&c->closes[k]))
+			continue;
+		ret = kchan_close(c->ch[k]);
+		if (ret == 0)
+			atomic_fetch_add(&c->closes[k], 1);
+		else if (ret != -EPIPE)
+			fail(w->rx.s, "close", ret);
+		return;
+	}
+}
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+	struct chaos *c = w->rx.c;
+	struct slot *s = w->rx.s;
+
+	atomic_store(&s->pid, getpid());
+	atomic_store(&s->tid, (pid_t)syscall(SYS_gettid));
+	while (!atomic_load(&c->go))
+		kt_sleep_us(200);
+	while (!atomic_load(&c->stop) && !s->err) {
+		uint32_t r = below(&w->rng, 64);
+
+		s->ops++;
+		if (r == 0)
+			op_close(w);
+		else if (r < 24)
+			op_send(w);
+		else if (r < 48)
+			op_recv(w);
+		else
+			op_select(w);
+	}
+	return NULL;
+}
+
+static uint64_t env_u64(const char *name, uint64_t def)
+{
+	const char *v = getenv(name);
+
+	return v && *v ? strtoull(v, NULL, 0) : def;
+}
+
+static double run_seconds(void)
+{
+	const char *v = getenv("KCHAN_STRESS_SECONDS");
+	double d = v && *v ? strtod(v, NULL) : DEFAULT_SECONDS;
+
+	return d > 0 ? d : DEFAULT_SECONDS;
+}
+
+static struct worker *worker_new(struct chaos *c, uint32_t id)
+{
+	struct worker *w = calloc(1, sizeof(*w));
+
+	if (!w)
+		return NULL;
+	w->rx.c = c;
+	w->rx.s = &c->w[id];
+	w->id = id;
+	w->rng = mix(env_u64("KCHAN_STRESS_SEED", 1) * 64 + id) | 1;
+	return w;
+}
+
+/*
+ * Start workers @first..@first+@n-1 as threads of this process; with
+ * @wait, join them (a forked worker process).  0 or -errno.
+ */
+static int run_workers(struct chaos *c, uint32_t first, uint32_t n, struct worker **ws,
+		       bool wait)
+{
+	for (uint32_t i = 0; i < n; i++) {
+		ws[i] = worker_new(c, first + i);
+		if (!ws[i])
+			return -ENOMEM;
+		if (pthread_create(&ws[i]->thread, NULL, worker_main, ws[i]))
+			return -EAGAIN;
+	}
+	if (wait)
+		for (uint32_t i = 0; i < n; i++)
+			pthread_join(ws[i]->thread, NULL);
+	return 0;
+}
+
+/* The signaller: SIGUSR1 to random workers, stop and continue processes. */
+struct signaller {
+	struct chaos *c;
+	pid_t *children;
+	uint32_t nchildren;
+	_Atomic int stop;
+	pthread_t thread;
+};
+
+static void *signaller_main(void *arg)
+{
+	struct signaller *sg = arg;
+	struct chaos *c = sg->c;
+	uint64_t rng = 0x5167a11e7ULL;
+
+	for (uint64_t i = 1; !atomic_load(&sg->stop); i++) {
+		struct slot *s = &c->w[below(&rng, c->nworkers)];
+		pid_t pid = atomic_load(&s->pid), tid = atomic_load(&s->tid);
+
+		if (tid && !syscall(SYS_tgkill, pid, tid, SIGUSR1))
+			atomic_fetch_add(&c->sig_sent, 1);
+		if (sg->nchildren && i % 128 == 0) {
+			pid = sg->children[below(&rng, sg->nchildren)];
+			kill(pid, SIGSTOP);
+			kt_sleep_us(500 + below(&rng, 2000));
+			kill(pid, SIGCONT);
+			atomic_fetch_add(&c->stops, 1);
+		}
+		kt_sleep_us(50 + below(&rng, 500));
+	}
+	return NULL;
+}
+
+FIXTURE(chaos) {
+	struct chaos *c;
+	size_t size, ledger_size;
+};
+
+FIXTURE_VARIANT(chaos) {
+	uint32_t children;	/* forked worker processes */
+	uint32_t per_child;	/* worker threads in each */
+	uint32_t own;		/* worker threads in the test process */
+};
+
+/* Threads of one process, no SA_RESTART. */
+FIXTURE_VARIANT_ADD(chaos, threads) {
+	.children = 0, .per_child = 0, .own = 8,
+};
+
+/* Three processes of three threads (SA_RESTART in the middle one) and
+ * two threads in the test process. */
+FIXTURE_VARIANT_ADD(chaos, processes) {
+	.children = 3, .per_child = 3, .own = 2,
+};
+
+FIXTURE_SETUP(chaos)
+{
+	uint32_t nw = variant->children * variant->per_child + variant->own;
+	double secs = run_seconds();
+	struct chaos *c;
+	char *ledger;
+
+	ASSERT_GE(WORKERS_MAX, nw);
+	self->size = sizeof(*c);
+	c = mmap(NULL, self->size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, c);
+	self->c = c;
+	c->nworkers = nw;
+	/* Generous: untouched pages of the mapping cost nothing. */
+	c->max_seq = 65536 + (uint32_t)(secs * 40000);
+	self->ledger_size = (size_t)3 * nw * c->max_seq;
+	ledger = mmap(NULL, self->ledger_size, PROT_READ | PROT_WRITE,
+		      MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	ASSERT_NE(MAP_FAILED, ledger);
+	c->sent = (_Atomic uint8_t *)ledger;
+	c->got = c->sent + (size_t)nw * c->max_seq;
+	c->got_on = c->got + (size_t)nw * c->max_seq;
+	for (int k = 0; k < CH_N; k++)
+		c->ch[k] = KT_MAKE_CHAN(sizeof(struct msg), ch_cap[k], 0);
+	chaos_g = c;
+	signal(SIGPIPE, SIG_IGN);
+}
+
+FIXTURE_TEARDOWN(chaos)
+{
+	for (int k = 0; k < CH_N; k++)
+		close(self->c->ch[k]);
+	munmap((void *)self->c->sent, self->ledger_size);
+	munmap(self->c, self->size);
+}
+
+/* waitpid() for at most FINISH_NS; SIGKILL and -ETIMEDOUT after that. */
+static int reap(pid_t pid, int *status)
+{
+	int64_t end = kt_now_ns() + FINISH_NS;
+
+	while (waitpid(pid, status, WNOHANG) != pid) {
+		if (kt_now_ns() > end) {
+			kill(pid, SIGKILL);
+			waitpid(pid, status, 0);
+			return -ETIMEDOUT;
+		}
+		kt_sleep_us(1000);
+	}
+	return 0;
+}
+
+static int join_within(pthread_t t, int64_t ns)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += ns / KT_NSEC;
+	return pthread_timedjoin_np(t, NULL, &ts);
+}
+
+/* Receive everything left on closed channel @k (non-blocking). */
+static void drain(struct rx *r, int k)
+{
+	struct msg m;
+	long ret;
+
+	while ((ret = kchan_try_recv(r->c->ch[k], &m)) == 1)
+		account(r, &m, k);
+	if (ret != 0)
+		fail(r->s, "drain", ret);
+}
+
+TEST_F_TIMEOUT(chaos, random_ops_signals_closes_every_message_once_in_order, 3600)
+{
+	const uint32_t nw = self->c->nworkers;
+	const double secs = run_seconds();
+	struct chaos *c = self->c;
+	struct worker *own[WORKERS_MAX] = { 0 };
+	pid_t children[WORKERS_MAX];
+	struct signaller sg = { .c = c, .children = children,
+				.nchildren = variant->children };
+	struct slot drainer = { 0 };
+	struct rx *drx = calloc(1, sizeof(*drx));
+	uint64_t sent = 0, received = 0, ops = 0, selects = 0, eintr = 0;
+	uint64_t etimedout = 0, eagain = 0, epipe = 0, capped = 0, unsent = 0;
+	uint64_t lost = 0, dup = 0, phantom = 0, wrong_chan = 0, undecided = 0;
+	int64_t start, end;
+	int status;
+
+	ASSERT_NE(NULL, drx);
+	ASSERT_EQ(0, chaos_handler(false));
+	for (uint32_t p = 0; p < variant->children; p++) {
+		children[p] = fork();
+		ASSERT_LE(0, children[p]);
+		if (children[p] == 0) {
+			struct worker *ws[WORKERS_MAX];
+
+			if (chaos_handler(p % 2 == 1) ||
+			    run_workers(c, variant->own + p * variant->per_child,
+					variant->per_child, ws, true))
+				_exit(1);
+			_exit(0);
+		}
+	}
+	ASSERT_EQ(0, run_workers(c, 0, variant->own, own, false));
+	for (uint32_t i = 0; i < nw; i++)
+		while (!atomic_load(&c->w[i].tid))
+			kt_sleep_us(1000);
+	ASSERT_EQ(0, pthread_create(&sg.thread, NULL, signaller_main, &sg));
+
+	start = kt_now_ns();
+	end = start + (int64_t)(secs * KT_NSEC);
+	for (int k = CH_FIRST_CLOSABLE; k < CH_N; k++)
+		c->close_at[k] = start + (end - start) * (k - CH_FIRST_CLOSABLE + 1) /
+				 (CH_N - CH_FIRST_CLOSABLE + 1);
+	atomic_store(&c->go, 1);
+	while (kt_now_ns() < end)
+		kt_sleep_us(10000);
+
+	/* Stop the signals (every stopped process continued), then the work. */
+	atomic_store(&sg.stop, 1);
+	ASSERT_EQ(0, join_within(sg.thread, FINISH_NS));
+	atomic_store(&c->stop, 1);
+	for (int k = 0; k < CH_N; k++) {
+		int ret = kchan_close(c->ch[k]);
+
+		if (ret == 0)
+			atomic_fetch_add(&c->closes[k], 1);
+		else
+			EXPECT_EQ(-EPIPE, ret);
+	}
+	for (uint32_t i = 0; i < variant->own; i++)
+		ASSERT_EQ(0, join_within(own[i]->thread, FINISH_NS));
+	for (uint32_t p = 0; p < variant->children; p++) {
+		ASSERT_EQ(0, reap(children[p], &status));
+		EXPECT_EQ(0, status);
+	}
+	drx->c = c;
+	drx->s = &drainer;
+	for (int k = 0; k < CH_N; k++)
+		drain(drx, k);
+	EXPECT_EQ(0, drainer.err) TH_LOG("drain: %s", drainer.why);
+
+	for (uint32_t i = 0; i < nw; i++) {
+		struct slot *s = &c->w[i];
+
+		EXPECT_EQ(0, s->err) TH_LOG("worker %u: %s", i, s->why);
+		ops += s->ops;
+		sent += s->sent;
+		received += s->received;
+		selects += s->selects;
+		eintr += s->eintr;
+		etimedout += s->etimedout;
+		eagain += s->eagain;
+		epipe += s->epipe;
+		capped += s->seq_cap_hit;
+	}
+	received += drainer.received;
+
+	for (uint32_t p = 0; p < nw; p++) {
+		uint32_t used = atomic_load(&c->w[p].next_seq);
+
+		for (uint32_t q = 0; q < c->max_seq; q++) {
+			size_t i = (size_t)p * c->max_seq + q;
+			uint8_t st = atomic_load(&c->sent[i]), n = atomic_load(&c->got[i]);
+
+			if (q >= used) {
+				phantom += n != 0 || st != 0;
+				continue;
+			}
+			if (LG_STATE(st) == LG_OK) {
+				lost += n == 0;
+				dup += n > 1;
+				wrong_chan += n && atomic_load(&c->got_on[i]) != LG_CHAN(st) + 1;
+			} else {
+				unsent++;
+				phantom += n != 0;
+				/* Every number used has an outcome. */
+				undecided += LG_STATE(st) != LG_FAIL;
+			}
+		}
+	}
+
+	ksft_print_msg("chaos %s: %.1f s, %u workers in %u processes: %llu operations "
+		       "(%llu selects), %llu messages sent, %llu received (%llu in the "
+		       "drain), %llu sequence numbers unsent\n",
+		       variant->children ? "processes" : "threads",
+		       (kt_now_ns() - start) / 1e9, nw, variant->children + 1,
+		       (unsigned long long)ops, (unsigned long long)selects,
+		       (unsigned long long)sent, (unsigned long long)received,
+		       (unsigned long long)drainer.received, (unsigned long long)unsent);
+	ksft_print_msg("chaos %s: EINTR %llu, ETIMEDOUT %llu, EAGAIN %llu, EPIPE %llu; "
+		       "SIGUSR1 %llu sent, %llu handled; %llu stop/continue; "
+		       "ledger full %llu times\n",
+		       variant->children ? "processes" : "threads",
+		       (unsigned long long)eintr, (unsigned long long)etimedout,
+		       (unsigned long long)eagain, (unsigned long long)epipe,
+		       (unsigned long long)atomic_load(&c->sig_sent),
+		       (unsigned long long)atomic_load(&c->sig_handled),
+		       (unsigned long long)atomic_load(&c->stops), (unsigned long long)capped);
+
+	EXPECT_EQ(0, lost);
+	EXPECT_EQ(0, dup);
+	EXPECT_EQ(0, phantom);
+	EXPECT_EQ(0, wrong_chan);
+	EXPECT_EQ(0, undecided);
+	EXPECT_EQ(0, atomic_load(&c->bad));
+	EXPECT_EQ(0, atomic_load(&c->out_of_order));
+	EXPECT_EQ(0, atomic_load(&c->dirty));
+	EXPECT_EQ(sent, received);
+	for (int k = 0; k < CH_N; k++) {
+		struct kchan_info info;
+
+		EXPECT_EQ(1, atomic_load(&c->closes[k])) TH_LOG("channel %d", k);
+		ASSERT_EQ(0, kt_info(c->ch[k], &info));
+		EXPECT_EQ(0, info.len);
+		EXPECT_EQ(0, info.sendq);
+		EXPECT_EQ(0, info.recvq);
+	}
+	/* The run did what it is for. */
+	EXPECT_LT(0, sent);
+	EXPECT_LT(0, atomic_load(&c->sig_handled));
+	EXPECT_LT(0, eintr);
+	for (uint32_t i = 0; i < variant->own; i++)
+		free(own[i]);
+	free(drx);
+}
+
+TEST_HARNESS_MAIN
