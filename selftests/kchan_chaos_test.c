@@ -318,104 +318,72 @@ static long batch_call(struct worker *w, int fd, bool send, struct msg *m, uint3
 	return kt_xfer(fd, cmd, m, n, 0, 0);
 }
 
-static void op_send(struct worker *w)
+/*
+ * One send or receive on a random channel, in one of five forms: blocking,
+ * timed, try, a raw batch (blocking, non-blocking or with a deadline) and
+ * write(2)/read(2) of a batch.
+ */
+static void op_xfer(struct worker *w, bool send)
 {
 	struct chaos *c = w->rx.c;
 	struct slot *s = w->rx.s;
-	int k = pick_chan(w);
+	int k = pick_chan(w), fd = c->ch[k];
 	uint32_t form = below(&w->rng, 5), n = 1;
-	enum xmode mode = X_BLOCK;
+	enum xmode mode = form == 1 ? X_DEADLINE : form == 2 ? X_NONBLOCK : X_BLOCK;
 	struct msg m[BATCH_MAX];
-	int64_t seq;
+	int64_t seq = 0;
 	long ret;
 
-	if (form >= 3) {
+	if (form >= 3)
 		n = 1 + below(&w->rng, BATCH_MAX);
+	if (form == 3)
 		mode = (enum xmode)below(&w->rng, 3);
+	memset(m, 0xa5, sizeof(m));
+	if (send) {
+		seq = next_seq(w, n);
+		if (seq < 0)
+			return;
+		for (uint32_t i = 0; i < n; i++)
+			msg_make(&m[i], w->id, seq + i, k);
 	}
-	seq = next_seq(w, n);
-	if (seq < 0)
-		return;
-	for (uint32_t i = 0; i < n; i++)
-		msg_make(&m[i], w->id, seq + i, k);
-
 	switch (form) {
 	case 0:
-		ret = kchan_send(c->ch[k], m);
+		ret = send ? kchan_send(fd, m) : kchan_recv(fd, m);
 		break;
 	case 1: {
 		int64_t t = pick_timeout(w);
 
-		ret = kchan_send_timeout(c->ch[k], m, t);
-		mode = X_DEADLINE;
+		ret = send ? kchan_send_timeout(fd, m, t) : kchan_recv_timeout(fd, m, t);
 		break;
 	}
 	case 2:
-		ret = kchan_try_send(c->ch[k], m);
-		mode = X_NONBLOCK;
+		ret = send ? kchan_try_send(fd, m) : kchan_try_recv(fd, m);
 		break;
 	default:
-		/* form 4 is write(2): blocking, no deadline */
-		if (form == 4)
-			mode = X_BLOCK;
-		ret = batch_call(w, c->ch[k], true, m, n, mode, form == 4);
+		ret = batch_call(w, fd, send, m, n, mode, form == 4);
 		break;
 	}
-	if (form < 3 && ret == 0)
-		ret = 1;
+	if (send && form < 3 && ret == 0)
+		ret = 1;	/* the one-element send forms return 0 */
 	if (ret < 0)
-		expect_err(s, "send", ret, mode == X_DEADLINE, mode == X_NONBLOCK, true);
-	else if (ret == 0 || ret > n)
-		fail(s, "send count", ret);
-	for (uint32_t i = 0; i < n; i++)
-		ledger_sent(c, w->id, seq + i, k, (long)i < ret);
-	if (ret > 0)
-		s->sent += ret;
-}
-
-static void op_recv(struct worker *w)
-{
-	struct chaos *c = w->rx.c;
-	struct slot *s = w->rx.s;
-	int k = pick_chan(w);
-	uint32_t form = below(&w->rng, 5), n = 1;
-	enum xmode mode = X_BLOCK;
-	struct msg m[BATCH_MAX];
-	long ret;
-
-	if (form >= 3) {
-		n = 1 + below(&w->rng, BATCH_MAX);
-		mode = form == 4 ? X_BLOCK : (enum xmode)below(&w->rng, 3);
-	}
-	memset(m, 0xa5, sizeof(m));
-	switch (form) {
-	case 0:
-		ret = kchan_recv(c->ch[k], m);
-		break;
-	case 1:
-		ret = kchan_recv_timeout(c->ch[k], m, pick_timeout(w));
-		mode = X_DEADLINE;
-		break;
-	case 2:
-		ret = kchan_try_recv(c->ch[k], m);
-		mode = X_NONBLOCK;
-		break;
-	default:
-		ret = batch_call(w, c->ch[k], false, m, n, mode, form == 4);
-		break;
-	}
-	if (ret < 0) {
-		expect_err(s, "recv", ret, mode == X_DEADLINE, mode == X_NONBLOCK, false);
-	} else if (ret == 0) {
-		saw_closed(&w->rx, k);
-	} else if (ret > n) {
-		fail(s, "recv count", ret);
+		expect_err(s, send ? "send" : "recv", ret, mode == X_DEADLINE,
+			   mode == X_NONBLOCK, send);
+	else if ((send && ret == 0) || ret > n)
+		fail(s, "count", ret);
+	if (send) {
+		for (uint32_t i = 0; i < n; i++)
+			ledger_sent(c, w->id, seq + i, k, (long)i < ret);
+		s->sent += ret > 0 ? ret : 0;
 		return;
 	}
-	for (long i = 0; i < ret; i++)
+	if (ret == 0)
+		saw_closed(&w->rx, k);
+	for (long i = 0; i < ret && i < n; i++)
 		account(&w->rx, &m[i], k);
-	if (!untouched(&m[ret > 0 ? ret : 0], (n - (ret > 0 ? ret : 0)) * sizeof(*m)))
+	if (ret >= 0 && ret <= n && !untouched(&m[ret], (n - ret) * sizeof(*m)))
 		dirty(&w->rx, "recv wrote past what it returned");
+	else if (ret < 0 && !untouched(m, n * sizeof(*m)))
+		dirty(&w->rx, "failed recv wrote its buffer");
 }
 
 /* A select over 1..SEL_MAX random send and receive cases, maybe a nil one. */
@@ -513,10 +481,8 @@ static void *worker_main(void *arg)
 		s->ops++;
 		if (r == 0)
 			op_close(w);
-		else if (r < 24)
-			op_send(w);
 		else if (r < 48)
-			op_recv(w);
+			op_xfer(w, r < 24);
 		else
 			op_select(w);
 	}
