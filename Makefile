@@ -8,7 +8,13 @@
 #
 # The QEMU runner also reads QEMU_SMP, QEMU_MEM, QEMU_ARGS, KERNEL_ARGS,
 # QEMU_ICOUNT=1 and QEMU_TIMEOUT (seconds, default 900): see
-# selftests/qemu/run.sh.
+# selftests/qemu/run.sh.  RUN_ARGS adds options to its command line in
+# check and check-debug, e.g. RUN_ARGS="--env KCHAN_STRESS_SECONDS=60".
+#
+# "make check" is the quick standard suite on one kernel; "make check-all"
+# runs every lane: the suite on every installed Debian kernel and on the
+# debug kernel, with the long fuzzer and stress runs
+# (selftests/qemu/all-lanes.sh).
 
 QEMU_DIR	:= selftests/qemu
 RUN		:= $(QEMU_DIR)/run.sh
@@ -57,7 +63,7 @@ $(LIBCHANUSER): FORCE
 # whose last line is "N passed, N failed".
 check: deps
 	@$(MAKE) --no-print-directory KVER=$(KVER) module selftests
-	@$(RUN) --kver $(KVER) --mode tests $(TESTS)
+	@$(RUN) --kver $(KVER) --mode tests $(RUN_ARGS) $(TESTS)
 
 demo: deps
 	@$(MAKE) --no-print-directory KVER=$(KVER) module examples/pingpong
@@ -72,7 +78,11 @@ check-debug: deps
 	$(MAKE) --no-print-directory -C $$dk M=$(CURDIR) modules && \
 	$(MAKE) --no-print-directory selftests && \
 	KERNEL_ARGS="panic_on_warn=1 $(KERNEL_ARGS)" $(RUN) --kver debug \
-		--kernel $$dk/arch/x86/boot/bzImage --mode tests $(TESTS)
+		--kernel $$dk/arch/x86/boot/bzImage --mode tests $(RUN_ARGS) $(TESTS)
+
+# Every lane, one after the other; the last line sums them up.
+check-all:
+	@$(QEMU_DIR)/all-lanes.sh
 
 # kchan against pipes, POSIX queues, eventfd, AF_UNIX seqpacket, a futex
 # mailbox and a shared-memory ring, in QEMU: tables on stdout and in
@@ -129,5 +139,5 @@ distclean: clean
 	$(MAKE) -C selftests distclean
 	rm -rf $(CHECKPATCH_DIR)
 
-.PHONY: all deps module lib selftests examples check check-debug demo bench \
+.PHONY: all deps module lib selftests examples check check-debug check-all demo bench \
 	style sparse clean distclean FORCE
