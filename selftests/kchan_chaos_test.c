@@ -44,7 +44,7 @@
 #define CH_FIRST_CLOSABLE 4	/* channels 4.. are closed during the run */
 #define BATCH_MAX	4
 #define SEL_MAX		4
-#define WORKERS_MAX	16
+#define WORKERS_MAX	24
 #define DEFAULT_SECONDS	3.0
 /* After the run: how long the workers may take to notice and finish. */
 #define FINISH_NS	(120 * KT_NSEC)
@@ -71,6 +71,8 @@ enum { LG_OK = 1, LG_FAIL = 2 };
 struct slot {
 	_Atomic pid_t pid, tid;
 	_Atomic uint32_t next_seq;	/* sequence numbers used */
+	_Atomic int killed;		/* its process was SIGKILLed */
+	bool no_close;			/* never closes a channel */
 	uint64_t ops, sent, received, selects, closes_seen;
 	uint64_t eintr, etimedout, eagain, epipe, seq_cap_hit;
 	int err;			/* first unexpected result, or 0 */
@@ -451,6 +453,8 @@ static void op_close(struct worker *w)
 	struct chaos *c = w->rx.c;
 	int64_t now = kt_now_ns();
 
+	if (w->rx.s->no_close)
+		return;
 	for (int k = CH_FIRST_CLOSABLE; k < CH_N; k++) {
 		long ret;
 
@@ -540,7 +544,7 @@ static int run_workers(struct chaos *c, uint32_t first, uint32_t n, struct worke
 /* The signaller: SIGUSR1 to random workers, stop and continue processes. */
 struct signaller {
 	struct chaos *c;
-	pid_t *children;
+	_Atomic pid_t *children;
 	uint32_t nchildren;
 	_Atomic int stop;
 	pthread_t thread;
@@ -556,10 +560,11 @@ static void *signaller_main(void *arg)
 		struct slot *s = &c->w[below(&rng, c->nworkers)];
 		pid_t pid = atomic_load(&s->pid), tid = atomic_load(&s->tid);
 
-		if (tid && !syscall(SYS_tgkill, pid, tid, SIGUSR1))
+		if (tid && !atomic_load(&s->killed) &&
+		    !syscall(SYS_tgkill, pid, tid, SIGUSR1))
 			atomic_fetch_add(&c->sig_sent, 1);
 		if (sg->nchildren && i % 128 == 0) {
-			pid = sg->children[below(&rng, sg->nchildren)];
+			pid = atomic_load(&sg->children[below(&rng, sg->nchildren)]);
 			kill(pid, SIGSTOP);
 			kt_sleep_us(500 + below(&rng, 2000));
 			kill(pid, SIGCONT);
@@ -579,6 +584,7 @@ FIXTURE_VARIANT(chaos) {
 	uint32_t children;	/* forked worker processes */
 	uint32_t per_child;	/* worker threads in each */
 	uint32_t own;		/* worker threads in the test process */
+	uint32_t kills;		/* children SIGKILLed (and replaced) mid-run */
 };
 
 /* Threads of one process, no SA_RESTART. */
@@ -592,9 +598,19 @@ FIXTURE_VARIANT_ADD(chaos, processes) {
 	.children = 3, .per_child = 3, .own = 2,
 };
 
+/*
+ * As processes, but twice a child is SIGKILLed in the middle of whatever
+ * its threads do, and replaced.  A killed thread may take an element with
+ * it (it had received it, or had been handed it while blocked) and leave
+ * its own last send undecided; nothing may be duplicated or corrupted.
+ */
+FIXTURE_VARIANT_ADD(chaos, processes_killed) {
+	.children = 3, .per_child = 3, .own = 2, .kills = 2,
+};
+
 FIXTURE_SETUP(chaos)
 {
-	uint32_t nw = variant->children * variant->per_child + variant->own;
+	uint32_t nw = variant->own + (variant->children + variant->kills) * variant->per_child;
 	double secs = run_seconds();
 	struct chaos *c;
 	char *ledger;
@@ -628,6 +644,30 @@ FIXTURE_TEARDOWN(chaos)
 	munmap(self->c, self->size);
 }
 
+/*
+ * Fork child @idx running workers @first..: SA_RESTART in odd children;
+ * in a variant with kills no child closes channels (a kill could hide a
+ * close that happened).  The pid, or -errno.
+ */
+static pid_t spawn_child(struct chaos *c, const FIXTURE_VARIANT(chaos) *v, uint32_t idx,
+			 uint32_t first)
+{
+	pid_t pid = fork();
+
+	if (pid < 0)
+		return -errno;
+	if (pid == 0) {
+		struct worker *ws[WORKERS_MAX];
+
+		for (uint32_t i = 0; i < v->per_child; i++)
+			c->w[first + i].no_close = v->kills > 0;
+		if (chaos_handler(idx % 2 == 1) || run_workers(c, first, v->per_child, ws, true))
+			_exit(1);
+		_exit(0);
+	}
+	return pid;
+}
+
 /* waitpid() for at most FINISH_NS; SIGKILL and -ETIMEDOUT after that. */
 static int reap(pid_t pid, int *status)
 {
@@ -642,6 +682,21 @@ static int reap(pid_t pid, int *status)
 		kt_sleep_us(1000);
 	}
 	return 0;
+}
+
+/* SIGKILL the child @pid (workers @first..) and reap it. */
+static int kill_child(struct chaos *c, const FIXTURE_VARIANT(chaos) *v, pid_t pid,
+		      uint32_t first)
+{
+	int status, ret;
+
+	for (uint32_t i = 0; i < v->per_child; i++)
+		atomic_store(&c->w[first + i].killed, 1);
+	kill(pid, SIGKILL);
+	ret = reap(pid, &status);
+	if (ret)
+		return ret;
+	return WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL ? 0 : -ECHILD;
 }
 
 static int join_within(pthread_t t, int64_t ns)
@@ -665,40 +720,70 @@ static void drain(struct rx *r, int k)
 		fail(r->s, "drain", ret);
 }
 
+/* What the ledgers say, over every producer's used sequence numbers. */
+struct verdict {
+	uint64_t ok, unsent, lost, dup, phantom, wrong_chan, undecided, in_flight;
+};
+
+static void judge(struct chaos *c, struct verdict *v)
+{
+	memset(v, 0, sizeof(*v));
+	for (uint32_t p = 0; p < c->nworkers; p++) {
+		uint32_t used = atomic_load(&c->w[p].next_seq);
+		bool killed = atomic_load(&c->w[p].killed);
+
+		for (uint32_t q = 0; q < c->max_seq; q++) {
+			size_t i = (size_t)p * c->max_seq + q;
+			uint8_t st = atomic_load(&c->sent[i]), n = atomic_load(&c->got[i]);
+
+			if (q >= used) {
+				v->phantom += n != 0 || st != 0;
+			} else if (n > 1) {
+				v->dup++;
+			} else if (LG_STATE(st) == LG_OK) {
+				v->ok++;
+				v->lost += n == 0;
+				v->wrong_chan += n && atomic_load(&c->got_on[i]) != LG_CHAN(st) + 1;
+			} else if (LG_STATE(st) == LG_FAIL) {
+				v->unsent++;
+				v->phantom += n != 0;
+			} else if (killed) {
+				v->in_flight++;	/* killed during its send: 0 or 1 */
+			} else {
+				v->undecided++;
+			}
+		}
+	}
+}
+
 TEST_F_TIMEOUT(chaos, random_ops_signals_closes_every_message_once_in_order, 3600)
 {
-	const uint32_t nw = self->c->nworkers;
+	const uint32_t nw = self->c->nworkers, pc = variant->per_child;
 	const double secs = run_seconds();
 	struct chaos *c = self->c;
 	struct worker *own[WORKERS_MAX] = { 0 };
-	pid_t children[WORKERS_MAX];
+	_Atomic pid_t children[WORKERS_MAX];
 	struct signaller sg = { .c = c, .children = children,
 				.nchildren = variant->children };
 	struct slot drainer = { 0 };
 	struct rx *drx = calloc(1, sizeof(*drx));
 	uint64_t sent = 0, received = 0, ops = 0, selects = 0, eintr = 0;
-	uint64_t etimedout = 0, eagain = 0, epipe = 0, capped = 0, unsent = 0;
-	uint64_t lost = 0, dup = 0, phantom = 0, wrong_chan = 0, undecided = 0;
+	uint64_t etimedout = 0, eagain = 0, epipe = 0, capped = 0;
+	/* Each killed thread may lose one batch it received and leave one undecided. */
+	const uint64_t may_lose = (uint64_t)variant->kills * pc * BATCH_MAX;
+	struct verdict v;
+	uint32_t kills = 0;
 	int64_t start, end;
 	int status;
 
 	ASSERT_NE(NULL, drx);
 	ASSERT_EQ(0, chaos_handler(false));
 	for (uint32_t p = 0; p < variant->children; p++) {
-		children[p] = fork();
-		ASSERT_LE(0, children[p]);
-		if (children[p] == 0) {
-			struct worker *ws[WORKERS_MAX];
-
-			if (chaos_handler(p % 2 == 1) ||
-			    run_workers(c, variant->own + p * variant->per_child,
-					variant->per_child, ws, true))
-				_exit(1);
-			_exit(0);
-		}
+		children[p] = spawn_child(c, variant, p, variant->own + p * pc);
+		ASSERT_LT(0, children[p]);
 	}
 	ASSERT_EQ(0, run_workers(c, 0, variant->own, own, false));
-	for (uint32_t i = 0; i < nw; i++)
+	for (uint32_t i = 0; i < variant->own + variant->children * pc; i++)
 		while (!atomic_load(&c->w[i].tid))
 			kt_sleep_us(1000);
 	ASSERT_EQ(0, pthread_create(&sg.thread, NULL, signaller_main, &sg));
@@ -709,8 +794,25 @@ TEST_F_TIMEOUT(chaos, random_ops_signals_closes_every_message_once_in_order, 360
 		c->close_at[k] = start + (end - start) * (k - CH_FIRST_CLOSABLE + 1) /
 				 (CH_N - CH_FIRST_CLOSABLE + 1);
 	atomic_store(&c->go, 1);
-	while (kt_now_ns() < end)
+	while (kt_now_ns() < end) {
+		/* Kill child kills % children at 1/(kills+1), 2/(kills+1), ... */
+		if (kills < variant->kills &&
+		    kt_now_ns() >= start + (end - start) * (kills + 1) / (variant->kills + 1)) {
+			uint32_t idx = kills % variant->children;
+			uint32_t old = variant->own + idx * pc;
+			uint32_t first = variant->own + (variant->children + kills) * pc;
+
+			/* Its workers: the first ones, or a replacement's. */
+			for (uint32_t k = 0; k < kills; k++)
+				if (k % variant->children == idx)
+					old = variant->own + (variant->children + k) * pc;
+			ASSERT_EQ(0, kill_child(c, variant, children[idx], old));
+			children[idx] = spawn_child(c, variant, idx, first);
+			ASSERT_LT(0, children[idx]);
+			kills++;
+		}
 		kt_sleep_us(10000);
+	}
 
 	/* Stop the signals (every stopped process continued), then the work. */
 	atomic_store(&sg.stop, 1);
@@ -751,58 +853,40 @@ TEST_F_TIMEOUT(chaos, random_ops_signals_closes_every_message_once_in_order, 360
 		capped += s->seq_cap_hit;
 	}
 	received += drainer.received;
+	judge(c, &v);
 
-	for (uint32_t p = 0; p < nw; p++) {
-		uint32_t used = atomic_load(&c->w[p].next_seq);
-
-		for (uint32_t q = 0; q < c->max_seq; q++) {
-			size_t i = (size_t)p * c->max_seq + q;
-			uint8_t st = atomic_load(&c->sent[i]), n = atomic_load(&c->got[i]);
-
-			if (q >= used) {
-				phantom += n != 0 || st != 0;
-				continue;
-			}
-			if (LG_STATE(st) == LG_OK) {
-				lost += n == 0;
-				dup += n > 1;
-				wrong_chan += n && atomic_load(&c->got_on[i]) != LG_CHAN(st) + 1;
-			} else {
-				unsent++;
-				phantom += n != 0;
-				/* Every number used has an outcome. */
-				undecided += LG_STATE(st) != LG_FAIL;
-			}
-		}
-	}
-
-	ksft_print_msg("chaos %s: %.1f s, %u workers in %u processes: %llu operations "
+	ksft_print_msg("chaos %s: %.1f s, %u workers, %u processes killed: %llu operations "
 		       "(%llu selects), %llu messages sent, %llu received (%llu in the "
-		       "drain), %llu sequence numbers unsent\n",
-		       variant->children ? "processes" : "threads",
-		       (kt_now_ns() - start) / 1e9, nw, variant->children + 1,
+		       "drain), %llu sequence numbers unsent, %llu in flight at a kill, "
+		       "%llu lost to kills\n",
+		       variant->kills ? "processes_killed" : variant->children ? "processes" :
+		       "threads", (kt_now_ns() - start) / 1e9, nw, kills,
 		       (unsigned long long)ops, (unsigned long long)selects,
-		       (unsigned long long)sent, (unsigned long long)received,
-		       (unsigned long long)drainer.received, (unsigned long long)unsent);
-	ksft_print_msg("chaos %s: EINTR %llu, ETIMEDOUT %llu, EAGAIN %llu, EPIPE %llu; "
+		       (unsigned long long)v.ok, (unsigned long long)received,
+		       (unsigned long long)drainer.received, (unsigned long long)v.unsent,
+		       (unsigned long long)v.in_flight,
+		       (unsigned long long)(variant->kills ? v.lost : 0));
+	ksft_print_msg("chaos: EINTR %llu, ETIMEDOUT %llu, EAGAIN %llu, EPIPE %llu; "
 		       "SIGUSR1 %llu sent, %llu handled; %llu stop/continue; "
 		       "ledger full %llu times\n",
-		       variant->children ? "processes" : "threads",
 		       (unsigned long long)eintr, (unsigned long long)etimedout,
 		       (unsigned long long)eagain, (unsigned long long)epipe,
 		       (unsigned long long)atomic_load(&c->sig_sent),
 		       (unsigned long long)atomic_load(&c->sig_handled),
 		       (unsigned long long)atomic_load(&c->stops), (unsigned long long)capped);
 
-	EXPECT_EQ(0, lost);
-	EXPECT_EQ(0, dup);
-	EXPECT_EQ(0, phantom);
-	EXPECT_EQ(0, wrong_chan);
-	EXPECT_EQ(0, undecided);
+	EXPECT_EQ(variant->kills, kills);
+	EXPECT_GE(may_lose, v.lost);
+	EXPECT_GE(may_lose, v.in_flight);
+	EXPECT_EQ(0, v.dup);
+	EXPECT_EQ(0, v.phantom);
+	EXPECT_EQ(0, v.wrong_chan);
+	EXPECT_EQ(0, v.undecided);
 	EXPECT_EQ(0, atomic_load(&c->bad));
 	EXPECT_EQ(0, atomic_load(&c->out_of_order));
 	EXPECT_EQ(0, atomic_load(&c->dirty));
-	EXPECT_EQ(sent, received);
+	if (!variant->kills)
+		EXPECT_EQ(sent, received);
 	for (int k = 0; k < CH_N; k++) {
 		struct kchan_info info;
 
@@ -813,7 +897,7 @@ TEST_F_TIMEOUT(chaos, random_ops_signals_closes_every_message_once_in_order, 360
 		EXPECT_EQ(0, info.recvq);
 	}
 	/* The run did what it is for. */
-	EXPECT_LT(0, sent);
+	EXPECT_LT(0, v.ok);
 	EXPECT_LT(0, atomic_load(&c->sig_handled));
 	EXPECT_LT(0, eintr);
 	for (uint32_t i = 0; i < variant->own; i++)
