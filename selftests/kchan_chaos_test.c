@@ -13,7 +13,8 @@
  * SA_RESTART) or restart (the others), and now and then stops and
  * continues a whole worker process.  Half of the channels are closed
  * (KCHAN_IOC_CLOSE) during the run by workers racing to do it, the rest
- * at the end; then everything is drained.
+ * at the end; then everything is drained.  One variant also SIGKILLs
+ * worker processes in the middle of their calls and replaces them.
  *
  * Every message carries (producer, sequence number, channel, checksum).
  * Senders record each sequence number as sent (with its channel) or not
@@ -868,12 +869,13 @@ TEST_F_TIMEOUT(chaos, random_ops_signals_closes_every_message_once_in_order, 360
 		       (unsigned long long)(variant->kills ? v.lost : 0));
 	ksft_print_msg("chaos: EINTR %llu, ETIMEDOUT %llu, EAGAIN %llu, EPIPE %llu; "
 		       "SIGUSR1 %llu sent, %llu handled; %llu stop/continue; "
-		       "ledger full %llu times\n",
+		       "ledger full %llu times; KCHAN_STRESS_SEED=%llu\n",
 		       (unsigned long long)eintr, (unsigned long long)etimedout,
 		       (unsigned long long)eagain, (unsigned long long)epipe,
 		       (unsigned long long)atomic_load(&c->sig_sent),
 		       (unsigned long long)atomic_load(&c->sig_handled),
-		       (unsigned long long)atomic_load(&c->stops), (unsigned long long)capped);
+		       (unsigned long long)atomic_load(&c->stops), (unsigned long long)capped,
+		       (unsigned long long)env_u64("KCHAN_STRESS_SEED", 1));
 
 	EXPECT_EQ(variant->kills, kills);
 	EXPECT_GE(may_lose, v.lost);
