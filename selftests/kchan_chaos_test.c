@@ -7,7 +7,8 @@
  * of buffered and unbuffered channels and for a bounded time do random
  * operations on random channels: blocking, timed (deadlines of 0 to 2 ms)
  * and non-blocking sends and receives, batches (raw ioctls with every flag,
- * read(2), write(2)) and selects mixing send, receive and nil cases.  A
+ * read(2), write(2)), selects mixing send, receive and nil cases, and
+ * poll(2) and epoll_wait(2) (every worker's epoll watches every channel).  A
  * signaller thread hits random workers with SIGUSR1 all the while, so
  * blocked calls fail with EINTR (processes whose handler lacks
  * SA_RESTART) or restart (the others), and now and then stops and
@@ -28,8 +29,10 @@
  * (EINTR never from a call that SA_RESTART restarts, ETIMEDOUT only with a
  * deadline, EAGAIN only non-blocking); a failed receive and the cases a
  * select did not choose leave their buffers untouched; "closed" only on a
- * closed channel; each channel is closed successfully exactly once; and
- * the channels end empty with nobody queued.
+ * closed channel; poll and epoll report only documented bits, HUP only on
+ * a closed channel and then with IN and OUT; each channel is closed
+ * successfully exactly once; and the channels end empty with nobody
+ * queued.
  *
  * Environment:
  *   KCHAN_STRESS_SECONDS  run time of each variant (default 3)
@@ -73,8 +76,9 @@ struct slot {
 	_Atomic pid_t pid, tid;
 	_Atomic uint32_t next_seq;	/* sequence numbers used */
 	_Atomic int killed;		/* its process was SIGKILLed */
+	_Atomic uint32_t recv_mask;	/* channels its current receive is on */
 	bool no_close;			/* never closes a channel */
-	uint64_t ops, sent, received, selects, closes_seen;
+	uint64_t ops, sent, received, selects, polls, closes_seen;
 	uint64_t eintr, etimedout, eagain, epipe, seq_cap_hit;
 	int err;			/* first unexpected result, or 0 */
 	char why[160];
@@ -90,6 +94,7 @@ struct chaos {
 	_Atomic uint32_t closes[CH_N];	/* successful kchan_close() */
 	_Atomic uint64_t sig_sent, sig_handled, stops;
 	_Atomic uint64_t bad, out_of_order, dirty;
+	uint32_t lossy;			/* channels a killed receiver was on */
 	struct slot w[WORKERS_MAX];
 	_Atomic uint8_t *sent, *got, *got_on;	/* [prod * max_seq + seq] */
 };
@@ -243,13 +248,18 @@ static void account(struct rx *r, const struct msg *m, int chan)
 	r->s->received++;
 }
 
-/* A receive said "closed and drained": the channel must be closed. */
-static void saw_closed(struct rx *r, int chan)
+static bool chan_closed(struct chaos *c, int k)
 {
 	struct kchan_info info;
 
+	return !kt_info(c->ch[k], &info) && (info.state & KCHAN_STATE_CLOSED);
+}
+
+/* A receive said "closed and drained": the channel must be closed. */
+static void saw_closed(struct rx *r, int chan)
+{
 	r->s->closes_seen++;
-	if (kt_info(r->c->ch[chan], &info) || !(info.state & KCHAN_STATE_CLOSED))
+	if (!chan_closed(r->c, chan))
 		fail(r->s, "closed reported on an open channel", chan);
 }
 
@@ -264,6 +274,7 @@ struct worker {
 	struct rx rx;
 	uint32_t id;
 	uint64_t rng;
+	int epfd;		/* every channel, level-triggered */
 	pthread_t thread;
 };
 
@@ -349,6 +360,8 @@ static void op_xfer(struct worker *w, bool send)
 		for (uint32_t i = 0; i < n; i++)
 			msg_make(&m[i], w->id, seq + i, k);
 	}
+	if (!send)
+		atomic_store(&s->recv_mask, 1U << k);
 	switch (form) {
 	case 0:
 		ret = send ? kchan_send(fd, m) : kchan_recv(fd, m);
@@ -387,6 +400,7 @@ static void op_xfer(struct worker *w, bool send)
 		dirty(&w->rx, "recv wrote past what it returned");
 	else if (ret < 0 && !untouched(m, n * sizeof(*m)))
 		dirty(&w->rx, "failed recv wrote its buffer");
+	atomic_store(&s->recv_mask, 0);
 }
 
 /* A select over 1..SEL_MAX random send and receive cases, maybe a nil one. */
@@ -396,7 +410,7 @@ static void op_select(struct worker *w)
 	struct slot *s = w->rx.s;
 	struct kchan_case cs[SEL_MAX + 1];
 	struct msg m[SEL_MAX + 1];
-	uint32_t n = 1 + below(&w->rng, SEL_MAX), nsend = 0;
+	uint32_t n = 1 + below(&w->rng, SEL_MAX), nsend = 0, mask = 0;
 	int64_t seq = next_seq(w, 1);
 	int64_t t = below(&w->rng, 4) ? pick_timeout(w) : -1;
 	int ret;
@@ -411,6 +425,8 @@ static void op_select(struct worker *w)
 		if (send) {
 			msg_make(&m[i], w->id, seq, k);
 			nsend++;
+		} else {
+			mask |= 1U << k;
 		}
 	}
 	if (!below(&w->rng, 8)) {
@@ -418,6 +434,7 @@ static void op_select(struct worker *w)
 		n++;
 	}
 	s->selects++;
+	atomic_store(&s->recv_mask, mask);
 	ret = kchan_select(cs, n, t);
 	if (ret >= (int)n || (ret >= 0 && cs[ret].ch < 0)) {
 		fail(s, "select chose", ret);
@@ -446,6 +463,7 @@ static void op_select(struct worker *w)
 	}
 	if (seq >= 0 && (ret < 0 || cs[ret].op != KCHAN_CASE_SEND))
 		ledger_sent(c, w->id, seq, -1, false);
+	atomic_store(&s->recv_mask, 0);
 }
 
 /* Close a closable channel whose time has come; racing closers get EPIPE. */
@@ -470,6 +488,72 @@ static void op_close(struct worker *w)
 	}
 }
 
+#define EV_ALL	(EPOLLIN | EPOLLRDNORM | EPOLLOUT | EPOLLWRNORM | EPOLLHUP)
+
+/*
+ * What poll or epoll reported for channel @k: only the documented bits,
+ * IN and OUT with their NORM twins, HUP only on a closed channel, and all
+ * of them on a channel that was closed before the call (@was_closed).
+ */
+static void check_events(struct worker *w, int k, unsigned int ev, bool was_closed)
+{
+	if (ev & ~EV_ALL)
+		fail(w->rx.s, "poll: undocumented bits", ev);
+	else if (!(ev & EPOLLIN) != !(ev & EPOLLRDNORM) || !(ev & EPOLLOUT) != !(ev & EPOLLWRNORM))
+		fail(w->rx.s, "poll: IN or OUT without its NORM twin", ev);
+	else if ((was_closed || (ev & EPOLLHUP)) && ev != EV_ALL)
+		fail(w->rx.s, "poll: a closed channel not IN, OUT and HUP", ev);
+	else if ((ev & EPOLLHUP) && !chan_closed(w->rx.c, k))
+		fail(w->rx.s, "poll: HUP on an open channel", ev);
+}
+
+/* poll(2) on 1..3 random channels, or epoll_wait(2) on all, for 0..2 ms. */
+static void op_poll(struct worker *w)
+{
+	struct chaos *c = w->rx.c;
+	struct epoll_event ev[CH_N];
+	struct pollfd pfd[3];
+	bool was_closed[3];
+	int n = 1 + (int)below(&w->rng, 3), ms = (int)below(&w->rng, 3), ks[3], ret;
+
+	w->rx.s->polls++;
+	if (below(&w->rng, 2)) {
+		ret = epoll_wait(w->epfd, ev, CH_N, ms);
+		for (int i = 0; i < ret; i++)
+			check_events(w, (int)ev[i].data.u32, ev[i].events, false);
+	} else {
+		for (int i = 0; i < n; i++) {
+			ks[i] = pick_chan(w);
+			was_closed[i] = chan_closed(c, ks[i]);
+			pfd[i] = (struct pollfd){ .fd = c->ch[ks[i]], .events = EV_ALL };
+		}
+		ret = poll(pfd, n, ms);
+		for (int i = 0; i < ret && i < n; i++)
+			check_events(w, ks[i], pfd[i].revents, was_closed[i]);
+	}
+	/* Neither is ever restarted: EINTR whatever the handler. */
+	if (ret < 0 && errno != EINTR)
+		fail(w->rx.s, "poll", -errno);
+}
+
+/* An epoll instance watching every channel; -errno on failure. */
+static int epoll_all(struct chaos *c)
+{
+	int epfd = epoll_create1(EPOLL_CLOEXEC);
+
+	if (epfd < 0)
+		return -errno;
+	for (int k = 0; k < CH_N; k++) {
+		struct epoll_event ev = { .events = EV_ALL, .data.u32 = k };
+
+		if (epoll_ctl(epfd, EPOLL_CTL_ADD, c->ch[k], &ev)) {
+			close(epfd);
+			return -errno;
+		}
+	}
+	return epfd;
+}
+
 static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
@@ -478,6 +562,9 @@ static void *worker_main(void *arg)
 
 	atomic_store(&s->pid, getpid());
 	atomic_store(&s->tid, (pid_t)syscall(SYS_gettid));
+	w->epfd = epoll_all(c);
+	if (w->epfd < 0)
+		fail(s, "epoll", w->epfd);
 	while (!atomic_load(&c->go))
 		kt_sleep_us(200);
 	while (!atomic_load(&c->stop) && !s->err) {
@@ -486,11 +573,14 @@ static void *worker_main(void *arg)
 		s->ops++;
 		if (r == 0)
 			op_close(w);
-		else if (r < 48)
-			op_xfer(w, r < 24);
-		else
+		else if (r < 44)
+			op_xfer(w, r < 22);
+		else if (r < 58)
 			op_select(w);
+		else
+			op_poll(w);
 	}
+	close(w->epfd);
 	return NULL;
 }
 
@@ -697,6 +787,9 @@ static int kill_child(struct chaos *c, const FIXTURE_VARIANT(chaos) *v, pid_t pi
 	ret = reap(pid, &status);
 	if (ret)
 		return ret;
+	/* What its receivers were on when they died may be lost there. */
+	for (uint32_t i = 0; i < v->per_child; i++)
+		c->lossy |= atomic_load(&c->w[first + i].recv_mask);
 	return WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL ? 0 : -ECHILD;
 }
 
@@ -723,7 +816,8 @@ static void drain(struct rx *r, int k)
 
 /* What the ledgers say, over every producer's used sequence numbers. */
 struct verdict {
-	uint64_t ok, unsent, lost, dup, phantom, wrong_chan, undecided, in_flight;
+	uint64_t ok, unsent, lost, lost_unexcused, dup, phantom, wrong_chan, undecided;
+	uint64_t in_flight;
 };
 
 static void judge(struct chaos *c, struct verdict *v)
@@ -744,6 +838,7 @@ static void judge(struct chaos *c, struct verdict *v)
 			} else if (LG_STATE(st) == LG_OK) {
 				v->ok++;
 				v->lost += n == 0;
+				v->lost_unexcused += n == 0 && !(c->lossy & 1U << LG_CHAN(st));
 				v->wrong_chan += n && atomic_load(&c->got_on[i]) != LG_CHAN(st) + 1;
 			} else if (LG_STATE(st) == LG_FAIL) {
 				v->unsent++;
@@ -768,7 +863,7 @@ TEST_F_TIMEOUT(chaos, random_ops_signals_closes_every_message_once_in_order, 360
 				.nchildren = variant->children };
 	struct slot drainer = { 0 };
 	struct rx *drx = calloc(1, sizeof(*drx));
-	uint64_t sent = 0, received = 0, ops = 0, selects = 0, eintr = 0;
+	uint64_t sent = 0, received = 0, ops = 0, selects = 0, polls = 0, eintr = 0;
 	uint64_t etimedout = 0, eagain = 0, epipe = 0, capped = 0;
 	/* Each killed thread may lose one batch it received and leave one undecided. */
 	const uint64_t may_lose = (uint64_t)variant->kills * pc * BATCH_MAX;
@@ -847,6 +942,7 @@ TEST_F_TIMEOUT(chaos, random_ops_signals_closes_every_message_once_in_order, 360
 		sent += s->sent;
 		received += s->received;
 		selects += s->selects;
+		polls += s->polls;
 		eintr += s->eintr;
 		etimedout += s->etimedout;
 		eagain += s->eagain;
@@ -857,13 +953,13 @@ TEST_F_TIMEOUT(chaos, random_ops_signals_closes_every_message_once_in_order, 360
 	judge(c, &v);
 
 	ksft_print_msg("chaos %s: %.1f s, %u workers, %u processes killed: %llu operations "
-		       "(%llu selects), %llu messages sent, %llu received (%llu in the "
+		       "(%llu selects, %llu polls), %llu messages sent, %llu received (%llu in the "
 		       "drain), %llu sequence numbers unsent, %llu in flight at a kill, "
 		       "%llu lost to kills\n",
 		       variant->kills ? "processes_killed" : variant->children ? "processes" :
 		       "threads", (kt_now_ns() - start) / 1e9, nw, kills,
 		       (unsigned long long)ops, (unsigned long long)selects,
-		       (unsigned long long)v.ok, (unsigned long long)received,
+		       (unsigned long long)polls, (unsigned long long)v.ok, (unsigned long long)received,
 		       (unsigned long long)drainer.received, (unsigned long long)v.unsent,
 		       (unsigned long long)v.in_flight,
 		       (unsigned long long)(variant->kills ? v.lost : 0));
@@ -879,6 +975,7 @@ TEST_F_TIMEOUT(chaos, random_ops_signals_closes_every_message_once_in_order, 360
 
 	EXPECT_EQ(variant->kills, kills);
 	EXPECT_GE(may_lose, v.lost);
+	EXPECT_EQ(0, v.lost_unexcused) TH_LOG("lost on a channel no killed receiver was on");
 	EXPECT_GE(may_lose, v.in_flight);
 	EXPECT_EQ(0, v.dup);
 	EXPECT_EQ(0, v.phantom);
