@@ -53,16 +53,23 @@
 /* After the run: how long the workers may take to notice and finish. */
 #define FINISH_NS	(120 * KT_NSEC)
 
-/* Two unbuffered, the others small buffered; both kinds in both halves. */
-static const uint32_t ch_cap[CH_N] = { 0, 1, 4, 32, 0, 2, 0, 8 };
+/*
+ * Unbuffered and small buffered channels in both halves, with elements
+ * from the header alone up to the largest size allowed (64 KiB: wait
+ * buffers beyond a page); every size a multiple of 8.
+ */
+static const uint32_t ch_cap[CH_N] = { 0, 1, 4, 32, 0, 2, 1, 8 };
+static const uint32_t ch_size[CH_N] = { 64, 24, 4096, 64, 65536, 32, 65536, 512 };
+#define ELEM_MAX	65536
+_Static_assert(BATCH_MAX <= SEL_MAX + 1, "a batch fits in a worker's buffer");
 
+/* An element: this header, then a payload derived from @check. */
 struct msg {
 	uint32_t prod;
 	uint32_t seq;
 	uint32_t chan;
 	uint32_t pad;
 	uint64_t check;
-	unsigned char fill[40];
 };
 
 /* Ledger of a sequence number: how its send ended, and its channel. */
@@ -153,17 +160,40 @@ static uint64_t msg_check(uint32_t prod, uint32_t seq, uint32_t chan)
 	return mix((uint64_t)prod << 40 ^ (uint64_t)chan << 32 ^ seq);
 }
 
-static void msg_make(struct msg *m, uint32_t prod, uint32_t seq, uint32_t chan)
+/* Payload word at byte @off of an element whose header has @check. */
+static uint64_t msg_word(uint64_t check, size_t off)
 {
-	*m = (struct msg){ .prod = prod, .seq = seq, .chan = chan,
-			   .check = msg_check(prod, seq, chan) };
-	kt_fill(m->fill, sizeof(m->fill), m->check);
+	return mix(check ^ off);
 }
 
-static bool msg_ok(const struct msg *m)
+/* Build element @e of channel @chan's size. */
+static void msg_make(unsigned char *e, uint32_t prod, uint32_t seq, uint32_t chan)
 {
-	return m->check == msg_check(m->prod, m->seq, m->chan) && !m->pad &&
-	       kt_check(m->fill, sizeof(m->fill), m->check);
+	struct msg m = { .prod = prod, .seq = seq, .chan = chan,
+			 .check = msg_check(prod, seq, chan) };
+
+	memcpy(e, &m, sizeof(m));
+	for (size_t off = sizeof(m); off < ch_size[chan]; off += 8) {
+		uint64_t v = msg_word(m.check, off);
+
+		memcpy(e + off, &v, 8);
+	}
+}
+
+/* Element @e as received on channel @chan: its header, unless corrupt. */
+static bool msg_ok(const unsigned char *e, int chan, struct msg *m)
+{
+	memcpy(m, e, sizeof(*m));
+	if (m->check != msg_check(m->prod, m->seq, m->chan) || m->pad)
+		return false;
+	for (size_t off = sizeof(*m); off < ch_size[chan]; off += 8) {
+		uint64_t v;
+
+		memcpy(&v, e + off, 8);
+		if (v != msg_word(m->check, off))
+			return false;
+	}
+	return true;
 }
 
 static bool untouched(const void *buf, size_t size)
@@ -226,13 +256,14 @@ static void ledger_sent(struct chaos *c, uint32_t prod, uint32_t seq, int chan, 
 }
 
 /* Account one received message on channel @chan. */
-static void account(struct rx *r, const struct msg *m, int chan)
+static void account(struct rx *r, const unsigned char *e, int chan)
 {
 	struct chaos *c = r->c;
+	struct msg hdr, *m = &hdr;
 	size_t i;
 
-	if (m->prod >= c->nworkers || m->seq >= c->max_seq || m->chan != (uint32_t)chan ||
-	    !msg_ok(m)) {
+	if (!msg_ok(e, chan, m) || m->prod >= c->nworkers || m->seq >= c->max_seq ||
+	    m->chan != (uint32_t)chan) {
 		atomic_fetch_add(&c->bad, 1);
 		fail(r->s, "bad message", 0);
 		return;
@@ -275,6 +306,7 @@ struct worker {
 	uint32_t id;
 	uint64_t rng;
 	int epfd;		/* every channel, level-triggered */
+	unsigned char *buf;	/* (SEL_MAX + 1) * ELEM_MAX: batches, select cases */
 	pthread_t thread;
 };
 
@@ -310,19 +342,19 @@ static int64_t pick_timeout(struct worker *w)
 enum xmode { X_BLOCK, X_NONBLOCK, X_DEADLINE };
 
 /* A batch (or one element) by raw ioctl, read(2) or write(2). */
-static long batch_call(struct worker *w, int fd, bool send, struct msg *m, uint32_t n,
-		       enum xmode mode, bool rw)
+static long batch_call(struct worker *w, int fd, bool send, unsigned char *m, uint32_t n,
+		       size_t size, enum xmode mode, bool rw)
 {
 	unsigned long cmd = send ? KCHAN_IOC_SEND : KCHAN_IOC_RECV;
 	long ret;
 
 	if (rw) {
-		ret = send ? write(fd, m, n * sizeof(*m)) : read(fd, m, n * sizeof(*m));
+		ret = send ? write(fd, m, n * size) : read(fd, m, n * size);
 		if (ret < 0)
 			return -errno;
-		if (ret % sizeof(*m))
+		if (ret % size)
 			return -EPROTO;
-		return ret / (long)sizeof(*m);
+		return ret / (long)size;
 	}
 	if (mode == X_NONBLOCK)
 		return kt_xfer(fd, cmd, m, n, KCHAN_XFER_NONBLOCK, 0);
@@ -344,7 +376,8 @@ static void op_xfer(struct worker *w, bool send)
 	int k = pick_chan(w), fd = c->ch[k];
 	uint32_t form = below(&w->rng, 5), n = 1;
 	enum xmode mode = form == 1 ? X_DEADLINE : form == 2 ? X_NONBLOCK : X_BLOCK;
-	struct msg m[BATCH_MAX];
+	const size_t size = ch_size[k];
+	unsigned char *m = w->buf;
 	int64_t seq = 0;
 	long ret;
 
@@ -352,13 +385,13 @@ static void op_xfer(struct worker *w, bool send)
 		n = 1 + below(&w->rng, BATCH_MAX);
 	if (form == 3)
 		mode = (enum xmode)below(&w->rng, 3);
-	memset(m, 0xa5, sizeof(m));
+	memset(m, 0xa5, n * size);
 	if (send) {
 		seq = next_seq(w, n);
 		if (seq < 0)
 			return;
 		for (uint32_t i = 0; i < n; i++)
-			msg_make(&m[i], w->id, seq + i, k);
+			msg_make(m + i * size, w->id, seq + i, k);
 	}
 	if (!send)
 		atomic_store(&s->recv_mask, 1U << k);
@@ -376,7 +409,7 @@ static void op_xfer(struct worker *w, bool send)
 		ret = send ? kchan_try_send(fd, m) : kchan_try_recv(fd, m);
 		break;
 	default:
-		ret = batch_call(w, fd, send, m, n, mode, form == 4);
+		ret = batch_call(w, fd, send, m, n, size, mode, form == 4);
 		break;
 	}
 	if (send && form < 3 && ret == 0)
@@ -395,10 +428,10 @@ static void op_xfer(struct worker *w, bool send)
 	if (ret == 0)
 		saw_closed(&w->rx, k);
 	for (long i = 0; i < ret && i < n; i++)
-		account(&w->rx, &m[i], k);
-	if (ret >= 0 && ret <= n && !untouched(&m[ret], (n - ret) * sizeof(*m)))
+		account(&w->rx, m + i * size, k);
+	if (ret >= 0 && ret <= n && !untouched(m + ret * size, (n - ret) * size))
 		dirty(&w->rx, "recv wrote past what it returned");
-	else if (ret < 0 && !untouched(m, n * sizeof(*m)))
+	else if (ret < 0 && !untouched(m, n * size))
 		dirty(&w->rx, "failed recv wrote its buffer");
 	atomic_store(&s->recv_mask, 0);
 }
@@ -409,29 +442,33 @@ static void op_select(struct worker *w)
 	struct chaos *c = w->rx.c;
 	struct slot *s = w->rx.s;
 	struct kchan_case cs[SEL_MAX + 1];
-	struct msg m[SEL_MAX + 1];
+	int ks[SEL_MAX + 1];
 	uint32_t n = 1 + below(&w->rng, SEL_MAX), nsend = 0, mask = 0;
 	int64_t seq = next_seq(w, 1);
 	int64_t t = below(&w->rng, 4) ? pick_timeout(w) : -1;
 	int ret;
 
-	memset(m, 0xa5, sizeof(m));
+	/* Case i's element is at buf + i * ELEM_MAX, whatever its size. */
 	for (uint32_t i = 0; i < n; i++) {
 		int k = pick_chan(w);
 		bool send = seq >= 0 && below(&w->rng, 2);
+		unsigned char *e = w->buf + i * ELEM_MAX;
 
-		cs[i] = (struct kchan_case){ .ch = c->ch[k], .elem = &m[i],
+		ks[i] = k;
+		cs[i] = (struct kchan_case){ .ch = c->ch[k], .elem = e,
 					     .op = send ? KCHAN_CASE_SEND : KCHAN_CASE_RECV };
 		if (send) {
-			msg_make(&m[i], w->id, seq, k);
+			msg_make(e, w->id, seq, k);
 			nsend++;
 		} else {
+			memset(e, 0xa5, ch_size[k]);
 			mask |= 1U << k;
 		}
 	}
 	if (!below(&w->rng, 8)) {
-		cs[n] = (struct kchan_case){ .ch = -1, .op = KCHAN_CASE_RECV, .elem = &m[n] };
-		n++;
+		cs[n] = (struct kchan_case){ .ch = -1, .op = KCHAN_CASE_RECV,
+					     .elem = w->buf + n * ELEM_MAX };
+		ks[n++] = -1;
 	}
 	s->selects++;
 	atomic_store(&s->recv_mask, mask);
@@ -443,21 +480,19 @@ static void op_select(struct worker *w)
 	if (ret < 0)
 		expect_err(s, "select", ret, t > 0, t == 0, nsend > 0);
 	for (uint32_t i = 0; i < n; i++) {
-		int k = -1;
+		int k = ks[i];
+		const unsigned char *e = cs[i].elem;
 
-		for (int j = 0; j < CH_N; j++)
-			if (cs[i].ch == c->ch[j])
-				k = j;
 		if ((int)i == ret && cs[i].op == KCHAN_CASE_SEND) {
 			ledger_sent(c, w->id, seq, k, true);
 			s->sent++;
 		} else if ((int)i == ret && cs[i].closed) {
-			if (!untouched(&m[i], sizeof(m[i])))
+			if (!untouched(e, ch_size[k]))
 				dirty(&w->rx, "closed case wrote its buffer");
 			saw_closed(&w->rx, k);
 		} else if ((int)i == ret) {
-			account(&w->rx, &m[i], k);
-		} else if (cs[i].op == KCHAN_CASE_RECV && !untouched(&m[i], sizeof(m[i]))) {
+			account(&w->rx, e, k);
+		} else if (k >= 0 && cs[i].op == KCHAN_CASE_RECV && !untouched(e, ch_size[k])) {
 			dirty(&w->rx, "a case not chosen wrote its buffer");
 		}
 	}
@@ -603,8 +638,12 @@ static struct worker *worker_new(struct chaos *c, uint32_t id)
 {
 	struct worker *w = calloc(1, sizeof(*w));
 
-	if (!w)
+	if (w)
+		w->buf = malloc((SEL_MAX + 1) * ELEM_MAX);
+	if (!w || !w->buf) {
+		free(w);
 		return NULL;
+	}
 	w->rx.c = c;
 	w->rx.s = &c->w[id];
 	w->id = id;
@@ -722,7 +761,7 @@ FIXTURE_SETUP(chaos)
 	c->got = c->sent + (size_t)nw * c->max_seq;
 	c->got_on = c->got + (size_t)nw * c->max_seq;
 	for (int k = 0; k < CH_N; k++)
-		c->ch[k] = KT_MAKE_CHAN(sizeof(struct msg), ch_cap[k], 0);
+		c->ch[k] = KT_MAKE_CHAN(ch_size[k], ch_cap[k], 0);
 	chaos_g = c;
 	signal(SIGPIPE, SIG_IGN);
 }
@@ -805,11 +844,11 @@ static int join_within(pthread_t t, int64_t ns)
 /* Receive everything left on closed channel @k (non-blocking). */
 static void drain(struct rx *r, int k)
 {
-	struct msg m;
+	static unsigned char e[ELEM_MAX];
 	long ret;
 
-	while ((ret = kchan_try_recv(r->c->ch[k], &m)) == 1)
-		account(r, &m, k);
+	while ((ret = kchan_try_recv(r->c->ch[k], e)) == 1)
+		account(r, e, k);
 	if (ret != 0)
 		fail(r->s, "drain", ret);
 }
@@ -999,8 +1038,11 @@ TEST_F_TIMEOUT(chaos, random_ops_signals_closes_every_message_once_in_order, 360
 	EXPECT_LT(0, v.ok);
 	EXPECT_LT(0, atomic_load(&c->sig_handled));
 	EXPECT_LT(0, eintr);
-	for (uint32_t i = 0; i < variant->own; i++)
+	for (uint32_t i = 0; i < variant->own; i++) {
+		if (own[i])
+			free(own[i]->buf);
 		free(own[i]);
+	}
 	free(drx);
 }
 
