@@ -8,7 +8,13 @@
 #
 # The QEMU runner also reads QEMU_SMP, QEMU_MEM, QEMU_ARGS, KERNEL_ARGS,
 # QEMU_ICOUNT=1 and QEMU_TIMEOUT (seconds, default 900): see
-# selftests/qemu/run.sh.
+# selftests/qemu/run.sh.  RUN_ARGS adds options to its command line in
+# check and check-debug, e.g. RUN_ARGS="--env KCHAN_STRESS_SECONDS=60".
+#
+# "make check" is the quick standard suite on one kernel; "make check-all"
+# runs every lane: the suite on every installed Debian kernel and on the
+# debug kernel, with the long fuzzer and stress runs
+# (selftests/qemu/all-lanes.sh).
 
 QEMU_DIR	:= selftests/qemu
 RUN		:= $(QEMU_DIR)/run.sh
@@ -45,6 +51,9 @@ selftests: lib
 	$(MAKE) -C selftests
 
 EXAMPLES	:= $(patsubst %.c,%,$(wildcard examples/*.c))
+# Copied into the guest's /tests beside the test programs:
+# kchan_examples_test runs the examples, kchan_observe_test kchanstat.
+GUEST_FILES	= $(addprefix --file ,$(EXAMPLES) $(KCHANSTAT))
 
 examples: $(EXAMPLES)
 
@@ -183,7 +192,7 @@ check: deps
 	@$(MAKE) --no-print-directory KVER=$(KVER) module selftests examples
 	@$(run_host_tests)
 	@$(RUN) --kver $(KVER) $(addprefix --extra-tap ,$(HOST_TAPS)) \
-		$(addprefix --file ,$(EXAMPLES)) --file $(KCHANSTAT) --mode tests $(TESTS)
+		$(GUEST_FILES) --mode tests $(RUN_ARGS) $(TESTS)
 
 demo: deps
 	@$(MAKE) --no-print-directory KVER=$(KVER) module examples/pingpong
@@ -196,10 +205,14 @@ demo: deps
 check-debug: deps
 	@dk=$$($(QEMU_DIR)/debug-kernel.sh) && \
 	$(MAKE) --no-print-directory -C $$dk M=$(CURDIR) modules && \
-	$(MAKE) --no-print-directory selftests && \
+	$(MAKE) --no-print-directory selftests examples && \
 	KERNEL_ARGS="panic_on_warn=1 $(KERNEL_ARGS)" $(RUN) --kver debug \
 		--kernel $$dk/arch/x86/boot/bzImage --mode tests \
-		--file $(KCHANSTAT) $(TESTS)
+		$(GUEST_FILES) $(RUN_ARGS) $(TESTS)
+
+# Every lane, one after the other; the last line sums them up.
+check-all:
+	@$(QEMU_DIR)/all-lanes.sh
 
 # kchan against pipes, POSIX queues, eventfd, AF_UNIX seqpacket, a futex
 # mailbox and a shared-memory ring, in QEMU: tables on stdout and in
@@ -256,7 +269,6 @@ distclean: clean
 	$(MAKE) -C selftests distclean
 	rm -rf $(CHECKPATCH_DIR)
 
-.PHONY: all deps module lib selftests examples check check-debug demo bench \
-	style sparse clean distclean install uninstall dkms-source dkms-install \
-	check-host \
-	dkms-uninstall FORCE
+.PHONY: all deps module lib selftests examples check check-host check-debug \
+	check-all demo bench style sparse clean distclean install uninstall \
+	dkms-source dkms-install dkms-uninstall FORCE

@@ -30,12 +30,9 @@
  *   KCHAN_FUZZ_CALLS  number of ioctl calls (default 50000, a few seconds
  *                     in QEMU TCG so that "make check" stays fast)
  *
- * One million calls (the CI debug lane), e.g.:
- *   selftests/qemu/run.sh --kver $(selftests/qemu/find-kernel.sh) \
- *       --mode tests selftests/kchan_fuzz_test   with the guest environment
- *   KCHAN_FUZZ_CALLS=1000000 (export it before run.sh when the runner
- *   forwards it, or run the binary by hand in the guest:
- *   KCHAN_FUZZ_CALLS=1000000 KCHAN_FUZZ_SEED=42 ./kchan_fuzz_test).
+ * One million calls (what "make check-all" runs on the debug kernel):
+ *   selftests/qemu/run.sh --env KCHAN_FUZZ_CALLS=1000000 \
+ *       selftests/kchan_fuzz_test
  * The harness timeout of this test is 1800 s to leave room for that.
  */
 #include <limits.h>

@@ -6,12 +6,21 @@
  * descriptor is open: delete_module(O_NONBLOCK) then fails with
  * EWOULDBLOCK/EAGAIN (or EBUSY), and the channel keeps working.
  *
- * The test can never unload the module itself: it calls delete_module()
- * only after /sys/module/kchan/refcnt shows a reference held (by the
- * descriptor it has open).  The QEMU runner unloads the module at the end
- * of the run and checks that this succeeds (and, on the debug kernel, that
- * kmemleak reports nothing).
+ * These tests can never unload the module themselves: they call
+ * delete_module() only after /sys/module/kchan/refcnt shows a reference
+ * held (by the descriptor they have open).
+ *
+ * The load/unload loops do unload it: in the QEMU guest, where the runner
+ * has loaded /kchan.ko, they unload it, then load it again (finit_module()
+ * and init_module() in turn) and unload it LC_ROUNDS times, checking in
+ * every round that /dev/kchan appears and works, that unloading is refused
+ * while a channel or /dev/kchan is open and succeeds at once after the
+ * close.  They leave the module loaded (also when they fail), for the
+ * programs after them.  Without /kchan.ko (not in the guest) they skip.
+ * The runner unloads the module at the end of the run and checks that this
+ * succeeds and, on a kernel with kmemleak, that nothing leaked.
  */
+#include <sys/stat.h>
 #include <sys/syscall.h>
 
 #include "kchan_test_util.h"
@@ -19,6 +28,8 @@
 
 #define KT_REFCNT_PATH	"/sys/module/kchan/refcnt"
 #define LC_LOOPS	200
+#define LC_ROUNDS	50
+#define LC_MODULE	"/kchan.ko"
 
 static long lc_refcnt(void)
 {
@@ -125,6 +136,207 @@ TEST(unload_refused_with_closed_channel_and_waiter)
 	ret = lc_try_unload();
 	EXPECT_TRUE(lc_refused(ret)) TH_LOG("delete_module: %d (%s)", ret, strerror(-ret));
 	ASSERT_EQ(0, close(fd));
+}
+
+/* delete_module(O_NONBLOCK) without the refcnt guard: 0 or -errno. */
+static int lc_unload(void)
+{
+	return syscall(SYS_delete_module, "kchan", O_NONBLOCK) ? -errno : 0;
+}
+
+static bool lc_loaded(void)
+{
+	return access("/sys/module/kchan", F_OK) == 0;
+}
+
+/*
+ * Load LC_MODULE: finit_module() of its descriptor, or init_module() of
+ * its image read into memory.  0 or -errno.
+ */
+static int lc_load(bool finit)
+{
+	int fd = open(LC_MODULE, O_RDONLY | O_CLOEXEC), ret = 0;
+	struct stat st;
+	void *image;
+
+	if (fd < 0)
+		return -errno;
+	if (finit) {
+		ret = syscall(SYS_finit_module, fd, "", 0) ? -errno : 0;
+		close(fd);
+		return ret;
+	}
+	if (fstat(fd, &st)) {
+		ret = -errno;
+		close(fd);
+		return ret;
+	}
+	image = mmap(NULL, st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+	close(fd);
+	if (image == MAP_FAILED)
+		return -errno;
+	if (syscall(SYS_init_module, image, (unsigned long)st.st_size, ""))
+		ret = -errno;
+	munmap(image, st.st_size);
+	return ret;
+}
+
+/* Wait (bounded) until /dev/kchan exists, or is gone with @gone. */
+static int lc_wait_dev(bool gone)
+{
+	int64_t end = kt_now_ns() + KT_WAIT_NS;
+
+	while ((access(KT_DEV_PATH, F_OK) == 0) == gone) {
+		if (kt_now_ns() > end)
+			return -ETIMEDOUT;
+		kt_sleep_us(1000);
+	}
+	return 0;
+}
+
+/*
+ * Unload, retrying EAGAIN/EBUSY for a few seconds: before the loops, a
+ * descriptor of an earlier program may still be on its way out.
+ */
+static int lc_unload_settled(void)
+{
+	int64_t end = kt_now_ns() + KT_WAIT_NS;
+	int ret;
+
+	while (lc_refused(ret = lc_unload()) && kt_now_ns() < end)
+		kt_sleep_us(10000);
+	return ret;
+}
+
+FIXTURE(reload) {
+	bool absent;	/* no LC_MODULE: skipped (the 6.1 harness still runs the body) */
+};
+
+FIXTURE_SETUP(reload)
+{
+	self->absent = access(LC_MODULE, R_OK) != 0;
+	if (self->absent)
+		SKIP(return, LC_MODULE " missing: not in the QEMU guest");
+	ASSERT_TRUE(lc_loaded());
+	ASSERT_EQ(0, lc_unload_settled());
+	ASSERT_FALSE(lc_loaded());
+	ASSERT_EQ(0, lc_wait_dev(true));
+}
+
+/* Whatever happened, the programs after this one get the module back. */
+FIXTURE_TEARDOWN(reload)
+{
+	if (!self->absent && !lc_loaded()) {
+		EXPECT_EQ(0, lc_load(true));
+		EXPECT_EQ(0, lc_wait_dev(false));
+	}
+}
+
+/* One round's channel: a message through it, then the descriptor. */
+static int lc_use_channel(int *out)
+{
+	uint64_t v = 0;
+	int fd = kt_create(8, 1, 0);
+
+	if (fd < 0)
+		return fd;
+	*out = fd;
+	if (kt_send_raw(fd, &(uint64_t){ 0x6b6368616eULL }, 1, KCHAN_XFER_NONBLOCK) != 1 ||
+	    kt_recv_raw(fd, &v, 1, KCHAN_XFER_NONBLOCK) != 1 || v != 0x6b6368616eULL)
+		return -EIO;
+	return 0;
+}
+
+TEST_F_TIMEOUT(reload, load_use_unload_rounds, 900)
+{
+	int64_t start = kt_now_ns();
+
+	if (self->absent)
+		return;
+	for (int i = 0; i < LC_ROUNDS; i++) {
+		int fd = -1, dev, ret;
+
+		ret = lc_load(i % 2 == 0);
+		ASSERT_EQ(0, ret) TH_LOG("round %d: %s_module: %s", i,
+					 i % 2 ? "init" : "finit", strerror(-ret));
+		ASSERT_EQ(0, lc_wait_dev(false)) TH_LOG("round %d: no " KT_DEV_PATH, i);
+		ASSERT_EQ(0, lc_refcnt()) TH_LOG("round %d", i);
+
+		/* A loaded module is not loaded twice. */
+		ASSERT_EQ(-EEXIST, lc_load(i % 2 == 1));
+
+		/* A channel pins it; so does /dev/kchan alone. */
+		ret = lc_use_channel(&fd);
+		ASSERT_EQ(0, ret) TH_LOG("round %d: channel: %s", i, strerror(-ret));
+		ret = lc_unload();
+		ASSERT_TRUE(lc_refused(ret)) TH_LOG("round %d: unload with a channel: %d",
+						    i, ret);
+		ASSERT_TRUE(lc_loaded());
+		ASSERT_EQ(0, close(fd));
+		dev = kt_open_dev();
+		ASSERT_LE(0, dev);
+		ret = lc_unload();
+		ASSERT_TRUE(lc_refused(ret)) TH_LOG("round %d: unload with /dev/kchan: %d",
+						    i, ret);
+		ASSERT_EQ(0, close(dev));
+
+		/* Nothing open: the unload succeeds at once. */
+		ret = lc_unload();
+		ASSERT_EQ(0, ret) TH_LOG("round %d: unload after close: %s", i,
+					 strerror(-ret));
+		ASSERT_FALSE(lc_loaded());
+		ASSERT_EQ(0, lc_wait_dev(true)) TH_LOG("round %d: " KT_DEV_PATH " stays", i);
+		ASSERT_EQ(-ENOENT, kt_open_dev());
+	}
+	/* Leave it loaded, as the runner did. */
+	ASSERT_EQ(0, lc_load(true));
+	ASSERT_EQ(0, lc_wait_dev(false));
+	TH_LOG("%d load/unload rounds in %.1f s", LC_ROUNDS, (kt_now_ns() - start) / 1e9);
+}
+
+/*
+ * Channels of every kind, left with queued elements, a blocked sender and
+ * Go-closed, pin the module; once their descriptors are closed it unloads.
+ */
+TEST_F_TIMEOUT(reload, unload_after_busy_channels_closed, 300)
+{
+	if (self->absent)
+		return;
+	for (int i = 0; i < LC_ROUNDS / 5; i++) {
+		int fds[4], ret;
+		struct kt_worker w;
+
+		ASSERT_EQ(0, lc_load(true));
+		ASSERT_EQ(0, lc_wait_dev(false));
+		fds[0] = kt_create(16, 4, 0);		/* elements queued */
+		fds[1] = kt_create(8, 0, 0);		/* a blocked sender */
+		fds[2] = kt_create(4096, 2, 0);		/* Go-closed, not drained */
+		fds[3] = kt_create(1, 0, 0);		/* untouched */
+		for (int k = 0; k < 4; k++)
+			ASSERT_LE(0, fds[k]);
+		ASSERT_EQ(1, kt_send_raw(fds[0], (char[16]){ 1 }, 1, 0));
+		ASSERT_EQ(0, kt_start_send_u64(&w, fds[1], i));
+		ASSERT_EQ(0, kt_wait_queues(fds[1], 1, 0));
+		ASSERT_EQ(1, kt_send_raw(fds[2], (char[4096]){ 2 }, 1, 0));
+		ASSERT_EQ(0, kt_ioctl(fds[2], KCHAN_IOC_CLOSE, 0));
+
+		ret = lc_unload();
+		ASSERT_TRUE(lc_refused(ret)) TH_LOG("round %d: %d", i, ret);
+		/* Release the sender through the close, then close everything. */
+		ASSERT_EQ(0, kt_ioctl(fds[1], KCHAN_IOC_CLOSE, 0));
+		ASSERT_EQ(0, kt_worker_join(&w));
+		ASSERT_EQ(-EPIPE, w.ret);
+		for (int k = 0; k < 4; k++) {
+			ret = lc_unload();
+			ASSERT_TRUE(lc_refused(ret)) TH_LOG("round %d, %d open: %d", i,
+							    4 - k, ret);
+			ASSERT_EQ(0, close(fds[k]));
+		}
+		ASSERT_EQ(0, lc_unload());
+		ASSERT_EQ(0, lc_wait_dev(true));
+	}
+	ASSERT_EQ(0, lc_load(true));
+	ASSERT_EQ(0, lc_wait_dev(false));
 }
 
 TEST_HARNESS_MAIN

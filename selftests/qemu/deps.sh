@@ -4,6 +4,12 @@
 # Install the Debian packages that building and testing kchan needs, but only
 # those that are missing: when everything is present this returns at once
 # without touching apt.
+#
+# usage: deps.sh [--matrix]
+#   --matrix  also the other Debian 12 kernels that "make check-all" tests
+#             on: 6.12 (from bookworm-security/backports) and PREEMPT_RT 6.1,
+#             images and headers, through their meta-packages (the lanes
+#             discover the installed versions: selftests/qemu/find-kernel.sh)
 set -euo pipefail
 
 pkgs=(
@@ -25,6 +31,15 @@ pkgs=(
 	dkms			# the DKMS build test (selftests/host/dkms_test.sh)
 	man-db groff-base	# the man page test (selftests/host/man_test.sh)
 )
+case "${1:-}" in
+"") ;;
+--matrix)
+	pkgs+=(
+		linux-image-6.12-amd64 linux-headers-6.12-amd64
+		linux-image-rt-amd64 linux-headers-rt-amd64
+	) ;;
+*) echo "usage: deps.sh [--matrix]" >&2; exit 2 ;;
+esac
 # One dpkg-query for all: a package that is not installed is either missing
 # from its output or listed without the "ii" status.
 installed=$(dpkg-query -W -f='${db:Status-Abbrev} ${Package}\n' "${pkgs[@]}" 2>/dev/null |

@@ -8,14 +8,20 @@
 # usable ones, prefer the newest plain Debian 6.1 "-amd64" kernel (not -rt,
 # not -cloud); otherwise take the newest usable kernel.  With KVER set in the
 # environment or given as $1, only check that it is usable and print it.
+# With --all, print every usable kernel, one a line, the preferred first.
 set -euo pipefail
 
 usable() {
 	[ -e "/lib/modules/$1/build/Makefile" ] && [ -e "/boot/vmlinuz-$1" ]
 }
 
+all=0
+if [ "${1:-}" = --all ]; then
+	all=1
+	shift
+fi
 want=${1:-${KVER:-}}
-if [ -n "$want" ]; then
+if [ "$all" = 0 ] && [ -n "$want" ]; then
 	if ! usable "$want"; then
 		echo "find-kernel: KVER=$want needs /lib/modules/$want/build and /boot/vmlinuz-$want" >&2
 		exit 1
@@ -43,3 +49,6 @@ if [ -z "$pick" ]; then
 	pick=$(printf '%s\n' "${cands[@]}" | sort -V | tail -n 1)
 fi
 echo "$pick"
+if [ "$all" = 1 ]; then
+	printf '%s\n' "${cands[@]}" | sort -V | grep -vxF -e "$pick" || true
+fi

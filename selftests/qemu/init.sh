@@ -7,7 +7,8 @@
 # other, unloads the module and prints the kernel log written since the start
 # mark.  Every step prints a line "==== kchan-qemu: KEY ... ====" on the
 # console; run.sh parses the serial output for these.  Settings come from
-# /kchan-qemu.conf (MODULE, MODNAME, DEVNODE, GUEST_TIMEOUT, WATCHDOG).
+# /kchan-qemu.conf (MODULE, MODNAME, DEVNODE, GUEST_TIMEOUT, WATCHDOG, and the
+# "export VAR=..." lines of run.sh --env, which the programs inherit).
 
 /bin/busybox --install -s /bin
 export PATH=/bin HOME=/tmp

@@ -19,6 +19,8 @@
 #   --devnode PATH  device the module must create (default: /dev/kchan;
 #                   "" to skip the check)
 #   --file PATH     also copy PATH into the guest's /tests (not run)
+#   --env VAR=VALUE export VAR=VALUE in the guest before the programs run
+#                   (repeatable; VALUE is taken verbatim)
 #   --timeout SEC   give up on the guest after SEC seconds (default 900)
 #   --log PATH      serial log (default selftests/qemu/out/last-run.log)
 #   --extra-tap FILE  add the "# Totals:" of FILE, the kselftest output of a
@@ -53,6 +55,7 @@ devnode=/dev/kchan
 timeout_s=${QEMU_TIMEOUT:-900}
 log=$here/out/last-run.log
 files=()
+envs=()
 progs=()
 extra_taps=()
 
@@ -69,6 +72,7 @@ while [ $# -gt 0 ]; do
 	--module) module=$2; shift 2 ;;
 	--devnode) devnode=$2; shift 2 ;;
 	--file) files+=("$2"); shift 2 ;;
+	--env) envs+=("$2"); shift 2 ;;
 	--timeout) timeout_s=$2; shift 2 ;;
 	--log) log=$2; shift 2 ;;
 	--extra-tap) extra_taps+=("$2"); shift 2 ;;
@@ -150,6 +154,13 @@ DEVNODE='$devnode'
 GUEST_TIMEOUT='${GUEST_TIMEOUT:-0}'
 WATCHDOG='$watchdog'
 EOF
+# --env: one "export VAR='VALUE'" line each, single quotes escaped for sh.
+q="'\\''"
+for e in "${envs[@]}"; do
+	var=${e%%=*} val=${e#*=}
+	[[ $e = *=* && $var =~ ^[A-Za-z_][A-Za-z0-9_]*$ ]] || die "--env wants VAR=VALUE, not '$e'"
+	printf "export %s='%s'\n" "$var" "${val//\'/$q}" >> "$root/kchan-qemu.conf"
+done
 
 # newc header of an entry without data (GNU cpio cannot archive a device node
 # without creating one, which needs root).
