@@ -88,7 +88,7 @@ tests|run) ;;
 *) die "--mode must be tests or run" ;;
 esac
 if [ -z "$kernel" ]; then
-	kver=$("$here/find-kernel.sh" $kver) || exit 2
+	kver=$("$here/find-kernel.sh" ${kver:+"$kver"}) || exit 2
 	kernel=/boot/vmlinuz-$kver
 fi
 [ -r "$kernel" ] || die "$kernel is not readable"
@@ -106,6 +106,7 @@ kargs=""
 watchdog=0
 if [ "${QEMU_ICOUNT:-0}" = 1 ]; then
 	smp=1
+	# shellcheck disable=SC2054 # -icount takes one comma-separated word
 	qemu_extra+=(-icount shift=0,sleep=off,align=off
 		     -rtc base=2024-01-01T00:00:00,clock=vm)
 	kargs="norandmaps"
