@@ -80,19 +80,7 @@ static int kt_read_fdinfo(pid_t pid, int fd, struct kt_fdinfo *fi)
 /* An 8-byte, capacity-4 channel. */
 #define CAP	4
 
-FIXTURE(chan) {
-	int ch;
-};
-
-FIXTURE_SETUP(chan)
-{
-	self->ch = KT_MAKE_CHAN(sizeof(uint64_t), CAP, 0);
-}
-
-FIXTURE_TEARDOWN(chan)
-{
-	close(self->ch);
-}
+KT_U64_CHAN_FIXTURE(chan, CAP)
 
 /* A new channel: its geometry, and everything else zero. */
 TEST_F(chan, fresh)

@@ -36,19 +36,7 @@ static uint64_t kt_hist_total(const struct kchan_chan_stats *st)
 	EXPECT_EQ((hist_total), kt_hist_total(&(st)));			\
 } while (0)
 
-FIXTURE(chan) {
-	int ch;
-};
-
-FIXTURE_SETUP(chan)
-{
-	self->ch = KT_MAKE_CHAN(sizeof(uint64_t), CAP, 0);
-}
-
-FIXTURE_TEARDOWN(chan)
-{
-	close(self->ch);
-}
+KT_U64_CHAN_FIXTURE(chan, CAP)
 
 TEST_F(chan, fresh)
 {

@@ -663,6 +663,24 @@ static void __attribute__((constructor)) kt_require_kchan(void)
 	__fd;									\
 })
 
+/*
+ * A fixture NAME whose setup makes one channel of uint64_t elements with
+ * room for CAPACITY (self->ch) and whose teardown closes it.  Expands to
+ * kselftest_harness.h's FIXTURE macros: use it after including that.
+ */
+#define KT_U64_CHAN_FIXTURE(name, capacity)					\
+	FIXTURE(name) {								\
+		int ch;								\
+	};									\
+	FIXTURE_SETUP(name)							\
+	{									\
+		self->ch = KT_MAKE_CHAN(sizeof(uint64_t), capacity, 0);		\
+	}									\
+	FIXTURE_TEARDOWN(name)							\
+	{									\
+		close(self->ch);						\
+	}
+
 /* A 0xa5 sentinel shows "the receive buffer was left untouched". */
 #define KT_SENTINEL_U64	0xa5a5a5a5a5a5a5a5ULL
 

@@ -623,19 +623,7 @@ TEST_F(unbuf, many_rendezvous_keep_send_order)
  */
 #define HCAP	2
 
-FIXTURE(handoff) {
-	int ch;
-};
-
-FIXTURE_SETUP(handoff)
-{
-	self->ch = KT_MAKE_CHAN(sizeof(uint64_t), HCAP, 0);
-}
-
-FIXTURE_TEARDOWN(handoff)
-{
-	close(self->ch);
-}
+KT_U64_CHAN_FIXTURE(handoff, HCAP)
 
 TEST_F(handoff, send_to_blocked_receiver_bypasses_the_ring)
 {

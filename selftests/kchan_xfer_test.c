@@ -18,19 +18,7 @@
 /* An 8-byte, capacity-4 channel for most tests. */
 #define CAP	4
 
-FIXTURE(chan) {
-	int ch;
-};
-
-FIXTURE_SETUP(chan)
-{
-	self->ch = KT_MAKE_CHAN(sizeof(uint64_t), CAP, 0);
-}
-
-FIXTURE_TEARDOWN(chan)
-{
-	close(self->ch);
-}
+KT_U64_CHAN_FIXTURE(chan, CAP)
 
 /* Fill the channel with @n values starting at @first. */
 #define SEND_RANGE(ch, first, n) do {					\
