@@ -201,13 +201,15 @@ demo: deps
 # The reliability lane: the same tests on a debug kernel (KASAN, lockdep,
 # kmemleak, UBSAN, debug objects) built from linux-source-6.1 and cached
 # outside the repository (selftests/qemu/debug-kernel.sh; the first build
-# takes about 15 minutes), booted with panic_on_warn.
+# takes about 15 minutes), booted with panic_on_warn, with the per-CPU
+# spare objects off so that KASAN sees every use after free (module/cache.c).
 check-debug: deps
 	@dk=$$($(QEMU_DIR)/debug-kernel.sh) && \
 	$(MAKE) --no-print-directory -C $$dk M=$(CURDIR) modules && \
 	$(MAKE) --no-print-directory selftests examples && \
 	KERNEL_ARGS="panic_on_warn=1 $(KERNEL_ARGS)" $(RUN) --kver debug \
 		--kernel $$dk/arch/x86/boot/bzImage --mode tests \
+		--modparam percpu_spare=0 \
 		$(GUEST_FILES) $(RUN_ARGS) $(TESTS)
 
 # Every lane, one after the other; the last line sums them up.

@@ -3,47 +3,69 @@
  * kchan: memory - the slab caches, how every allocation is charged, and
  * the allocation counter.
  *
- * Every byte kchan allocates for a channel is charged to the creating
- * task's memory cgroup (SLAB_ACCOUNT caches, __GFP_ACCOUNT); the one
- * exception is limits.c's small per-user count entry.  Allocations sized by
- * user space - rings, parked elements, select bookkeeping - also carry
- * __GFP_RETRY_MAYFAIL, so that a cgroup at its memory.max gets -ENOMEM
- * back instead of an OOM kill.
+ * Every byte kchan allocates for a channel is charged to the allocating
+ * task's memory cgroup (SLAB_ACCOUNT caches, __GFP_ACCOUNT), and the bytes
+ * that user space sizes - rings, parked elements, select bookkeeping - to
+ * a per-user budget as well (limits.c): a user that no memory.max bounds
+ * is still bounded.
  *
- * Channel objects and small parked elements (struct kchan_msg) come from
- * dedicated caches, created at module load and destroyed at unload; SLUB
- * serves them from per-CPU slabs.  Larger elements fall back to kvmalloc().
+ * Allocations sized by user space fail rather than OOM-kill: the memory
+ * cgroup charge carries __GFP_RETRY_MAYFAIL, so a cgroup at its memory.max
+ * gets -ENOMEM back.  Above a page, kchan_alloc() tries kmalloc() only
+ * lightly (__GFP_NORETRY, as kvmalloc() would without the retry flag) and
+ * falls back to vmalloc() - order-0 pages - so that a parked 64 KiB element,
+ * allocated under a channel lock, never waits for compaction.
+ *
+ * Channel objects, small parked elements (struct kchan_msg) and the waits
+ * of blocked calls with few cases (struct kchan_wait) come from dedicated
+ * caches, created at module load and destroyed at unload; SLUB serves them
+ * from per-CPU slabs.  Larger ones come from kchan_alloc().
+ *
+ * One freed small message and one freed small wait per CPU are kept for
+ * the next task that blocks there (the percpu_spare parameter; on by
+ * default): a ping-pong blocks on every message, and this spares it two
+ * slab round trips with their memory cgroup charges (the kernel's answer
+ * to Go's sync.Pool).  A spare object stays charged to the cgroup that
+ * first allocated it, at most two small objects per CPU; it is not charged
+ * to any budget while it waits.  A spare also hides a use after free of
+ * the object from KASAN, so the debug lane runs with percpu_spare=0.
  *
  * kchan_nr_allocs counts every allocation made here - all but the per-user
- * count entries - so a test can prove that the steady state of send and
- * receive allocates nothing.  It is
- * a per-CPU counter: no lock, summed when read.
+ * budget entries - so a test can prove that the steady state of send and
+ * receive allocates nothing.  It is a per-CPU counter: no lock, summed when
+ * read.
  */
 #include <linux/mm.h>
+#include <linux/moduleparam.h>
 #include <linux/overflow.h>
 #include <linux/percpu.h>
 #include <linux/slab.h>
+#include <linux/vmalloc.h>
 
 #include "kchan.h"
 
 /* User-sized memory: charged, and failing rather than OOM-killing. */
 #define KCHAN_GFP	(GFP_KERNEL_ACCOUNT | __GFP_RETRY_MAYFAIL | __GFP_NOWARN)
+/* The kmalloc() attempt above a page: light, vmalloc() takes over. */
+#define KCHAN_GFP_LIGHT	(GFP_KERNEL_ACCOUNT | __GFP_NORETRY | __GFP_NOWARN)
 
 /* Objects of kchan_msg_cachep hold elements up to this size inline. */
 #define KCHAN_MSG_CACHE_OBJ	256
 #define KCHAN_MSG_CACHED_SIZE	(KCHAN_MSG_CACHE_OBJ - sizeof(struct kchan_msg))
+/* Objects of kchan_wait_cachep hold the waits of up to this many cases. */
+#define KCHAN_WAIT_CACHED	4
+
+static bool percpu_spare = true;
+module_param(percpu_spare, bool, 0644);
+MODULE_PARM_DESC(percpu_spare,
+		 "Keep one freed message and wait per CPU for reuse (default on; off for KASAN runs)");
 
 static struct kmem_cache *kchan_chan_cachep;
 static struct kmem_cache *kchan_msg_cachep;
+static struct kmem_cache *kchan_wait_cachep;
 static DEFINE_PER_CPU(unsigned long, kchan_nr_allocs);
-/*
- * One freed small message per CPU, kept for the next task that blocks
- * there: a ping-pong blocks on every message, and this spares it the slab
- * round trip with its memory cgroup charge (the kernel's answer to Go's
- * sync.Pool).  The object stays charged to the cgroup that first
- * allocated it: at most one 256-byte object per CPU.
- */
 static DEFINE_PER_CPU(struct kchan_msg *, kchan_msg_spare);
+static DEFINE_PER_CPU(struct kchan_wait *, kchan_wait_spare);
 
 static void kchan_count_alloc(void)
 {
@@ -75,8 +97,14 @@ unsigned long kchan_allocations(void)
  */
 void *kchan_alloc(size_t size, bool zero)
 {
+	gfp_t zflag = zero ? __GFP_ZERO : 0;
+	void *p;
+
 	kchan_count_alloc();
-	return kvmalloc(size, KCHAN_GFP | (zero ? __GFP_ZERO : 0));
+	if (size <= PAGE_SIZE)
+		return kmalloc(size, KCHAN_GFP | zflag);
+	p = kmalloc(size, KCHAN_GFP_LIGHT | zflag);
+	return p ?: __vmalloc(size, KCHAN_GFP | zflag);
 }
 
 /**
@@ -90,53 +118,146 @@ struct kchan *kchan_chan_alloc(void)
 	return kmem_cache_zalloc(kchan_chan_cachep, KCHAN_GFP);
 }
 
+static void kchan_chan_free_rcu(struct rcu_head *rcu)
+{
+	kmem_cache_free(kchan_chan_cachep, container_of(rcu, struct kchan, rcu));
+}
+
 /**
- * kchan_chan_free() - free a channel object
+ * kchan_chan_free() - free a channel object after an RCU grace period
  * @ch: from kchan_chan_alloc()
+ *
+ * /proc/kchan looks channels up under rcu_read_lock() (proc.c).
  */
 void kchan_chan_free(struct kchan *ch)
 {
-	kmem_cache_free(kchan_chan_cachep, ch);
+	call_rcu(&ch->rcu, kchan_chan_free_rcu);
+}
+
+/* Take this CPU's spare, if sparing is on. */
+#define kchan_take_spare(spare)						\
+	(READ_ONCE(percpu_spare) ? this_cpu_xchg(spare, NULL) : NULL)
+
+/* Keep @obj as this CPU's spare; false if it must be freed instead. */
+#define kchan_keep_spare(spare, obj)					\
+	(READ_ONCE(percpu_spare) && !this_cpu_cmpxchg(spare, NULL, obj))
+
+/* The bytes a message of @esz takes, as charged to its budget. */
+static size_t kchan_msg_bytes(u32 esz)
+{
+	return esz <= KCHAN_MSG_CACHED_SIZE ? KCHAN_MSG_CACHE_OBJ :
+					      struct_size_t(struct kchan_msg, data, esz);
 }
 
 /**
  * kchan_msg_alloc() - allocate a buffer for one element outside the ring
- * @ch: the channel whose element size it takes
+ * @ch: the channel whose element size it takes and whose budget pays
  *
- * Return: the message, or NULL; free with kchan_msg_free().
+ * Return: the message, or ERR_PTR(-ENOSPC) when the budget is spent or
+ * ERR_PTR(-ENOMEM); free with kchan_msg_free().
  */
 struct kchan_msg *kchan_msg_alloc(const struct kchan *ch)
 {
 	u32 esz = ch->ring.elem_size;
+	size_t bytes = kchan_msg_bytes(esz);
 	struct kchan_msg *msg;
 
+	if (kchan_budget_charge(ch->user, bytes))
+		return ERR_PTR(-ENOSPC);
 	if (esz <= KCHAN_MSG_CACHED_SIZE) {
-		msg = this_cpu_xchg(kchan_msg_spare, NULL);
+		msg = kchan_take_spare(kchan_msg_spare);
 		if (!msg) {
 			kchan_count_alloc();
 			msg = kmem_cache_alloc(kchan_msg_cachep, KCHAN_GFP);
 		}
 	} else {
-		msg = kchan_alloc(struct_size(msg, data, esz), false);
+		msg = kchan_alloc(bytes, false);
 	}
-	if (msg)
-		INIT_LIST_HEAD(&msg->node);
+	if (!msg) {
+		kchan_budget_uncharge(ch->user, bytes);
+		return ERR_PTR(-ENOMEM);
+	}
+	INIT_LIST_HEAD(&msg->node);
+	msg->user = ch->user;
+	msg->size = esz;
 	return msg;
 }
 
 /**
  * kchan_msg_free() - free a message buffer
- * @ch: the channel it was allocated for
  * @msg: from kchan_msg_alloc(), or NULL
  */
-void kchan_msg_free(const struct kchan *ch, struct kchan_msg *msg)
+void kchan_msg_free(struct kchan_msg *msg)
 {
 	if (!msg)
 		return;
-	if (ch->ring.elem_size > KCHAN_MSG_CACHED_SIZE)
+	kchan_budget_uncharge(msg->user, kchan_msg_bytes(msg->size));
+	if (msg->size > KCHAN_MSG_CACHED_SIZE)
 		kvfree(msg);
-	else if (this_cpu_cmpxchg(kchan_msg_spare, NULL, msg))
+	else if (!kchan_keep_spare(kchan_msg_spare, msg))
 		kmem_cache_free(kchan_msg_cachep, msg);
+}
+
+/**
+ * kchan_wait_alloc() - allocate the wait of a call about to block
+ * @nr: its number of cases, at least 1
+ * @user: the budget to charge, or NULL (a wait of one case: a constant per
+ *	blocked task)
+ *
+ * Only @nr, @user and @charged are set, and the waiters' @msg to NULL.
+ *
+ * Return: the wait, or ERR_PTR(-ENOSPC) or ERR_PTR(-ENOMEM); free with
+ * kchan_wait_free().
+ */
+struct kchan_wait *kchan_wait_alloc(u32 nr, struct kchan_user *user)
+{
+	size_t bytes = struct_size_t(struct kchan_wait, waiters, nr);
+	struct kchan_wait *wait;
+	u32 i;
+
+	if (nr <= KCHAN_WAIT_CACHED)
+		bytes = struct_size_t(struct kchan_wait, waiters,
+				      KCHAN_WAIT_CACHED);
+	if (user && kchan_budget_charge(user, bytes))
+		return ERR_PTR(-ENOSPC);
+	if (nr <= KCHAN_WAIT_CACHED) {
+		wait = kchan_take_spare(kchan_wait_spare);
+		if (!wait) {
+			kchan_count_alloc();
+			wait = kmem_cache_alloc(kchan_wait_cachep, KCHAN_GFP);
+		}
+	} else {
+		wait = kchan_alloc(bytes, false);
+	}
+	if (!wait) {
+		if (user)
+			kchan_budget_uncharge(user, bytes);
+		return ERR_PTR(-ENOMEM);
+	}
+	wait->nr = nr;
+	wait->user = user;
+	wait->charged = user ? bytes : 0;
+	for (i = 0; i < nr; i++)
+		wait->waiters[i].msg = NULL;
+	return wait;
+}
+
+/**
+ * kchan_wait_free() - free a wait and its waiters' messages
+ * @wait: from kchan_wait_alloc()
+ */
+void kchan_wait_free(struct kchan_wait *wait)
+{
+	u32 i;
+
+	for (i = 0; i < wait->nr; i++)
+		kchan_msg_free(wait->waiters[i].msg);
+	if (wait->user)
+		kchan_budget_uncharge(wait->user, wait->charged);
+	if (wait->nr > KCHAN_WAIT_CACHED)
+		kvfree(wait);
+	else if (!kchan_keep_spare(kchan_wait_spare, wait))
+		kmem_cache_free(kchan_wait_cachep, wait);
 }
 
 /**
@@ -148,22 +269,36 @@ int kchan_cache_init(void)
 {
 	kchan_chan_cachep = KMEM_CACHE(kchan, SLAB_HWCACHE_ALIGN | SLAB_ACCOUNT);
 	if (!kchan_chan_cachep)
-		return -ENOMEM;
+		goto out;
 	/* Elements are copied to and from user memory: whitelist @data. */
 	kchan_msg_cachep =
 		kmem_cache_create_usercopy("kchan_msg", KCHAN_MSG_CACHE_OBJ, 0,
 					   SLAB_HWCACHE_ALIGN | SLAB_ACCOUNT,
 					   offsetof(struct kchan_msg, data),
 					   KCHAN_MSG_CACHED_SIZE, NULL);
-	if (!kchan_msg_cachep) {
-		kmem_cache_destroy(kchan_chan_cachep);
-		return -ENOMEM;
-	}
+	if (!kchan_msg_cachep)
+		goto out_chan;
+	kchan_wait_cachep =
+		kmem_cache_create("kchan_wait",
+				  struct_size_t(struct kchan_wait, waiters,
+						KCHAN_WAIT_CACHED),
+				  0, SLAB_HWCACHE_ALIGN | SLAB_ACCOUNT, NULL);
+	if (!kchan_wait_cachep)
+		goto out_msg;
 	return 0;
+
+out_msg:
+	kmem_cache_destroy(kchan_msg_cachep);
+out_chan:
+	kmem_cache_destroy(kchan_chan_cachep);
+out:
+	return -ENOMEM;
 }
 
 /**
  * kchan_cache_exit() - destroy the slab caches, at module unload
+ *
+ * Waits for the channels still being freed after an RCU grace period.
  */
 void kchan_cache_exit(void)
 {
@@ -171,10 +306,15 @@ void kchan_cache_exit(void)
 
 	for_each_possible_cpu(cpu) {
 		struct kchan_msg *msg = per_cpu(kchan_msg_spare, cpu);
+		struct kchan_wait *wait = per_cpu(kchan_wait_spare, cpu);
 
 		if (msg)
 			kmem_cache_free(kchan_msg_cachep, msg);
+		if (wait)
+			kmem_cache_free(kchan_wait_cachep, wait);
 	}
+	rcu_barrier();
+	kmem_cache_destroy(kchan_wait_cachep);
 	kmem_cache_destroy(kchan_msg_cachep);
 	kmem_cache_destroy(kchan_chan_cachep);
 }

@@ -6,13 +6,15 @@
  * A channel is an anonymous inode file whose private_data is the struct
  * kchan; it lives until the last reference to that file goes, so it can be
  * inherited over fork(), passed with SCM_RIGHTS and watched with epoll.
- * Each file holds a reference on this module (fops.owner), so the module
- * cannot be unloaded while a channel exists.  The ioctl, read and write
- * handlers only parse and validate arguments; xfer.c moves elements under
- * the channel's lock.
+ * The file holds one reference to the struct kchan (struct kchan.refs);
+ * the two things that may hold it a little longer - /proc/kchan printing
+ * it and an element given back by a killed receiver (wait.c) - take their
+ * own, and the last reference destroys it.  Each file holds a reference on
+ * this module (fops.owner); module unload waits for the other two (proc.c,
+ * wait.c).  The ioctl, read and write handlers only parse and validate
+ * arguments; xfer.c moves elements under the channel's lock.
  */
 #include <linux/anon_inodes.h>
-#include <linux/atomic.h>
 #include <linux/fcntl.h>
 #include <linux/file.h>
 #include <linux/fs.h>
@@ -28,23 +30,40 @@
 #include "kchan.h"
 #include "trace.h"
 
-/* The last channel id handed out; ids start at 1 and are never reused. */
-static atomic64_t kchan_last_id = ATOMIC64_INIT(0);
-
-static void kchan_destroy(struct kchan *ch)
+/* The kernel bytes a channel is charged for: object and ring. */
+static size_t kchan_chan_bytes(const struct kchan *ch)
 {
-	kchan_proc_del(ch);
-	WARN_ON_ONCE(!list_empty(&ch->sendq) || !list_empty(&ch->recvq));
+	return sizeof(*ch) + (size_t)ch->ring.elem_size * ch->ring.capacity;
+}
+
+static void kchan_destroy(struct kref *kref)
+{
+	struct kchan *ch = container_of(kref, struct kchan, refs);
+
+	kchan_drop_waiters(ch);
 	kchan_release_returned(ch);
 	kchan_ring_destroy(&ch->ring);
-	kchan_user_uncharge(ch->owner);
+	kchan_user_del_channel(ch->user, kchan_chan_bytes(ch));
+	kchan_origin_put(ch);
 	mutex_destroy(&ch->lock);
 	kchan_chan_free(ch);
 }
 
+/**
+ * kchan_put() - drop a reference to a channel
+ * @ch: the channel; destroyed when this was the last reference
+ */
+void kchan_put(struct kchan *ch)
+{
+	kref_put(&ch->refs, kchan_destroy);
+}
+
 static int kchan_chan_release(struct inode *inode, struct file *file)
 {
-	kchan_destroy(file->private_data);
+	struct kchan *ch = file->private_data;
+
+	kchan_proc_del(ch);
+	kchan_put(ch);
 	return 0;
 }
 
@@ -103,13 +122,15 @@ static __poll_t kchan_chan_poll(struct file *file, poll_table *wait)
 
 	poll_wait(file, &ch->poll_wq, wait);
 	/*
-	 * Order the queueing above before reading the state below.  Pairs
-	 * with wq_has_sleeper() in the wakers, which change the state first:
-	 * either they see this poller queued, or this poller sees the new
-	 * state (the pattern of sock_poll_wait()).
+	 * Order the queueing above before reading the mask below.  Pairs
+	 * with wq_has_sleeper() in kchan_wake_pollers(), which the wakers
+	 * call after kchan_unlock() published the new mask: either they see
+	 * this poller queued, or this poller sees the new mask (the pattern
+	 * of sock_poll_wait()).  The mask is one word written under the
+	 * channel lock, so it never mixes two states.
 	 */
 	smp_mb();
-	return kchan_poll_mask(ch);
+	return READ_ONCE(ch->ready);
 }
 
 static long kchan_ioctl_xfer(struct file *file, void __user *uarg, bool send)
@@ -144,18 +165,16 @@ static long kchan_ioctl_xfer(struct file *file, void __user *uarg, bool send)
 static long kchan_ioctl_info(struct kchan *ch, struct kchan_info __user *uinfo)
 {
 	struct kchan_info info;
-	size_t ksize = sizeof(info);
 	u32 usize;
+	int ret;
 
-	if (get_user(usize, &uinfo->size))
-		return -EFAULT;
-	if (usize < KCHAN_INFO_SIZE_VER0)
-		return -EINVAL;
-	if (usize > PAGE_SIZE)
-		return -E2BIG;
+	ret = kchan_copy_out_size(&uinfo->size, sizeof(info),
+				  KCHAN_INFO_SIZE_VER0, &usize);
+	if (ret < 0)
+		return ret;
 
 	memset(&info, 0, sizeof(info));
-	info.size = min_t(size_t, usize, ksize);
+	info.size = ret;
 	info.elem_size = ch->ring.elem_size;
 	info.capacity = ch->ring.capacity;
 	if (mutex_lock_killable(&ch->lock))
@@ -166,28 +185,22 @@ static long kchan_ioctl_info(struct kchan *ch, struct kchan_info __user *uinfo)
 	info.recvq = ch->nr_recvq;
 	mutex_unlock(&ch->lock);
 
-	if (copy_to_user(uinfo, &info, info.size))
-		return -EFAULT;
-	if (usize > ksize && clear_user((u8 __user *)uinfo + ksize, usize - ksize))
-		return -EFAULT;
-	return 0;
+	return kchan_copy_out(uinfo, &info, sizeof(info), usize);
 }
 
 static long kchan_ioctl_stats(struct kchan *ch, struct kchan_stats __user *ust)
 {
 	struct kchan_stats st;
-	size_t ksize = sizeof(st);
 	u32 usize;
+	int ret;
 
-	if (get_user(usize, &ust->size))
-		return -EFAULT;
-	if (usize < KCHAN_STATS_SIZE_VER0)
-		return -EINVAL;
-	if (usize > PAGE_SIZE)
-		return -E2BIG;
+	ret = kchan_copy_out_size(&ust->size, sizeof(st),
+				  KCHAN_STATS_SIZE_VER0, &usize);
+	if (ret < 0)
+		return ret;
 
 	memset(&st, 0, sizeof(st));
-	st.size = min_t(size_t, usize, ksize);
+	st.size = ret;
 	if (mutex_lock_killable(&ch->lock))
 		return -EINTR;
 	st.sends = ch->sends;
@@ -199,11 +212,7 @@ static long kchan_ioctl_stats(struct kchan *ch, struct kchan_stats __user *ust)
 	memcpy(st.wait_hist, ch->wait_hist, sizeof(st.wait_hist));
 	mutex_unlock(&ch->lock);
 
-	if (copy_to_user(ust, &st, st.size))
-		return -EFAULT;
-	if (usize > ksize && clear_user((u8 __user *)ust + ksize, usize - ksize))
-		return -EFAULT;
-	return 0;
+	return kchan_copy_out(ust, &st, sizeof(st), usize);
 }
 
 static long kchan_chan_ioctl(struct file *file, unsigned int cmd,
@@ -305,11 +314,13 @@ static int kchan_validate_create(const struct kchan_create *args)
  * @args: the validated-by-layout argument of %KCHAN_IOC_CREATE
  *
  * Return: the new descriptor, or -EINVAL for arguments out of range or
- * beyond the limits, -ENOSPC when the caller has max_channels_per_user
- * channels, -ENOMEM, or -EMFILE/-ENFILE when no descriptor is left.
+ * beyond the limits, -ENOSPC when the caller's budget (channels or bytes,
+ * limits.c) is spent, -ENOMEM, or -EMFILE/-ENFILE when no descriptor is
+ * left.
  */
 int kchan_create_fd(const struct kchan_create *args)
 {
+	struct kchan_user *user;
 	int oflags = O_RDWR;
 	struct kchan *ch;
 	struct file *file;
@@ -320,13 +331,20 @@ int kchan_create_fd(const struct kchan_create *args)
 		return ret;
 	if (args->flags & KCHAN_NONBLOCK)
 		oflags |= O_NONBLOCK;
+	user = kchan_user_current();
+	if (!user)
+		return -ENOMEM;
 
 	ch = kchan_chan_alloc();
 	if (!ch)
 		return -ENOMEM;
+	ch->user = user;
 	ch->owner = current_uid();
-	ch->id = atomic64_inc_return(&kchan_last_id);
-	ret = kchan_user_charge(ch->owner);
+	ch->slot = KCHAN_SLOT_UNLISTED;
+	/* The sizes are what kchan_chan_bytes() charges for. */
+	ch->ring.elem_size = args->elem_size;
+	ch->ring.capacity = args->capacity;
+	ret = kchan_user_add_channel(user, kchan_chan_bytes(ch), &ch->id);
 	if (ret)
 		goto out_free_chan;
 	mutex_init(&ch->lock);
@@ -334,9 +352,11 @@ int kchan_create_fd(const struct kchan_create *args)
 	INIT_LIST_HEAD(&ch->recvq);
 	INIT_LIST_HEAD(&ch->returned);
 	init_waitqueue_head(&ch->poll_wq);
+	kref_init(&ch->refs);
 	ret = kchan_ring_init(&ch->ring, args->elem_size, args->capacity);
 	if (ret)
 		goto out_uncharge;
+	ch->ready = kchan_ready_mask(ch);
 
 	fd = get_unused_fd_flags(args->flags & KCHAN_CLOEXEC ? O_CLOEXEC : 0);
 	if (fd < 0) {
@@ -349,18 +369,26 @@ int kchan_create_fd(const struct kchan_create *args)
 		goto out_put_fd;
 	}
 	stream_open(file_inode(file), file);
-	kchan_proc_add(ch);
+	ch->file = file;
+	ret = kchan_proc_add(ch);
+	if (ret)
+		goto out_put_file;
 	trace_kchan_create(ch, fd);
 	fd_install(fd, file);
 	return fd;
 
+out_put_file:
+	/* Its release drops the channel: nothing below is left to undo. */
+	put_unused_fd(fd);
+	fput(file);
+	return ret;
 out_put_fd:
 	put_unused_fd(fd);
 out_free_ring:
 	kchan_ring_destroy(&ch->ring);
 out_uncharge:
 	mutex_destroy(&ch->lock);
-	kchan_user_uncharge(ch->owner);
+	kchan_user_del_channel(user, kchan_chan_bytes(ch));
 out_free_chan:
 	kchan_chan_free(ch);
 	return ret;

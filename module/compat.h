@@ -66,8 +66,8 @@ static inline void kchan_cgroup_put(struct cgroup *cgrp)
 }
 
 /*
- * @cgrp's path from the root of the cgroup v2 hierarchy into @buf; does
- * not sleep.  Returns 0, or -ENOENT (no cgroup) or -ENAMETOOLONG, with
+ * @cgrp's path as the calling task's cgroup namespace sees it, into @buf;
+ * may sleep.  Returns 0, or -ENOENT (no cgroup) or -ENAMETOOLONG, with
  * @buf then undefined.
  */
 static inline int kchan_cgroup_path(struct cgroup *cgrp, char *buf,
@@ -78,7 +78,8 @@ static inline int kchan_cgroup_path(struct cgroup *cgrp, char *buf,
 
 	if (!cgrp)
 		return -ENOENT;
-	ret = cgroup_path(cgrp, buf, len);
+	/* current's nsproxy changes only by current's own doing. */
+	ret = cgroup_path_ns(cgrp, buf, len, current->nsproxy->cgroup_ns);
 	if (ret < 0)
 		return ret;
 	return ret < len ? 0 : -ENAMETOOLONG;

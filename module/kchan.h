@@ -10,11 +10,20 @@
  *   closed flag and the lifetime counters that fdinfo shows.  It is a
  *   mutex, not a spinlock, because elements are copied to and from user
  *   memory while it is held: a copy that faults leaves the channel exactly
- *   as it was, so nothing is lost or duplicated.
+ *   as it was, so nothing is lost or duplicated.  Because such a copy may
+ *   stall for as long as user space likes (userfaultfd, FUSE), every task
+ *   takes it with mutex_lock_killable() and no path waits for it
+ *   uninterruptibly: a task killed while waiting leaves (wait.c).
+ * - struct kchan.ready is the channel's poll mask, recomputed under the
+ *   lock by kchan_unlock() each time the state changes, and read without
+ *   the lock (poll, select, /proc/kchan): one word, so one consistent
+ *   snapshot of head, tail, queues and closed.
  * - struct kchan_waiter.state is written only under the channel lock, by
  *   the task that completes the waiter, with smp_store_release() after
  *   everything the waiter will read; the sleeping owner reads it with
  *   smp_load_acquire() and may then return without taking the lock.
+ * - struct kchan_wait.refs counts the wait's owner and each of its queued
+ *   waiters; whoever drops the last reference frees it (wait.c).
  * - struct kchan.poll_wq has its own internal lock; it is woken after the
  *   channel lock is dropped.
  *
@@ -22,24 +31,22 @@
  * be held across a page fault while an element is copied, as pipe->mutex
  * is.  Waiters are woken under it (see wait.c).
  *
- * - kchan_all_lock (proc.c), a spinlock, guards the list of all channels
- *   (struct kchan_origin.node).  /proc/kchan holds it while it prints and
- *   reads each channel's state without the channel lock: the fields that
- *   poll reads, and @sendq_since and @recvq_since, all written with
- *   WRITE_ONCE() under the channel lock.
- *
- * Lock order: channel locks are taken one at a time, except by a select,
- * which takes all of its channels' locks in ascending address order
- * (select.c).  kchan_users_lock (limits.c) and kchan_all_lock are never
- * taken with a channel lock held, nor a channel lock under either of them.
+ * Lock order: a task holds at most one channel lock at a time - a select
+ * too, which visits its channels one after the other (select.c).
+ * kchan_users_lock (limits.c) is never taken with a channel lock held, nor
+ * a channel lock under it.  The xarray of /proc/kchan (proc.c) is only
+ * touched at creation and destruction, with no channel lock held.
  */
 #ifndef _KCHAN_H
 #define _KCHAN_H
 
+#include <linux/kref.h>
 #include <linux/ktime.h>
 #include <linux/list.h>
 #include <linux/mutex.h>
 #include <linux/poll.h>
+#include <linux/rcupdate.h>
+#include <linux/refcount.h>
 #include <linux/sched.h>
 #include <linux/types.h>
 #include <linux/uidgid.h>
@@ -52,20 +59,19 @@
 struct cgroup;
 struct file;
 struct kchan_create;
+struct kchan_user;
 struct pid;
 
 /**
  * struct kchan_origin - who created a channel, for /proc/kchan
- * @node: on the list of all channels, under kchan_all_lock (proc.c).
  * @tgid: the creator's thread group, referenced.
  * @cgrp: the creator's cgroup v2 cgroup, referenced; NULL without cgroups.
  * @comm: the creator's command name at creation.
  *
  * Set by kchan_proc_add() before the channel is listed, then read-only
- * until kchan_proc_del().
+ * until the channel is freed.
  */
 struct kchan_origin {
-	struct list_head node;
 	struct pid *tgid;
 	struct cgroup *cgrp;
 	char comm[TASK_COMM_LEN];
@@ -73,7 +79,7 @@ struct kchan_origin {
 
 /**
  * struct kchan - one channel
- * @lock: guards every field below except @poll_wq, and the ring's state.
+ * @lock: guards every field below up to @wait_hist, and the ring's state.
  * @ring: queued elements, oldest first.
  * @sendq: blocked senders (struct kchan_waiter.node), oldest first.
  * @recvq: blocked receivers (struct kchan_waiter.node), oldest first.
@@ -81,13 +87,13 @@ struct kchan_origin {
  *	receiver which then failed to copy them out; they are received again
  *	before anything in @ring, so no element is ever lost.
  * @nr_sendq: length of @sendq (stale select waiters included until
- *	dropped); read locklessly by poll.
+ *	dropped).
  * @nr_recvq: length of @recvq, likewise.
- * @nr_returned: length of @returned; read locklessly by poll.
- * @closed: set once by Go's close(ch); read locklessly by poll.
- * @owner: the creator's real user id, which the channel is counted
- *	against (limits.c); set at creation, then read-only.
- * @id: unique channel id shown in fdinfo; set at creation, then read-only.
+ * @nr_returned: length of @returned.
+ * @closed: set once by Go's close(ch).
+ * @ready: the poll mask (EPOLLIN, EPOLLOUT, EPOLLHUP and their aliases)
+ *	that the fields above make true; written with WRITE_ONCE() under
+ *	@lock by kchan_unlock(), read locklessly.
  * @sends: elements sent: queued in the ring, handed to a blocked receiver,
  *	or taken from a blocked sender.
  * @recvs: elements received: copied out, or handed to a blocked receiver
@@ -98,14 +104,28 @@ struct kchan_origin {
  *	(a select counts once per distinct channel).
  * @selects_won: selects that returned a case on this channel.
  * @wait_hist: blocked-wait durations, log2 buckets of nanoseconds; one
- *	entry per ended wait, recorded by its completer or, for a wait
- *	nobody completed, by its owner (kchan_record_wait()).
+ *	entry per ended wait, recorded by whoever takes the waiter off its
+ *	queue (kchan_record_wait()).
  * @sendq_since: when the oldest waiter on @sendq was queued (its
  *	struct kchan_waiter.start), 0 while @sendq is empty; written with
  *	WRITE_ONCE(), read locklessly by /proc/kchan.
  * @recvq_since: likewise for @recvq.
  * @poll_wq: poll/epoll waiters, woken after @lock is dropped.
- * @origin: the creator, for /proc/kchan; not guarded by @lock.
+ * @refs: the channel file's reference and those /proc/kchan takes while
+ *	it prints the channel; the last one frees the channel.
+ * @file: the channel's file, which owns the first of @refs; set at
+ *	creation, then read-only.  Only used by a task that holds a
+ *	reference to the file.
+ * @user: the budget the channel and its parked elements are charged to
+ *	(limits.c); set at creation, then read-only.
+ * @owner: the creator's real user id, shown by /proc/kchan; set at
+ *	creation, then read-only.
+ * @id: the channel's id, unique among the channels of its @user; set at
+ *	creation, then read-only.
+ * @slot: the channel's index in /proc/kchan's xarray (proc.c).
+ * @origin: the creator, for /proc/kchan; read-only once listed.
+ * @rcu: frees the channel after an RCU grace period, since /proc/kchan
+ *	finds channels under rcu_read_lock().
  */
 struct kchan {
 	struct mutex lock;	/* guards the fields below; see above */
@@ -117,8 +137,7 @@ struct kchan {
 	u32 nr_recvq;
 	u32 nr_returned;
 	bool closed;
-	kuid_t owner;
-	u64 id;
+	__poll_t ready;
 	u64 sends;
 	u64 recvs;
 	u64 send_blocks;
@@ -129,21 +148,37 @@ struct kchan {
 	u64 sendq_since;
 	u64 recvq_since;
 	wait_queue_head_t poll_wq;
+	struct kref refs;
+	struct file *file;
+	struct kchan_user *user;
+	kuid_t owner;
+	u64 id;
+	u32 slot;
 	struct kchan_origin origin;
+	struct rcu_head rcu;
 };
+
+/* struct kchan.slot of a channel not (or no longer) in /proc/kchan. */
+#define KCHAN_SLOT_UNLISTED	U32_MAX
 
 /**
  * struct kchan_msg - one element outside the ring
  * @node: on struct kchan.returned, when the channel owns the message.
- * @data: the element, struct kchan.ring.elem_size bytes.
+ * @user: the budget it is charged to (that of the channel it was made
+ *	for, limits.c).
+ * @size: the element size, struct kchan.ring.elem_size of that channel.
+ * @data: the element, @size bytes.
  *
  * A blocked sender parks its element in one so that a receiver can move it
  * into the ring or copy it out; a blocked receiver gets one that a sender
- * fills.  Allocated only when a task blocks, never on the fast paths.
+ * fills.  Allocated only when a task blocks, never on the fast paths.  It
+ * describes itself, so it can be freed after its channel is gone.
  */
 struct kchan_msg {
 	struct list_head node;
-	u8 data[];
+	struct kchan_user *user;
+	u32 size;
+	u8 data[] __aligned(8);
 };
 
 /**
@@ -158,21 +193,6 @@ enum kchan_waiter_state {
 	KCHAN_WAITING,
 	KCHAN_DONE,
 	KCHAN_CLOSED,
-};
-
-/**
- * struct kchan_selector - what the waiters of one blocked select share
- * @winner: index of the case that proceeded, or %KCHAN_SEL_OPEN while none
- *	has; set once, with cmpxchg(), by whoever completes one of the
- *	select's waiters (or by the select itself when it gives up, to
- *	%KCHAN_SEL_ABORTED).  The completer holds the lock of the winning
- *	case's channel.
- * @waiters: the select's waiters, indexed by case; one for a plain send
- *	or receive.
- */
-struct kchan_selector {
-	int winner;
-	struct kchan_waiter *waiters;
 };
 
 /**
@@ -195,35 +215,69 @@ enum kchan_wake_reason {
 #define KCHAN_SEL_OPEN		(-1)
 #define KCHAN_SEL_ABORTED	(-2)
 
+struct kchan_wait;
+
 /**
- * struct kchan_waiter - a task blocked in send, receive or select
- * @node: on struct kchan.sendq or struct kchan.recvq, under the lock;
- *	empty once dequeued.
- * @task: the sleeping task.
+ * struct kchan_waiter - one case of a blocked call, queued on a channel
+ * @node: on struct kchan.sendq or struct kchan.recvq, under that
+ *	channel's lock; empty once dequeued.
+ * @wait: the blocked call this waiter is one case of (a plain send or
+ *	receive is a select of one case).  A waiter may be completed only by
+ *	the task that claims @wait for it (kchan_claim()).
  * @msg: the element being sent, or the buffer a sender fills for a
- *	receiver.  Owned by the waiter's task.
- * @sel: the select this waiter is one case of (a plain send or receive
- *	is a select of one case).  A waiter may be completed only by the task
- *	that claims @sel for it (kchan_claim()).
- * @index: the waiter's case index in @sel.
+ *	receiver; freed with @wait.
+ * @index: the waiter's case index in @wait.
  * @state: an enum kchan_waiter_state; see the locking rules above.
  * @sender: queued on the channel's sendq, else on its recvq.
  * @start: when it was queued (local_clock()), for the wait histogram;
  *	set under the lock.
- *
- * Lives on the blocked task's stack (or in its select's case array): the
- * channel only reaches it while it is queued, and a queued waiter's owner
- * cannot return before it has been dequeued under the lock.
  */
 struct kchan_waiter {
 	struct list_head node;
-	struct task_struct *task;
+	struct kchan_wait *wait;
 	struct kchan_msg *msg;
-	struct kchan_selector *sel;
 	int index;
 	int state;
 	bool sender;
 	u64 start;
+};
+
+/**
+ * struct kchan_wait - one blocked call: what the waiters of its cases share
+ * @winner: index of the case that proceeded, or %KCHAN_SEL_OPEN while none
+ *	has; set once, with cmpxchg(), by whoever completes one of the
+ *	waiters, by the owner when it performs a case itself, or by the owner
+ *	when it gives up (%KCHAN_SEL_ABORTED).  A completer holds the lock of
+ *	the winning case's channel.
+ * @abort_reason: why the owner gave up (an enum kchan_wake_reason); set
+ *	before @winner becomes %KCHAN_SEL_ABORTED, for whoever records the
+ *	waits it left queued.
+ * @refs: the owner's reference and one per queued waiter.  The owner
+ *	normally takes its waiters off their queues itself; one killed while
+ *	waiting for a channel lock leaves them queued, stale, to whoever meets
+ *	them next, and the last reference frees the wait and its messages.
+ * @task: the owner, which completers wake; only touched by a completer,
+ *	which means the owner has not given up and is still there.
+ * @pid: the owner's pid, for the tracepoints.
+ * @user: the budget the wait is charged to, or NULL.
+ * @charged: bytes charged to @user.
+ * @nr: number of @waiters.
+ * @waiters: one per case, indexed like the cases.
+ *
+ * Allocated when a call must block (wait.c); a waiter's queue links never
+ * point into a task's stack, so its owner may return without taking the
+ * channel lock back.
+ */
+struct kchan_wait {
+	int winner;
+	int abort_reason;
+	refcount_t refs;
+	struct task_struct *task;
+	pid_t pid;
+	struct kchan_user *user;
+	size_t charged;
+	u32 nr;
+	struct kchan_waiter waiters[];
 };
 
 /**
@@ -238,13 +292,18 @@ struct kchan_wait_opts {
 	ktime_t deadline;
 };
 
-/* main.c */
+/* args.c */
 int kchan_copy_args(void *karg, size_t ksize, size_t ver0_size,
 		    const void __user *uarg);
+int kchan_copy_out_size(u32 __user *usizep, size_t ksize, size_t ver0_size,
+			u32 *size);
+int kchan_copy_out(void __user *uarg, const void *karg, size_t ksize,
+		   u32 usize);
 
 /* chan.c */
 int kchan_create_fd(const struct kchan_create *args);
 struct kchan *kchan_from_file(struct file *file);
+void kchan_put(struct kchan *ch);
 
 /* xfer.c */
 long kchan_send(struct kchan *ch, const u8 __user *elems, size_t count,
@@ -252,11 +311,15 @@ long kchan_send(struct kchan *ch, const u8 __user *elems, size_t count,
 long kchan_recv(struct kchan *ch, u8 __user *elems, size_t count,
 		const struct kchan_wait_opts *opts);
 int kchan_close(struct kchan *ch);
-__poll_t kchan_poll_mask(struct kchan *ch);
+__poll_t kchan_ready_mask(const struct kchan *ch);
+__poll_t kchan_unlock(struct kchan *ch);
 void kchan_release_returned(struct kchan *ch);
+bool kchan_case_ready(struct kchan *ch, bool send,
+		      const struct kchan_wait *self);
 int kchan_send_step(struct kchan *ch, const u8 __user *src);
 int kchan_recv_step(struct kchan *ch, u8 __user *dst);
-void kchan_give_back(struct kchan *ch, struct kchan_msg *msg);
+int kchan_take_delivered(struct kchan *ch, struct kchan_waiter *w,
+			 u8 __user *dst);
 
 /* cache.c */
 int kchan_cache_init(void);
@@ -266,33 +329,48 @@ void *kchan_alloc(size_t size, bool zero);
 struct kchan *kchan_chan_alloc(void);
 void kchan_chan_free(struct kchan *ch);
 struct kchan_msg *kchan_msg_alloc(const struct kchan *ch);
-void kchan_msg_free(const struct kchan *ch, struct kchan_msg *msg);
+void kchan_msg_free(struct kchan_msg *msg);
+struct kchan_wait *kchan_wait_alloc(u32 nr, struct kchan_user *user);
+void kchan_wait_free(struct kchan_wait *wait);
 
 /* limits.c */
 int kchan_check_limits(u32 elem_size, u64 capacity);
-int kchan_user_charge(kuid_t uid);
-void kchan_user_uncharge(kuid_t uid);
+struct kchan_user *kchan_user_current(void);
+int kchan_user_add_channel(struct kchan_user *user, size_t bytes, u64 *id);
+void kchan_user_del_channel(struct kchan_user *user, size_t bytes);
+int kchan_budget_charge(struct kchan_user *user, size_t bytes);
+void kchan_budget_uncharge(struct kchan_user *user, size_t bytes);
+int kchan_limits_init(void);
+void kchan_limits_exit(void);
 
 /* wait.c */
 void kchan_wake_pollers(struct kchan *ch, __poll_t mask);
 void kchan_enqueue(struct kchan *ch, struct kchan_waiter *w);
 void kchan_dequeue(struct kchan *ch, struct kchan_waiter *w);
+void kchan_drop_waiters(struct kchan *ch);
 struct kchan_waiter *kchan_first_waiter(struct kchan *ch, bool sender);
+bool kchan_has_partner(struct kchan *ch, bool sender,
+		       const struct kchan_wait *self);
 bool kchan_claim(struct kchan *ch, struct kchan_waiter *w);
 struct kchan_waiter *kchan_claim_first(struct kchan *ch, bool sender);
 void kchan_complete(struct kchan *ch, struct kchan_waiter *w, int state);
 int kchan_may_block(const struct kchan_wait_opts *opts);
-int kchan_sleep(struct kchan_selector *sel, const struct kchan_wait_opts *opts);
+struct kchan_wait *kchan_wait_new(u32 nr, struct kchan_user *user);
+void kchan_wait_put(struct kchan_wait *wait);
+int kchan_sleep(struct kchan_wait *wait, const struct kchan_wait_opts *opts);
 void kchan_record_wait(struct kchan *ch, const struct kchan_waiter *w,
 		       enum kchan_wake_reason reason);
-enum kchan_wake_reason kchan_abort_reason(int err);
+void kchan_give_back(struct kchan *ch, struct kchan_msg *msg);
+int kchan_give_back_init(void);
+void kchan_give_back_exit(void);
 
 /* Result of a step of a send or receive that could not move an element. */
 #define KCHAN_WOULD_BLOCK	(-EAGAIN)
 
 /* proc.c */
-void kchan_proc_add(struct kchan *ch);
+int kchan_proc_add(struct kchan *ch);
 void kchan_proc_del(struct kchan *ch);
+void kchan_origin_put(struct kchan *ch);
 int kchan_proc_init(void);
 void kchan_proc_exit(void);
 

@@ -4,10 +4,10 @@
  *
  * /dev/kchan holds no state of its own: its ioctls create a channel and
  * return a descriptor for it (see chan.c), or select over channels (see
- * select.c).  This file also owns the
- * parsing of size-versioned ioctl arguments shared by every ioctl.  Module
- * load creates the slab caches (cache.c), /proc/kchan (proc.c) and the
- * device, in that order; unload undoes them in reverse.
+ * select.c); this file only dispatches them.  Module load sets up the slab
+ * caches (cache.c), the byte limits (limits.c), the give-back workqueue
+ * (wait.c), /proc/kchan (proc.c) and the device, in that order; unload
+ * undoes them in reverse.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -15,41 +15,10 @@
 #include <linux/fs.h>
 #include <linux/miscdevice.h>
 #include <linux/module.h>
-#include <linux/uaccess.h>
 
 #include <linux/kchan.h>
 
 #include "kchan.h"
-
-/**
- * kchan_copy_args() - read a size-versioned ioctl argument
- * @karg: the kernel's copy, @ksize bytes
- * @ksize: sizeof the kernel's struct
- * @ver0_size: size of the first published version of the struct
- * @uarg: the user's struct, whose first member is its __u32 size
- *
- * Follows copy_struct_from_user(): a shorter (older) struct is zero
- * extended, a longer (newer) one is accepted when its unknown tail is zero.
- *
- * Return: 0, -EFAULT, -EINVAL when the size is below @ver0_size, or -E2BIG
- * when it exceeds a page or the unknown tail is not zero.
- */
-int kchan_copy_args(void *karg, size_t ksize, size_t ver0_size,
-		    const void __user *uarg)
-{
-	u32 usize;
-
-	if (get_user(usize, (const u32 __user *)uarg))
-		return -EFAULT;
-	if (usize < ver0_size)
-		return -EINVAL;
-	if (usize > PAGE_SIZE)
-		return -E2BIG;
-	/* The common case, the caller built with this kernel's ABI. */
-	if (usize == ksize)
-		return copy_from_user(karg, uarg, ksize) ? -EFAULT : 0;
-	return copy_struct_from_user(karg, ksize, uarg, usize);
-}
 
 static long kchan_dev_create(const void __user *uarg)
 {
@@ -81,13 +50,16 @@ static const struct file_operations kchan_dev_fops = {
 	.compat_ioctl	= compat_ptr_ioctl,
 };
 
-/* /sys/class/misc/kchan/allocations: see kchan_allocations(). */
+/*
+ * /sys/class/misc/kchan/allocations: see kchan_allocations().  Root only:
+ * the count moves with every user's channels and blocked calls.
+ */
 static ssize_t allocations_show(struct device *dev,
 				struct device_attribute *attr, char *buf)
 {
 	return sysfs_emit(buf, "%lu\n", kchan_allocations());
 }
-static DEVICE_ATTR_RO(allocations);
+static DEVICE_ATTR_ADMIN_RO(allocations);
 
 static struct attribute *kchan_dev_attrs[] = {
 	&dev_attr_allocations.attr,
@@ -123,10 +95,16 @@ static int __init kchan_init(void)
 	ret = kchan_cache_init();
 	if (ret)
 		return ret;
+	ret = kchan_limits_init();
+	if (ret)
+		goto out_cache_exit;
+	ret = kchan_give_back_init();
+	if (ret)
+		goto out_limits_exit;
 	ret = kchan_proc_init();
 	if (ret) {
 		pr_err("cannot create /proc/kchan: %d\n", ret);
-		goto out_cache_exit;
+		goto out_give_back_exit;
 	}
 	ret = misc_register(&kchan_miscdev);
 	if (ret) {
@@ -137,6 +115,10 @@ static int __init kchan_init(void)
 
 out_proc_exit:
 	kchan_proc_exit();
+out_give_back_exit:
+	kchan_give_back_exit();
+out_limits_exit:
+	kchan_limits_exit();
 out_cache_exit:
 	kchan_cache_exit();
 	return ret;
@@ -146,6 +128,8 @@ static void __exit kchan_exit(void)
 {
 	misc_deregister(&kchan_miscdev);
 	kchan_proc_exit();
+	kchan_give_back_exit();
+	kchan_limits_exit();
 	kchan_cache_exit();
 }
 

@@ -2,37 +2,47 @@
 /*
  * kchan: select - perform exactly one of several send and receive cases.
  *
- * Go's algorithm (runtime/select.go), in the kernel:
+ * Go's algorithm (runtime/select.go), in the kernel, with one difference:
+ * Go holds every channel's lock at once while it polls and while it
+ * queues; a select here holds one channel lock at a time, so that every
+ * lock it waits for can be given up on a fatal signal (a lock holder may
+ * be stalled in a user copy, kchan.h) and no lock order is needed.
  *
  * 1. Read the cases and take a reference on every channel file.  Shuffle
- *    the live cases into a poll order (so the choice among ready cases is
- *    uniform) and sort the distinct channels by address: the lock order.
- * 2. Lock every channel, in lock order.  Walk the cases in poll order and
- *    perform the first one that can proceed without blocking; done.
- * 3. Nothing ready and blocking allowed: unlock, allocate one waiter
- *    message per case (copying in the elements of sends), lock again and
- *    repeat step 2, since the channels may have changed.  Still nothing:
- *    queue one waiter per case, all sharing one selector, unlock all and
- *    sleep (wait.c).
- * 4. The task that completes one of the waiters first claims the selector
- *    with cmpxchg(), so exactly one case wins; the other waiters are stale
- *    and are dropped by whoever meets them at the head of a queue.
- * 5. Once woken (or, on a signal or timeout, once the selector is
- *    aborted), lock each channel in turn to dequeue the waiters still
- *    queued, then report the winner.
+ *    the live cases into a poll order, so that the choice among ready
+ *    cases is uniform.
+ * 2. Poll: walk the cases in poll order; for each one whose channel's
+ *    published poll mask says it may proceed, lock that channel alone and
+ *    try it (the step functions of xfer.c).  The first that proceeds is
+ *    the select's case; done.
+ * 3. Nothing proceeded and blocking is allowed: allocate the wait (one
+ *    waiter per case) and one message per case (copying in the elements of
+ *    sends), then queue: walk the cases in poll order again, locking each
+ *    channel in turn.  A case that cannot proceed gets its waiter queued.
+ *    A case that has become able to proceed since step 2 is performed by
+ *    the select itself, which first claims its own wait for that case, as
+ *    a completer would (wait.c): from then on nobody completes the waiters
+ *    it already queued.  Were the step to fail after all - the partner it
+ *    counted on was claimed by a third task in between - the select takes
+ *    its waiters off again and starts over at step 2: nothing happened.
+ *    And when some completer claimed one of its queued waiters meanwhile,
+ *    the select stops queueing: it has its case.
+ * 4. Sleep until a completer claims one of the waiters (wait.c), or the
+ *    deadline or a signal aborts the wait.
+ * 5. Lock each channel in turn to take the waiters still queued off, then
+ *    report the winner.  A fatal signal may interrupt a lock wait here; the
+ *    select then leaves those waiters, stale, to others (wait.c).
  *
- * Locking: a select holds all of its channels' locks together only in
- * steps 2 and 3, always taken in ascending address order; every other path
- * holds one channel lock at a time, so no two tasks can deadlock.  Lockdep
- * sees the channel locks as nested under the pseudo-lock "kchan_select"
- * (mutex_lock_nest_lock()), which also folds them into one held-lock entry
- * (a select may hold more locks than lockdep's MAX_LOCK_DEPTH).
+ * Everything a case touches under its channel's lock is that channel's;
+ * what the waiters share - the wait's winner and references - is atomic.
+ * A select never proceeds with itself: its own waiters are not partners
+ * for its other cases (kchan_case_ready()), as in Go.
  */
 #include <linux/file.h>
-#include <linux/lockdep.h>
 #include <linux/mm.h>
 #include <linux/overflow.h>
 #include <linux/random.h>
+#include <linux/sched/signal.h>
 #include <linux/slab.h>
 #include <linux/uaccess.h>
 
@@ -41,15 +51,6 @@
 #include "compat.h"
 #include "kchan.h"
 #include "trace.h"
-
-#ifdef CONFIG_DEBUG_LOCK_ALLOC
-static struct lock_class_key kchan_select_key;
-static struct {
-	struct lockdep_map dep_map;
-} kchan_select_nest = {
-	.dep_map = STATIC_LOCKDEP_MAP_INIT("kchan_select", &kchan_select_key),
-};
-#endif
 
 /**
  * struct kchan_sel_case - one case, as the kernel keeps it
@@ -68,30 +69,28 @@ struct kchan_sel_case {
 
 /**
  * struct kchan_sel - one select call; private to the calling task
- * @selector: what the queued waiters share.
  * @opts: non-blocking or deadline.
  * @nr_cases: number of cases.
  * @nr_poll: number of live cases, in @pollorder.
- * @nr_locks: number of distinct channels, in @lockorder.
- * @waiters: one per case, indexed like the cases.
  * @cases: [@nr_cases].
- * @lockorder: distinct channels by ascending address.
  * @pollorder: live case indices in random order.
  * @raw: the cases as user space passed them.
+ * @wait: the wait, once the select must block; else NULL.
+ * @user: the caller's budget, when @heap or @wait is charged to it.
  * @heap: where the arrays live when they are not on the stack, or NULL.
+ * @heap_bytes: the size of @heap, as charged to @user.
  */
 struct kchan_sel {
-	struct kchan_selector selector;
 	struct kchan_wait_opts opts;
 	u32 nr_cases;
 	u32 nr_poll;
-	u32 nr_locks;
-	struct kchan_waiter *waiters;
 	struct kchan_sel_case *cases;
-	struct kchan **lockorder;
 	u8 *pollorder;
 	struct kchan_select_case *raw;
+	struct kchan_wait *wait;
+	struct kchan_user *user;
 	void *heap;
+	size_t heap_bytes;
 };
 
 /* pollorder holds case indices in a byte. */
@@ -102,50 +101,49 @@ static_assert(KCHAN_SELECT_MAX_CASES <= 256);
 
 /**
  * struct kchan_sel_stack - the arrays of a small select, on the stack
- * @waiters: see struct kchan_sel.
- * @cases: likewise.
- * @lockorder: likewise.
+ * @cases: see struct kchan_sel.
  * @raw: likewise.
  * @pollorder: likewise.
  */
 struct kchan_sel_stack {
-	struct kchan_waiter waiters[KCHAN_SEL_STACK_CASES];
 	struct kchan_sel_case cases[KCHAN_SEL_STACK_CASES];
-	struct kchan *lockorder[KCHAN_SEL_STACK_CASES];
 	struct kchan_select_case raw[KCHAN_SEL_STACK_CASES];
 	u8 pollorder[KCHAN_SEL_STACK_CASES];
 };
+
+/* The outcomes of queueing (step 3) besides a case's result. */
+#define KCHAN_SEL_SLEEP		(-EAGAIN)
+#define KCHAN_SEL_RETRY		(-EALREADY)
 
 /* Point @s at arrays for @n cases: @stack when they fit, else the heap. */
 static int kchan_sel_alloc(struct kchan_sel *s, u32 n,
 			   struct kchan_sel_stack *stack)
 {
-	size_t one = sizeof(*s->waiters) + sizeof(*s->cases) +
-		     sizeof(*s->lockorder) + sizeof(*s->raw) +
-		     sizeof(*s->pollorder);
+	size_t one = sizeof(*s->cases) + sizeof(*s->raw) + sizeof(*s->pollorder);
 	u32 i;
 
 	if (n <= KCHAN_SEL_STACK_CASES) {
-		s->waiters = stack->waiters;
 		s->cases = stack->cases;
-		s->lockorder = stack->lockorder;
 		s->raw = stack->raw;
 		s->pollorder = stack->pollorder;
 	} else {
-		/* n <= KCHAN_SELECT_MAX_CASES, so this cannot overflow. */
-		s->heap = kchan_alloc(n * one, false);
-		if (!s->heap)
+		s->user = kchan_user_current();
+		if (!s->user)
 			return -ENOMEM;
-		s->waiters = s->heap;
-		s->cases = (struct kchan_sel_case *)(s->waiters + n);
-		s->lockorder = (struct kchan **)(s->cases + n);
-		s->raw = (struct kchan_select_case *)(s->lockorder + n);
+		/* n <= KCHAN_SELECT_MAX_CASES, so this cannot overflow. */
+		if (kchan_budget_charge(s->user, n * one))
+			return -ENOSPC;
+		s->heap = kchan_alloc(n * one, false);
+		if (!s->heap) {
+			kchan_budget_uncharge(s->user, n * one);
+			return -ENOMEM;
+		}
+		s->heap_bytes = n * one;
+		s->cases = s->heap;
+		s->raw = (struct kchan_select_case *)(s->cases + n);
 		s->pollorder = (u8 *)(s->raw + n);
 	}
-	/* Only what kchan_sel_free() and the queues look at first. */
 	for (i = 0; i < n; i++) {
-		INIT_LIST_HEAD(&s->waiters[i].node);
-		s->waiters[i].msg = NULL;
 		s->cases[i].file = NULL;
 		s->cases[i].ch = NULL;
 	}
@@ -157,13 +155,15 @@ static void kchan_sel_free(struct kchan_sel *s)
 {
 	u32 i;
 
-	for (i = 0; i < s->nr_cases; i++) {
-		if (s->cases[i].file) {
-			kchan_msg_free(s->cases[i].ch, s->waiters[i].msg);
+	if (s->wait)
+		kchan_wait_put(s->wait);
+	for (i = 0; i < s->nr_cases; i++)
+		if (s->cases[i].file)
 			fput(s->cases[i].file);
-		}
+	if (s->heap) {
+		kvfree(s->heap);
+		kchan_budget_uncharge(s->user, s->heap_bytes);
 	}
-	kvfree(s->heap);
 }
 
 /* Read the user's cases into @s->raw: in one copy when the layouts match. */
@@ -211,10 +211,10 @@ static int kchan_sel_read_case(struct kchan_sel *s, u32 i)
 	return 0;
 }
 
-/* Shuffle the live cases (inside-out Fisher-Yates) and sort the channels. */
+/* Shuffle the live cases (inside-out Fisher-Yates) into the poll order. */
 static void kchan_sel_order(struct kchan_sel *s)
 {
-	u32 i, j, n = 0;
+	u32 i, j;
 
 	for (i = 0; i < s->nr_cases; i++) {
 		if (!s->cases[i].ch)
@@ -222,203 +222,264 @@ static void kchan_sel_order(struct kchan_sel *s)
 		j = get_random_u32_below(s->nr_poll + 1);
 		s->pollorder[s->nr_poll] = s->pollorder[j];
 		s->pollorder[j] = i;
-		s->lockorder[s->nr_poll++] = s->cases[i].ch;
+		s->nr_poll++;
 	}
-
-	/* Insertion sort: few cases, and no indirect calls. */
-	for (i = 1; i < s->nr_poll; i++) {
-		struct kchan *ch = s->lockorder[i];
-
-		for (j = i; j && (uintptr_t)s->lockorder[j - 1] > (uintptr_t)ch; j--)
-			s->lockorder[j] = s->lockorder[j - 1];
-		s->lockorder[j] = ch;
-	}
-	for (i = 0; i < s->nr_poll; i++)
-		if (!n || s->lockorder[n - 1] != s->lockorder[i])
-			s->lockorder[n++] = s->lockorder[i];
-	s->nr_locks = n;
 }
 
-static void kchan_sel_lock(struct kchan_sel *s)
+/* Try case @c once; its channel is locked. */
+static int kchan_sel_step(struct kchan_sel_case *c)
 {
-	u32 i;
-
-	lock_map_acquire(&kchan_select_nest.dep_map);
-	for (i = 0; i < s->nr_locks; i++)
-		mutex_lock_nest_lock(&s->lockorder[i]->lock, &kchan_select_nest);
-}
-
-static void kchan_sel_unlock(struct kchan_sel *s)
-{
-	u32 i = s->nr_locks;
-
-	while (i--)
-		mutex_unlock(&s->lockorder[i]->lock);
-	lock_map_release(&kchan_select_nest.dep_map);
+	return c->send ? kchan_send_step(c->ch, c->elem) :
+			 kchan_recv_step(c->ch, c->elem);
 }
 
 /*
- * Perform the first case, in poll order, that can proceed; all channels
- * are locked.  Returns the ioctl's result (case index, possibly with
- * KCHAN_SELECT_CLOSED, or -EPIPE/-EFAULT) and sets *@done to the channel
- * that changed, or returns KCHAN_WOULD_BLOCK.
+ * The select's result for case @i, whose step returned @ret (not
+ * KCHAN_WOULD_BLOCK); its channel is locked.
  */
-static long kchan_sel_poll(struct kchan_sel *s, struct kchan **done)
+static long kchan_sel_stepped(struct kchan_sel *s, u32 i, int ret)
+{
+	if (ret < 0)
+		return ret;
+	s->cases[i].ch->selects_won++;
+	return ret ? i : i | KCHAN_SELECT_CLOSED;
+}
+
+/*
+ * Whether case @c may proceed, by its channel's published poll mask: a
+ * hint that saves taking the lock of a channel that cannot.  A channel
+ * becomes ready only under its lock, and kchan_unlock() publishes the
+ * mask before it unlocks, so a mask read after the select started misses
+ * no change that happened before.
+ */
+static bool kchan_sel_maybe_ready(const struct kchan_sel_case *c)
+{
+	__poll_t mask = READ_ONCE(c->ch->ready);
+
+	return mask & (c->send ? EPOLLOUT : EPOLLIN);
+}
+
+/*
+ * Step 2: perform the first case, in poll order, that can proceed now.
+ * Returns the select's result, or KCHAN_WOULD_BLOCK, or -EINTR when a
+ * fatal signal interrupted a lock wait (nothing happened).
+ */
+static long kchan_sel_poll(struct kchan_sel *s)
 {
 	u32 k;
 
 	for (k = 0; k < s->nr_poll; k++) {
 		u32 i = s->pollorder[k];
 		struct kchan_sel_case *c = &s->cases[i];
-		int ret;
+		long ret;
 
-		if (c->send)
-			ret = kchan_send_step(c->ch, c->elem);
-		else
-			ret = kchan_recv_step(c->ch, c->elem);
-		if (ret == KCHAN_WOULD_BLOCK)
+		if (!kchan_sel_maybe_ready(c))
 			continue;
-
-		*done = c->ch;
-		if (ret < 0)
+		if (mutex_lock_killable(&c->ch->lock))
+			return -EINTR;
+		ret = kchan_sel_step(c);
+		if (ret != KCHAN_WOULD_BLOCK)
+			ret = kchan_sel_stepped(s, i, ret);
+		kchan_wake_pollers(c->ch, kchan_unlock(c->ch));
+		if (ret != KCHAN_WOULD_BLOCK)
 			return ret;
-		c->ch->selects_won++;
-		return ret ? i : i | KCHAN_SELECT_CLOSED;
 	}
 	return KCHAN_WOULD_BLOCK;
 }
 
-/* Give every live case a waiter with its message, before locking. */
+/* Step 3's preparation: the wait, its waiters and their messages. */
 static int kchan_sel_prepare(struct kchan_sel *s)
 {
+	struct kchan_wait *wait;
+	u32 k;
+
+	if (s->nr_cases > 1 && !s->user) {
+		s->user = kchan_user_current();
+		if (!s->user)
+			return -ENOMEM;
+	}
+	/* A select of one case costs what a plain send or receive does. */
+	wait = kchan_wait_new(max(s->nr_cases, 1U),
+			      s->nr_cases > 1 ? s->user : NULL);
+	if (IS_ERR(wait))
+		return PTR_ERR(wait);
+	s->wait = wait;
+
+	for (k = 0; k < s->nr_poll; k++) {
+		u32 i = s->pollorder[k];
+		struct kchan_sel_case *c = &s->cases[i];
+		struct kchan_waiter *w = &wait->waiters[i];
+		struct kchan_msg *msg;
+
+		msg = kchan_msg_alloc(c->ch);
+		if (IS_ERR(msg))
+			return PTR_ERR(msg);
+		w->msg = msg;
+		w->sender = c->send;
+		if (c->send &&
+		    copy_from_user(msg->data, c->elem, c->ch->ring.elem_size))
+			return -EFAULT;
+	}
+	return 0;
+}
+
+/*
+ * Step 3: queue a waiter for each live case, or perform one that has
+ * become ready.  Returns KCHAN_SEL_SLEEP (all queued, or a completer
+ * already claimed one of them), KCHAN_SEL_RETRY (start over at step 2),
+ * -EINTR (a fatal signal interrupted a lock wait), or the result of the
+ * case performed.
+ */
+static long kchan_sel_enqueue(struct kchan_sel *s)
+{
+	struct kchan_wait *wait = s->wait;
 	u32 k;
 
 	for (k = 0; k < s->nr_poll; k++) {
 		u32 i = s->pollorder[k];
 		struct kchan_sel_case *c = &s->cases[i];
-		struct kchan_waiter *w = &s->waiters[i];
+		struct kchan *ch = c->ch;
+		long ret;
 
-		w->msg = kchan_msg_alloc(c->ch);
-		if (!w->msg)
-			return -ENOMEM;
-		if (c->send &&
-		    copy_from_user(w->msg->data, c->elem, c->ch->ring.elem_size))
-			return -EFAULT;
-		w->task = current;
-		w->sel = &s->selector;
-		w->index = i;
-		w->state = KCHAN_WAITING;
-		w->sender = c->send;
-	}
-	return 0;
-}
-
-static void kchan_sel_enqueue(struct kchan_sel *s)
-{
-	u32 k;
-
-	for (k = 0; k < s->nr_poll; k++) {
-		u32 i = s->pollorder[k];
-		struct kchan *ch = s->cases[i].ch;
-
-		kchan_enqueue(ch, &s->waiters[i]);
-		if (s->cases[i].send)
-			ch->send_blocks++;
+		if (mutex_lock_killable(&ch->lock))
+			return -EINTR;
+		if (READ_ONCE(wait->winner) != KCHAN_SEL_OPEN) {
+			kchan_unlock(ch);
+			return KCHAN_SEL_SLEEP;
+		}
+		if (!kchan_case_ready(ch, c->send, wait)) {
+			kchan_enqueue(ch, &wait->waiters[i]);
+			if (c->send)
+				ch->send_blocks++;
+			else
+				ch->recv_blocks++;
+			/* The waiter makes the other side ready for poll. */
+			kchan_wake_pollers(ch, kchan_unlock(ch));
+			continue;
+		}
+		/* Ready: claim our own wait for it, as a completer would. */
+		if (cmpxchg(&wait->winner, KCHAN_SEL_OPEN, i) != KCHAN_SEL_OPEN) {
+			kchan_unlock(ch);
+			return KCHAN_SEL_SLEEP;
+		}
+		ret = kchan_sel_step(c);
+		if (ret == KCHAN_WOULD_BLOCK)
+			ret = KCHAN_SEL_RETRY;
 		else
-			ch->recv_blocks++;
+			ret = kchan_sel_stepped(s, i, ret);
+		kchan_wake_pollers(ch, kchan_unlock(ch));
+		return ret;
 	}
+	return KCHAN_SEL_SLEEP;
 }
 
-/* A queued waiter makes the other side of its channel ready for poll. */
-static void kchan_sel_wake_pollers(struct kchan_sel *s)
+/* Whether case @i is the first case naming its channel. */
+static bool kchan_sel_first_of_chan(struct kchan_sel *s, u32 i)
 {
-	u32 k;
+	u32 j;
 
-	for (k = 0; k < s->nr_poll; k++) {
-		struct kchan_sel_case *c = &s->cases[s->pollorder[k]];
-
-		kchan_wake_pollers(c->ch, c->send ? EPOLLIN | EPOLLRDNORM :
-						    EPOLLOUT | EPOLLWRNORM);
-	}
-}
-
-/* Count a timeout once on every distinct channel of the select. */
-static void kchan_sel_count_timeout(struct kchan_sel *s)
-{
-	u32 i;
-
-	for (i = 0; i < s->nr_locks; i++) {
-		struct kchan *ch = s->lockorder[i];
-
-		mutex_lock(&ch->lock);
-		ch->timeouts++;
-		mutex_unlock(&ch->lock);
-	}
-}
-
-/* Whether completed case @i lets the select return its index. */
-static bool kchan_sel_won(struct kchan_sel *s, u32 i)
-{
-	return s->waiters[i].state == KCHAN_DONE || !s->cases[i].send;
+	for (j = 0; j < i; j++)
+		if (s->cases[j].ch == s->cases[i].ch)
+			return false;
+	return true;
 }
 
 /*
- * Take every waiter that nobody completed off its queue.  Under each
- * case's channel lock, also record the waits nobody completed, and count
- * the win of case @winner (or a negative errno: none).
- * A receive whose copy out then faults still counts as won.
+ * Step 5: take every waiter still queued off its queue; @outcome is the
+ * index of the completed case, or a negative errno (none).  Under each
+ * case's channel lock, count a timeout once per distinct channel and the
+ * win of a completed case.  A lock wait that a fatal signal interrupts
+ * leaves that waiter for others to drop (wait.c).
  */
-static void kchan_sel_dequeue(struct kchan_sel *s, long winner)
+static void kchan_sel_collect(struct kchan_sel *s, long outcome)
 {
+	struct kchan_wait *wait = s->wait;
 	u32 k;
 
 	for (k = 0; k < s->nr_poll; k++) {
 		u32 i = s->pollorder[k];
-		struct kchan *ch = s->cases[i].ch;
-		struct kchan_waiter *w = &s->waiters[i];
+		struct kchan_sel_case *c = &s->cases[i];
+		struct kchan_waiter *w = &wait->waiters[i];
 
-		mutex_lock(&ch->lock);
+		if (mutex_lock_killable(&c->ch->lock))
+			continue;
 		if (!list_empty(&w->node))
-			kchan_dequeue(ch, w);
-		/* A completed waiter's wait was recorded by its completer. */
-		if (w->state == KCHAN_WAITING)
-			kchan_record_wait(ch, w, winner < 0 ?
-					  kchan_abort_reason(winner) :
-					  KCHAN_WAKE_ELSEWHERE);
-		if (i == winner && kchan_sel_won(s, i))
-			ch->selects_won++;
-		mutex_unlock(&ch->lock);
+			kchan_dequeue(c->ch, w);
+		if (outcome == -ETIMEDOUT && kchan_sel_first_of_chan(s, i))
+			c->ch->timeouts++;
+		/* A send completed as "closed" did not win: it fails. */
+		if (i == outcome && (w->state == KCHAN_DONE || !c->send))
+			c->ch->selects_won++;
+		kchan_unlock(c->ch);
 	}
 }
 
-/* The ioctl's result once case @winner was completed. */
+/* The select's result once case @winner was completed by another task. */
 static long kchan_sel_result(struct kchan_sel *s, int winner)
 {
 	struct kchan_sel_case *c = &s->cases[winner];
-	struct kchan_waiter *w = &s->waiters[winner];
+	struct kchan_waiter *w = &s->wait->waiters[winner];
+	int ret;
 
 	if (c->send)
 		return w->state == KCHAN_DONE ? winner : -EPIPE;
 	if (w->state == KCHAN_CLOSED)
 		return winner | KCHAN_SELECT_CLOSED;
-	if (copy_to_user(c->elem, w->msg->data, c->ch->ring.elem_size)) {
-		kchan_give_back(c->ch, w->msg);
-		w->msg = NULL;
-		return -EFAULT;
+	ret = kchan_take_delivered(c->ch, w, c->elem);
+	return ret < 0 ? ret : winner;
+}
+
+/*
+ * Block: steps 3 to 5.  Returns the select's result, with the wait's
+ * waiters off their queues (or left to others by a killed select).
+ */
+static long kchan_sel_block(struct kchan_sel *s)
+{
+	struct kchan_wait *wait = s->wait;
+	long ret;
+
+	for (;;) {
+		ret = kchan_sel_enqueue(s);
+		if (ret != KCHAN_SEL_RETRY)
+			break;
+		/* Nothing happened: take the waiters off and start over. */
+		kchan_sel_collect(s, -EAGAIN);
+		if (fatal_signal_pending(current))
+			return -EINTR;
+		WRITE_ONCE(wait->winner, KCHAN_SEL_OPEN);
+		ret = kchan_sel_poll(s);
+		if (ret != KCHAN_WOULD_BLOCK)
+			return ret;
 	}
-	return winner;
+
+	if (ret == KCHAN_SEL_SLEEP) {
+		ret = kchan_sleep(wait, &s->opts);
+	} else if (ret == -EINTR) {
+		/* Killed while queueing: give up like a sleep would. */
+		wait->abort_reason = KCHAN_WAKE_SIGNAL;
+		ret = cmpxchg(&wait->winner, KCHAN_SEL_OPEN, KCHAN_SEL_ABORTED);
+		if (ret == KCHAN_SEL_OPEN)
+			ret = -EINTR;
+		else if (ret >= 0)
+			ret = kchan_sleep(wait, &s->opts);
+		/* ret >= 0 here: completed by another task, or by us. */
+	} else {
+		/* The select performed a case itself: the others go. */
+		kchan_sel_collect(s, -EAGAIN);
+		return ret;
+	}
+
+	kchan_sel_collect(s, ret);
+	return ret < 0 ? ret : kchan_sel_result(s, ret);
 }
 
 static long kchan_sel_run(struct kchan_sel *s)
 {
-	struct kchan *done = NULL;
 	long ret;
 
-	kchan_sel_lock(s);
-	ret = kchan_sel_poll(s, &done);
-	kchan_sel_unlock(s);
+	ret = kchan_sel_poll(s);
 	if (ret != KCHAN_WOULD_BLOCK)
-		goto out_done;
+		return ret;
 
 	ret = kchan_may_block(&s->opts);
 	if (ret)
@@ -426,26 +487,13 @@ static long kchan_sel_run(struct kchan_sel *s)
 	ret = kchan_sel_prepare(s);
 	if (ret)
 		return ret;
+	return kchan_sel_block(s);
+}
 
-	kchan_sel_lock(s);
-	ret = kchan_sel_poll(s, &done);
-	if (ret != KCHAN_WOULD_BLOCK) {
-		kchan_sel_unlock(s);
-		goto out_done;
-	}
-	kchan_sel_enqueue(s);
-	kchan_sel_unlock(s);
-	kchan_sel_wake_pollers(s);
-
-	ret = kchan_sleep(&s->selector, &s->opts);
-	kchan_sel_dequeue(s, ret);
-	if (ret == -ETIMEDOUT)
-		kchan_sel_count_timeout(s);
-	return ret < 0 ? ret : kchan_sel_result(s, ret);
-
-out_done:
-	kchan_wake_pollers(done, EPOLLIN | EPOLLRDNORM | EPOLLOUT | EPOLLWRNORM);
-	return ret;
+/* The channel of the case a select's result names, or NULL. */
+static struct kchan *kchan_sel_chosen(struct kchan_sel *s, long ret)
+{
+	return ret < 0 ? NULL : s->cases[ret & KCHAN_SELECT_INDEX_MASK].ch;
 }
 
 /**
@@ -454,13 +502,11 @@ out_done:
  *
  * Return: the index of the case that proceeded, with %KCHAN_SELECT_CLOSED
  * for a receive that saw "closed"; or -EAGAIN, -ETIMEDOUT, -EPIPE,
- * -EINTR/-ERESTART*, -EFAULT, -EBADF, -EINVAL, -E2BIG or -ENOMEM.
+ * -EINTR/-ERESTART*, -EFAULT, -EBADF, -EINVAL, -E2BIG, -ENOSPC or -ENOMEM.
  */
 long kchan_select(const void __user *uarg)
 {
-	struct kchan_sel s = {
-		.selector.winner = KCHAN_SEL_OPEN,
-	};
+	struct kchan_sel s = {};
 	struct kchan_sel_stack stack;
 	struct kchan_select args;
 	long ret;
@@ -487,7 +533,6 @@ long kchan_select(const void __user *uarg)
 	ret = kchan_sel_alloc(&s, args.nr_cases, &stack);
 	if (ret)
 		return ret;
-	s.selector.waiters = s.waiters;
 
 	ret = kchan_sel_copy_cases(&s, u64_to_user_ptr(args.cases),
 				   args.case_size);
@@ -501,9 +546,7 @@ long kchan_select(const void __user *uarg)
 	kchan_sel_order(&s);
 
 	ret = kchan_sel_run(&s);
-	trace_kchan_select(ret < 0 ? NULL :
-			   s.cases[ret & ~KCHAN_SELECT_CLOSED].ch,
-			   args.nr_cases, ret);
+	trace_kchan_select(kchan_sel_chosen(&s, ret), args.nr_cases, ret);
 out_free:
 	kchan_sel_free(&s);
 	return ret;

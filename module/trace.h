@@ -91,7 +91,7 @@ TRACE_EVENT(kchan_block,
 			     __field(u32, sendq)
 			     __field(u32, recvq)),
 	    TP_fast_assign(__entry->id = ch->id;
-			   __entry->pid = task_pid_nr(w->task);
+			   __entry->pid = w->wait->pid;
 			   __entry->sender = w->sender;
 			   __entry->sendq = ch->nr_sendq;
 			   __entry->recvq = ch->nr_recvq;),
@@ -112,7 +112,7 @@ TRACE_EVENT(kchan_wake,
 			     __field(u64, wait_ns)
 			     __field(int, reason)),
 	    TP_fast_assign(__entry->id = ch->id;
-			   __entry->pid = task_pid_nr(w->task);
+			   __entry->pid = w->wait->pid;
 			   __entry->sender = w->sender;
 			   __entry->wait_ns = wait_ns;
 			   __entry->reason = reason;),

@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * kchan: waiters - queueing a blocked task on a channel, claiming and
- * completing it from another task, and the sleep in between.
+ * completing it from another task, the sleep in between, and leaving.
  *
  * Every blocked operation is a select: a plain send or receive is a select
  * of one case.  Its waiters (one per case, each on one channel's sendq or
- * recvq) share a struct kchan_selector whose @winner decides, once, which
- * case proceeds:
+ * recvq) share a struct kchan_wait whose @winner decides, once, which case
+ * proceeds:
  *
  * - A completer - a task that finds the waiter at the head of a queue
  *   while holding that channel's lock - first claims it with
@@ -17,11 +17,28 @@
  *   pins the task, publishes the waiter's final state with
  *   smp_store_release() and wakes the task.  The waiter's owner may return
  *   the moment it sees that state, so the completer does not touch the
- *   waiter afterwards (ipc/mqueue.c's pipelined send does the same).
+ *   wait afterwards (ipc/mqueue.c's pipelined send does the same).  Between
+ *   its claim and its publication a completer only works on kernel memory
+ *   - an element it must copy from or to user memory is copied before the
+ *   claim or after the publication (xfer.c) - so that window is short.
  * - The sleeper waits for its winner's state.  On a signal or timeout it
- *   claims its own selector as KCHAN_SEL_ABORTED; if that fails a
- *   completer is mid-way, and the sleeper waits for the state it will
- *   publish, so no case ever half-happens.
+ *   claims its own wait as KCHAN_SEL_ABORTED; if that fails a completer is
+ *   in the window above, and the sleeper waits, uninterruptibly but only
+ *   that long, for the state it will publish: no case ever half-happens.
+ *
+ * Leaving: a wait lives on the heap and counts its references - its owner
+ * and each queued waiter (struct kchan_wait.refs).  Whoever takes a waiter
+ * off its queue drops that waiter's reference.  The owner normally takes
+ * its waiters off itself, under each channel's lock; but a channel lock may
+ * be held by a task stalled in a user copy for as long as user space
+ * wants, so the owner takes it with mutex_lock_killable(), and when a fatal
+ * signal interrupts that it simply leaves, its remaining waiters stale and
+ * queued.  Whoever meets them at the head of a queue, or the channel's
+ * destruction, drops them; the last reference frees the wait and the
+ * elements its waiters parked.  A receiver that cannot copy out an
+ * element it was handed gives it back (kchan_give_back()) - through a work
+ * item when a fatal signal puts even that lock out of reach - so it is not
+ * lost.
  *
  * The queues, their counters and every waiter's list node are guarded by
  * the channel's lock; @winner is written only by cmpxchg().  (wake_q would
@@ -36,6 +53,8 @@
 #include <linux/sched/clock.h>
 #include <linux/sched/signal.h>
 #include <linux/sched/task.h>
+#include <linux/slab.h>
+#include <linux/workqueue.h>
 
 #include "kchan.h"
 #include "trace.h"
@@ -43,12 +62,13 @@
 /**
  * kchan_wake_pollers() - wake poll/epoll waiters of a channel
  * @ch: the channel, whose lock the caller has dropped
- * @mask: the events that may have become true
+ * @mask: the events that are true now (kchan_unlock()); nothing is woken
+ *	for an empty mask
  */
 void kchan_wake_pollers(struct kchan *ch, __poll_t mask)
 {
 	/* Pairs with the smp_mb() after poll_wait() in kchan_chan_poll(). */
-	if (wq_has_sleeper(&ch->poll_wq))
+	if (mask && wq_has_sleeper(&ch->poll_wq))
 		wake_up_interruptible_poll(&ch->poll_wq, mask);
 }
 
@@ -68,9 +88,56 @@ static u64 *kchan_queue_since(struct kchan *ch, bool sender)
 }
 
 /**
+ * kchan_wait_new() - a wait for a call about to block
+ * @nr: its number of cases
+ * @user: the budget to charge it to, or NULL
+ *
+ * Its waiters are set up for cases that are neither queued nor holding a
+ * message; the caller sets each one's @sender (and @msg).  The calling task
+ * owns the one reference.
+ *
+ * Return: the wait, or ERR_PTR(-ENOSPC) or ERR_PTR(-ENOMEM).
+ */
+struct kchan_wait *kchan_wait_new(u32 nr, struct kchan_user *user)
+{
+	struct kchan_wait *wait = kchan_wait_alloc(nr, user);
+	u32 i;
+
+	if (IS_ERR(wait))
+		return wait;
+	wait->winner = KCHAN_SEL_OPEN;
+	wait->abort_reason = KCHAN_WAKE_SIGNAL;
+	refcount_set(&wait->refs, 1);
+	wait->task = current;
+	wait->pid = task_pid_nr(current);
+	for (i = 0; i < nr; i++) {
+		struct kchan_waiter *w = &wait->waiters[i];
+
+		INIT_LIST_HEAD(&w->node);
+		w->wait = wait;
+		w->index = i;
+		w->state = KCHAN_WAITING;
+		w->sender = false;
+	}
+	return wait;
+}
+
+/**
+ * kchan_wait_put() - drop a reference to a wait
+ * @wait: the wait; freed with its messages when this was the last reference
+ */
+void kchan_wait_put(struct kchan_wait *wait)
+{
+	if (refcount_dec_and_test(&wait->refs))
+		kchan_wait_free(wait);
+}
+
+/**
  * kchan_enqueue() - queue a waiter at the tail of its channel queue
  * @ch: the channel, locked
  * @w: the waiter; @w->sender says which queue
+ *
+ * The queue holds a reference to @w's wait until @w is dequeued.
  */
 void kchan_enqueue(struct kchan *ch, struct kchan_waiter *w)
 {
@@ -78,6 +145,7 @@ void kchan_enqueue(struct kchan *ch, struct kchan_waiter *w)
 	u32 *nr = kchan_queue_len(ch, w->sender);
 
 	lockdep_assert_held(&ch->lock);
+	refcount_inc(&w->wait->refs);
 	w->start = local_clock();
 	if (list_empty(queue))
 		WRITE_ONCE(*kchan_queue_since(ch, w->sender), w->start);
@@ -86,14 +154,8 @@ void kchan_enqueue(struct kchan *ch, struct kchan_waiter *w)
 	trace_kchan_block(ch, w);
 }
 
-/**
- * kchan_dequeue() - take a waiter off its channel queue
- * @ch: the channel, locked
- * @w: a queued waiter
- *
- * When @w was the oldest, the queue's wait start moves to the next one.
- */
-void kchan_dequeue(struct kchan *ch, struct kchan_waiter *w)
+/* Take @w off its queue; its wait's reference is the caller's to drop. */
+static void kchan_unqueue(struct kchan *ch, struct kchan_waiter *w)
 {
 	struct list_head *queue = kchan_queue(ch, w->sender);
 	u32 *nr = kchan_queue_len(ch, w->sender);
@@ -108,6 +170,58 @@ void kchan_dequeue(struct kchan *ch, struct kchan_waiter *w)
 		WRITE_ONCE(*kchan_queue_since(ch, w->sender),
 			   next ? next->start : 0);
 	}
+}
+
+/* Why an uncompleted waiter of @wait is being taken off its queue. */
+static enum kchan_wake_reason kchan_unqueue_reason(const struct kchan_wait *wait)
+{
+	/* Pairs with the cmpxchg() (a full barrier) in kchan_sleep(). */
+	if (READ_ONCE(wait->winner) == KCHAN_SEL_ABORTED)
+		return READ_ONCE(wait->abort_reason);
+	return KCHAN_WAKE_ELSEWHERE;
+}
+
+/**
+ * kchan_dequeue() - take an uncompleted waiter off its channel queue
+ * @ch: the channel, locked
+ * @w: a queued waiter whose wait did not proceed with it
+ *
+ * Records the wait (it ended without moving anything) and drops the
+ * queue's reference to @w's wait, which may free it: the caller must not
+ * touch @w afterwards unless it holds a reference of its own.  When @w was
+ * the oldest, the queue's wait start moves to the next one.
+ */
+void kchan_dequeue(struct kchan *ch, struct kchan_waiter *w)
+{
+	kchan_unqueue(ch, w);
+	kchan_record_wait(ch, w, kchan_unqueue_reason(w->wait));
+	kchan_wait_put(w->wait);
+}
+
+/* Drop every waiter of @queue, each of which must be stale. */
+static void kchan_drop_queue(struct kchan *ch, struct list_head *queue)
+{
+	struct kchan_waiter *w, *next;
+
+	list_for_each_entry_safe(w, next, queue, node) {
+		WARN_ON_ONCE(READ_ONCE(w->wait->winner) == KCHAN_SEL_OPEN);
+		kchan_dequeue(ch, w);
+	}
+}
+
+/**
+ * kchan_drop_waiters() - drop the waiters left on a channel being destroyed
+ * @ch: a channel no task can reach any more
+ *
+ * Only waiters whose owners left them (killed while waiting for a lock) can
+ * be left; the channel lock is not needed, but lockdep wants it.
+ */
+void kchan_drop_waiters(struct kchan *ch)
+{
+	mutex_lock(&ch->lock);
+	kchan_drop_queue(ch, &ch->sendq);
+	kchan_drop_queue(ch, &ch->recvq);
+	mutex_unlock(&ch->lock);
 }
 
 /**
@@ -127,11 +241,39 @@ struct kchan_waiter *kchan_first_waiter(struct kchan *ch, bool sender)
 
 	lockdep_assert_held(&ch->lock);
 	while ((w = list_first_entry_or_null(queue, struct kchan_waiter, node))) {
-		if (READ_ONCE(w->sel->winner) == KCHAN_SEL_OPEN)
+		if (READ_ONCE(w->wait->winner) == KCHAN_SEL_OPEN)
 			return w;
 		kchan_dequeue(ch, w);
 	}
 	return NULL;
+}
+
+/**
+ * kchan_has_partner() - whether a queue holds a waiter that a case of
+ * another call could complete
+ * @ch: the channel, locked
+ * @sender: the send queue, or else the receive queue
+ * @self: a wait whose own waiters do not count (a select never proceeds
+ *	with itself, as in Go)
+ *
+ * Drops stale entries found on the way, as kchan_first_waiter() does.
+ *
+ * Return: true if such a waiter is queued.
+ */
+bool kchan_has_partner(struct kchan *ch, bool sender,
+		       const struct kchan_wait *self)
+{
+	struct kchan_waiter *w, *next;
+
+	lockdep_assert_held(&ch->lock);
+	list_for_each_entry_safe(w, next, kchan_queue(ch, sender), node) {
+		if (w->wait == self)
+			continue;
+		if (READ_ONCE(w->wait->winner) == KCHAN_SEL_OPEN)
+			return true;
+		kchan_dequeue(ch, w);
+	}
+	return false;
 }
 
 /**
@@ -147,7 +289,7 @@ struct kchan_waiter *kchan_first_waiter(struct kchan *ch, bool sender)
 bool kchan_claim(struct kchan *ch, struct kchan_waiter *w)
 {
 	lockdep_assert_held(&ch->lock);
-	if (cmpxchg(&w->sel->winner, KCHAN_SEL_OPEN, w->index) == KCHAN_SEL_OPEN)
+	if (cmpxchg(&w->wait->winner, KCHAN_SEL_OPEN, w->index) == KCHAN_SEL_OPEN)
 		return true;
 	kchan_dequeue(ch, w);
 	return false;
@@ -179,11 +321,17 @@ struct kchan_waiter *kchan_claim_first(struct kchan *ch, bool sender)
  */
 void kchan_complete(struct kchan *ch, struct kchan_waiter *w, int state)
 {
-	struct task_struct *task = w->task;
+	struct kchan_wait *wait = w->wait;
+	struct task_struct *task = wait->task;
 
-	kchan_dequeue(ch, w);
+	kchan_unqueue(ch, w);
 	kchan_record_wait(ch, w, state == KCHAN_DONE ? KCHAN_WAKE_DONE :
 						      KCHAN_WAKE_CLOSED);
+	/*
+	 * Not the last reference: the owner, which has not given up (the
+	 * claim succeeded), holds its own until it sees the state below.
+	 */
+	kchan_wait_put(wait);
 	get_task_struct(task);
 	/* Pairs with smp_load_acquire() in kchan_sleep(). */
 	smp_store_release(&w->state, state);
@@ -206,26 +354,29 @@ int kchan_may_block(const struct kchan_wait_opts *opts)
 	return 0;
 }
 
-/* The published state of @sel's winner, or KCHAN_WAITING. */
-static int kchan_winner_state(struct kchan_selector *sel, int *winner)
+/* The published state of @wait's winner, or KCHAN_WAITING. */
+static int kchan_winner_state(struct kchan_wait *wait, int *winner)
 {
-	*winner = READ_ONCE(sel->winner);
+	*winner = READ_ONCE(wait->winner);
 	if (*winner < 0)
 		return KCHAN_WAITING;
 	/* Pairs with smp_store_release() in kchan_complete(). */
-	return smp_load_acquire(&sel->waiters[*winner].state);
+	return smp_load_acquire(&wait->waiters[*winner].state);
 }
 
 /*
- * A completer claimed @sel's case @winner just as the sleeper gave up; it
- * holds that case's channel lock and wakes the sleeper once it publishes.
+ * A completer claimed @wait's case @winner just as the sleeper gave up; it
+ * holds that case's channel lock, does only kernel work before it
+ * publishes (see the top of this file) and wakes the sleeper then.  The
+ * sleeper must not leave before: the completer may still touch the wait's
+ * waiter.  Uninterruptible, but for that short window only.
  */
-static void kchan_await_publish(struct kchan_selector *sel, int winner)
+static void kchan_await_publish(struct kchan_wait *wait, int winner)
 {
 	for (;;) {
 		set_current_state(TASK_UNINTERRUPTIBLE);
 		/* Pairs with smp_store_release() in kchan_complete(). */
-		if (smp_load_acquire(&sel->waiters[winner].state) != KCHAN_WAITING)
+		if (smp_load_acquire(&wait->waiters[winner].state) != KCHAN_WAITING)
 			break;
 		schedule();
 	}
@@ -233,28 +384,28 @@ static void kchan_await_publish(struct kchan_selector *sel, int winner)
 }
 
 /**
- * kchan_sleep() - wait until one of a select's waiters is completed
- * @sel: the selector, whose waiters are queued (it may have none: Go's
+ * kchan_sleep() - wait until one of a call's waiters is completed
+ * @wait: the wait, whose waiters are queued (it may have none: Go's
  *	empty select, which only a signal or the deadline ends)
  * @opts: the deadline, if any
  *
  * Called with no lock held.  A signal whose handler runs gives -EINTR to a
  * timed call and restarts an untimed one under SA_RESTART; without a
  * handler (stop, freezer, ptrace) both are restarted, and the absolute
- * deadline does not drift.
+ * deadline does not drift.  A fatal signal ends the wait like any other.
  *
  * Return: the index of the completed waiter, whose state is published; or
- * -ETIMEDOUT, -ERESTARTNOHAND or -ERESTARTSYS once @sel is aborted, so that
- * no waiter can be completed any more (some may still be queued).
+ * -ETIMEDOUT, -ERESTARTNOHAND or -ERESTARTSYS once @wait is aborted, so
+ * that no waiter can be completed any more (some may still be queued).
  */
-int kchan_sleep(struct kchan_selector *sel, const struct kchan_wait_opts *opts)
+int kchan_sleep(struct kchan_wait *wait, const struct kchan_wait_opts *opts)
 {
 	ktime_t deadline = opts->deadline;
 	int winner, err;
 
 	for (;;) {
 		set_current_state(TASK_INTERRUPTIBLE);
-		if (kchan_winner_state(sel, &winner) != KCHAN_WAITING) {
+		if (kchan_winner_state(wait, &winner) != KCHAN_WAITING) {
 			__set_current_state(TASK_RUNNING);
 			return winner;
 		}
@@ -273,22 +424,14 @@ int kchan_sleep(struct kchan_selector *sel, const struct kchan_wait_opts *opts)
 	}
 	__set_current_state(TASK_RUNNING);
 
-	winner = cmpxchg(&sel->winner, KCHAN_SEL_OPEN, KCHAN_SEL_ABORTED);
+	/* Read by kchan_unqueue_reason() once the cmpxchg() publishes it. */
+	WRITE_ONCE(wait->abort_reason, err == -ETIMEDOUT ? KCHAN_WAKE_TIMEOUT :
+							   KCHAN_WAKE_SIGNAL);
+	winner = cmpxchg(&wait->winner, KCHAN_SEL_OPEN, KCHAN_SEL_ABORTED);
 	if (winner == KCHAN_SEL_OPEN)
 		return err;
-	kchan_await_publish(sel, winner);
+	kchan_await_publish(wait, winner);
 	return winner;
-}
-
-/**
- * kchan_abort_reason() - why a wait that nobody completed ended
- * @err: kchan_sleep()'s negative result
- *
- * Return: %KCHAN_WAKE_TIMEOUT or %KCHAN_WAKE_SIGNAL.
- */
-enum kchan_wake_reason kchan_abort_reason(int err)
-{
-	return err == -ETIMEDOUT ? KCHAN_WAKE_TIMEOUT : KCHAN_WAKE_SIGNAL;
 }
 
 /**
@@ -297,13 +440,13 @@ enum kchan_wake_reason kchan_abort_reason(int err)
  * @w: the waiter, queued since @w->start
  * @reason: why the wait ended, for the kchan_wake tracepoint
  *
- * Every wait is recorded once: by the completer for a completed waiter,
- * else by the owner when it cleans up.  Bucket i takes [2^i, 2^(i+1)) ns;
- * bucket 0 also takes 0 ns, and the last bucket everything longer.  The
- * clock is local_clock(), the scheduler's cheap per-CPU clock: a wait
- * queued on one CPU and ended on another may be off by the CPUs' small
- * drift, which a log2 histogram does not see (a negative span counts as
- * 0 ns).
+ * Every wait is recorded once, by whoever takes it off its queue: its
+ * completer, its owner, or a task that drops it as stale.  Bucket i takes
+ * [2^i, 2^(i+1)) ns; bucket 0 also takes 0 ns, and the last bucket
+ * everything longer.  The clock is local_clock(), the scheduler's cheap
+ * per-CPU clock: a wait queued on one CPU and ended on another may be off
+ * by the CPUs' small drift, which a log2 histogram does not see (a
+ * negative span counts as 0 ns).
  */
 void kchan_record_wait(struct kchan *ch, const struct kchan_waiter *w,
 		       enum kchan_wake_reason reason)
@@ -314,4 +457,107 @@ void kchan_record_wait(struct kchan *ch, const struct kchan_waiter *w,
 	lockdep_assert_held(&ch->lock);
 	ch->wait_hist[min_t(unsigned int, i, KCHAN_STATS_HIST_BUCKETS - 1)]++;
 	trace_kchan_wake(ch, w, max_t(s64, ns, 0), reason);
+}
+
+/* --- Giving an element back ---------------------------------------------- */
+
+static struct workqueue_struct *kchan_give_back_wq;
+
+/**
+ * struct kchan_deferred_give_back - an element given back by a task that
+ * could not take the channel lock
+ * @work: on kchan_give_back_wq.
+ * @ch: the channel, referenced.
+ * @msg: the element.
+ */
+struct kchan_deferred_give_back {
+	struct work_struct work;
+	struct kchan *ch;
+	struct kchan_msg *msg;
+};
+
+/* Hand @msg to the next blocked receiver, or put it at the front. */
+static void __kchan_give_back(struct kchan *ch, struct kchan_msg *msg)
+{
+	struct kchan_waiter *w;
+
+	w = kchan_claim_first(ch, false);
+	if (w) {
+		/* Counted as received once, by whoever handed it over. */
+		memcpy(w->msg->data, msg->data, ch->ring.elem_size);
+		kchan_complete(ch, w, KCHAN_DONE);
+		kchan_msg_free(msg);
+		return;
+	}
+	/* Not received after all: it is received again from here. */
+	ch->recvs--;
+	list_add_tail(&msg->node, &ch->returned);
+	WRITE_ONCE(ch->nr_returned, ch->nr_returned + 1);
+}
+
+static void kchan_give_back_work(struct work_struct *work)
+{
+	struct kchan_deferred_give_back *gb =
+		container_of(work, struct kchan_deferred_give_back, work);
+	struct kchan *ch = gb->ch;
+
+	/*
+	 * A worker cannot be killed; killable keeps it out of the hung-task
+	 * report while a stalled copy holds the lock.
+	 */
+	if (!WARN_ON_ONCE(mutex_lock_killable(&ch->lock))) {
+		__kchan_give_back(ch, gb->msg);
+		kchan_wake_pollers(ch, kchan_unlock(ch));
+	} else {
+		kchan_msg_free(gb->msg);
+	}
+	kchan_put(ch);
+	kfree(gb);
+}
+
+/**
+ * kchan_give_back() - return an element a receiver could not copy out
+ * @ch: the channel, not locked; the caller holds a reference to its file
+ * @msg: the element; the channel takes it over
+ *
+ * Hands the element to the next blocked receiver, or puts it at the front
+ * of the channel.  When a fatal signal interrupts the wait for the lock, a
+ * work item does it once the lock is free, so the caller can leave.
+ */
+void kchan_give_back(struct kchan *ch, struct kchan_msg *msg)
+{
+	struct kchan_deferred_give_back *gb;
+
+	if (!mutex_lock_killable(&ch->lock)) {
+		__kchan_give_back(ch, msg);
+		kchan_wake_pollers(ch, kchan_unlock(ch));
+		return;
+	}
+	/* Small and rare, and the element must not be lost. */
+	gb = kmalloc(sizeof(*gb), GFP_KERNEL | __GFP_NOFAIL);
+	INIT_WORK(&gb->work, kchan_give_back_work);
+	kref_get(&ch->refs);
+	gb->ch = ch;
+	gb->msg = msg;
+	queue_work(kchan_give_back_wq, &gb->work);
+}
+
+/**
+ * kchan_give_back_init() - create the give-back workqueue, at module load
+ *
+ * Return: 0 or -ENOMEM.
+ */
+int kchan_give_back_init(void)
+{
+	kchan_give_back_wq = alloc_workqueue("kchan_give_back", 0, 0);
+	return kchan_give_back_wq ? 0 : -ENOMEM;
+}
+
+/**
+ * kchan_give_back_exit() - run what is queued and destroy the workqueue,
+ * at module unload
+ */
+void kchan_give_back_exit(void)
+{
+	destroy_workqueue(kchan_give_back_wq);
 }

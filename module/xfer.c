@@ -4,7 +4,9 @@
  *
  * This file owns the channel's state machine.  Every function that looks at
  * or changes a channel holds struct kchan.lock (see kchan.h for what it
- * guards); none sleeps with it held except to copy user memory or allocate.
+ * guards) and drops it with kchan_unlock(), which publishes the channel's
+ * poll mask; none sleeps with it held except to copy user memory or
+ * allocate.
  *
  * Go's rules, as runtime/chan.go implements them:
  *
@@ -21,11 +23,13 @@
  * - Close completes every blocked sender (EPIPE) and receiver ("closed").
  *
  * Nothing is lost when user memory faults: a sender copies its element in
- * before anything is committed, and a receiver copies out of the ring or a
- * sender's message before either is consumed.  The one element that is
- * committed before the copy out - one handed to a blocked receiver, or
- * taken from a claimed sender - is given back to the front of the channel
- * (struct kchan.returned) if the receiver's copy fails.
+ * before anything is committed, and a receiver copies out of the ring or
+ * the front of the channel before either is consumed.  The one element
+ * that is committed before the copy out - one handed to a blocked
+ * receiver, or taken from a blocked sender - is given back to the front of
+ * the channel (struct kchan.returned) if the receiver's copy fails.  A
+ * blocked sender whose element is taken is completed before the element is
+ * copied out, so no task ever waits for another task's user copy (wait.c).
  *
  * Blocked tasks are waiters (wait.c); a waiter is taken from a queue only
  * by claiming it, because it may be one case of a select that proceeds
@@ -43,6 +47,85 @@
 
 #include "kchan.h"
 #include "trace.h"
+
+#define KCHAN_EV_IN	(EPOLLIN | EPOLLRDNORM)
+#define KCHAN_EV_OUT	(EPOLLOUT | EPOLLWRNORM)
+
+/**
+ * kchan_ready_mask() - the poll events the channel's state makes true
+ * @ch: the channel, locked (or not yet reachable)
+ *
+ * Readable when a receive would not block (elements queued, a sender
+ * blocked, or closed); writable when a send would not block (room in the
+ * ring, a receiver blocked, or closed: the send fails at once with EPIPE);
+ * EPOLLHUP once closed.  Stale select waiters still queued count as
+ * blocked tasks: the mask may say ready a little too often, never too
+ * seldom.
+ *
+ * Return: the EPOLL* mask.
+ */
+__poll_t kchan_ready_mask(const struct kchan *ch)
+{
+	__poll_t mask = 0;
+
+	if (ch->closed)
+		return KCHAN_EV_IN | KCHAN_EV_OUT | EPOLLHUP;
+	if (!kchan_ring_empty(&ch->ring) || ch->nr_returned || ch->nr_sendq)
+		mask |= KCHAN_EV_IN;
+	if (!kchan_ring_full(&ch->ring) || ch->nr_recvq)
+		mask |= KCHAN_EV_OUT;
+	return mask;
+}
+
+/**
+ * kchan_unlock() - publish the channel's poll mask and unlock it
+ * @ch: the channel, locked
+ *
+ * Every path that may have changed the channel drops the lock here, so
+ * that struct kchan.ready is always the mask of the state last unlocked.
+ *
+ * Return: that mask, for kchan_wake_pollers().
+ */
+__poll_t kchan_unlock(struct kchan *ch)
+{
+	__poll_t mask = kchan_ready_mask(ch);
+
+	/* Read by kchan_chan_poll() after its smp_mb(); see there. */
+	WRITE_ONCE(ch->ready, mask);
+	mutex_unlock(&ch->lock);
+	return mask;
+}
+
+/* Unlock, then wake the pollers for what is true now. */
+static void kchan_unlock_wake(struct kchan *ch)
+{
+	kchan_wake_pollers(ch, kchan_unlock(ch));
+}
+
+/**
+ * kchan_case_ready() - whether a send or receive could proceed now
+ * @ch: the channel, locked
+ * @send: a send, else a receive
+ * @self: a blocked call whose own waiters do not count as partners
+ *
+ * Exact under the lock, except that a partner found here may yet be
+ * claimed by a third task through another of its cases.
+ *
+ * Return: true if kchan_send_step() or kchan_recv_step() would not return
+ * %KCHAN_WOULD_BLOCK (barring that race).
+ */
+bool kchan_case_ready(struct kchan *ch, bool send,
+		      const struct kchan_wait *self)
+{
+	lockdep_assert_held(&ch->lock);
+	if (ch->closed)
+		return true;
+	if (send)
+		return !kchan_ring_full(&ch->ring) ||
+		       kchan_has_partner(ch, false, self);
+	return ch->nr_returned || !kchan_ring_empty(&ch->ring) ||
+	       kchan_has_partner(ch, true, self);
+}
 
 /**
  * kchan_send_step() - move one element into the channel without blocking
@@ -90,11 +173,26 @@ static void kchan_return_msg(struct kchan *ch, struct kchan_msg *msg)
 	WRITE_ONCE(ch->nr_returned, ch->nr_returned + 1);
 }
 
+/* A slot is free: the first blocked sender's element takes it. */
+static bool kchan_refill_from_sender(struct kchan *ch)
+{
+	struct kchan_ring *ring = &ch->ring;
+	struct kchan_waiter *w = kchan_claim_first(ch, true);
+
+	if (!w)
+		return false;
+	memcpy(kchan_ring_back(ring), w->msg->data, ring->elem_size);
+	kchan_ring_push(ring);
+	kchan_complete(ch, w, KCHAN_DONE);
+	ch->sends++;
+	return true;
+}
+
 /**
  * kchan_recv_step() - move one element out of the channel without blocking
  * @ch: the channel, locked
  * @dst: where the element goes in user memory; untouched unless 1 is
- *	returned or a claimed sender's element faulted
+ *	returned or a blocked sender's element faulted
  *
  * Return: 1, 0 when closed and drained, -EFAULT or %KCHAN_WOULD_BLOCK.
  */
@@ -113,7 +211,7 @@ int kchan_recv_step(struct kchan *ch, u8 __user *dst)
 			return -EFAULT;
 		list_del(&msg->node);
 		WRITE_ONCE(ch->nr_returned, ch->nr_returned - 1);
-		kchan_msg_free(ch, msg);
+		kchan_msg_free(msg);
 		ch->recvs++;
 		return 1;
 	}
@@ -123,80 +221,126 @@ int kchan_recv_step(struct kchan *ch, u8 __user *dst)
 			return -EFAULT;
 		kchan_ring_pop(ring);
 		ch->recvs++;
-		/* A slot is free: the first blocked sender's element takes it. */
-		w = kchan_claim_first(ch, true);
-		if (w) {
-			memcpy(kchan_ring_back(ring), w->msg->data, esz);
-			kchan_ring_push(ring);
-			kchan_complete(ch, w, KCHAN_DONE);
-			ch->sends++;
-		}
+		kchan_refill_from_sender(ch);
 		return 1;
 	}
 
-	/* Unbuffered: take a blocked sender's element directly. */
+	/*
+	 * Unbuffered: take a blocked sender's element directly.  The sender
+	 * is released before the copy out, which may stall: it must not wait
+	 * for it.  Its send happened either way; a failed copy gives the
+	 * element back to the front of the channel.
+	 */
 	w = kchan_claim_first(ch, true);
 	if (w) {
-		int ret = 1;
-
-		if (copy_to_user(dst, w->msg->data, esz)) {
-			/* The sender is claimed, so its send happened. */
-			kchan_return_msg(ch, w->msg);
-			w->msg = NULL;
-			ret = -EFAULT;
-		} else {
-			ch->recvs++;
-		}
+		msg = w->msg;
+		w->msg = NULL;
 		kchan_complete(ch, w, KCHAN_DONE);
 		ch->sends++;
-		return ret;
+		if (copy_to_user(dst, msg->data, esz)) {
+			kchan_return_msg(ch, msg);
+			return -EFAULT;
+		}
+		ch->recvs++;
+		kchan_msg_free(msg);
+		return 1;
 	}
 
 	return ch->closed ? 0 : KCHAN_WOULD_BLOCK;
 }
 
-/*
- * Queue @w (its msg set) on @ch, drop the lock and sleep.  Returns the
- * waiter's final state (KCHAN_DONE or KCHAN_CLOSED) or a negative errno
- * once @w is off the queue unfinished.
+/**
+ * kchan_take_delivered() - copy out the element a sender handed to a
+ * blocked receiver
+ * @ch: the receiver's channel, not locked; the caller holds its file
+ * @w: the receiver's completed waiter, %KCHAN_DONE; its message is given
+ *	back to the channel if it cannot be copied out
+ * @dst: the receiver's buffer
+ *
+ * The element was received when it was handed over: a receiver killed
+ * since still copies it out, as one killed a moment later would have (its
+ * elements go with it); only a copy that faults gives the element back.
+ *
+ * Return: 1 or -EFAULT.
  */
-static int kchan_block(struct kchan *ch, struct kchan_waiter *w,
+int kchan_take_delivered(struct kchan *ch, struct kchan_waiter *w,
+			 u8 __user *dst)
+{
+	struct kchan_msg *msg = w->msg;
+
+	if (!copy_to_user(dst, msg->data, ch->ring.elem_size))
+		return 1;
+	w->msg = NULL;
+	kchan_give_back(ch, msg);
+	return -EFAULT;
+}
+
+/*
+ * Queue @wait's one waiter on @ch, drop the lock and sleep.  Returns the
+ * waiter's final state (KCHAN_DONE or KCHAN_CLOSED) or a negative errno
+ * once the waiter is off the queue unfinished - or, killed while waiting
+ * to take it off, left on it for others to drop.
+ */
+static int kchan_block(struct kchan *ch, struct kchan_wait *wait,
 		       const struct kchan_wait_opts *opts)
 {
-	struct kchan_selector sel = {
-		.winner = KCHAN_SEL_OPEN,
-		.waiters = w,
-	};
+	struct kchan_waiter *w = &wait->waiters[0];
 	int ret;
 
 	lockdep_assert_held(&ch->lock);
 
-	w->task = current;
-	w->sel = &sel;
-	w->index = 0;
-	w->state = KCHAN_WAITING;
 	kchan_enqueue(ch, w);
 	if (w->sender)
 		ch->send_blocks++;
 	else
 		ch->recv_blocks++;
-	mutex_unlock(&ch->lock);
-	kchan_wake_pollers(ch, w->sender ? EPOLLIN | EPOLLRDNORM :
-					   EPOLLOUT | EPOLLWRNORM);
+	kchan_unlock_wake(ch);
 
-	ret = kchan_sleep(&sel, opts);
+	ret = kchan_sleep(wait, opts);
 	if (ret >= 0)
 		return w->state;	/* the completer recorded the wait */
 
 	/* Aborted: nobody can complete @w any more, but it may be queued. */
-	mutex_lock(&ch->lock);
+	if (mutex_lock_killable(&ch->lock))
+		return -EINTR;
 	if (!list_empty(&w->node))
 		kchan_dequeue(ch, w);
-	kchan_record_wait(ch, w, kchan_abort_reason(ret));
 	if (ret == -ETIMEDOUT)
 		ch->timeouts++;
-	mutex_unlock(&ch->lock);
+	kchan_unlock(ch);
 	return ret;
+}
+
+/*
+ * A wait of one case for @ch, its message allocated; for a sender, filled
+ * from @src.  Called with the lock held.
+ */
+static struct kchan_wait *kchan_wait_one(struct kchan *ch, bool sender,
+					 const u8 __user *src)
+{
+	struct kchan_wait *wait = kchan_wait_new(1, NULL);
+	struct kchan_waiter *w;
+	int ret;
+
+	if (IS_ERR(wait))
+		return wait;
+	w = &wait->waiters[0];
+	w->sender = sender;
+	w->msg = kchan_msg_alloc(ch);
+	if (IS_ERR(w->msg)) {
+		ret = PTR_ERR(w->msg);
+		w->msg = NULL;
+		goto out_put;
+	}
+	if (sender && copy_from_user(w->msg->data, src, ch->ring.elem_size)) {
+		ret = -EFAULT;
+		goto out_put;
+	}
+	return wait;
+
+out_put:
+	kchan_wait_put(wait);
+	return ERR_PTR(ret);
 }
 
 /*
@@ -206,65 +350,29 @@ static int kchan_block(struct kchan *ch, struct kchan_waiter *w,
 static int kchan_send_block(struct kchan *ch, const u8 __user *src,
 			    const struct kchan_wait_opts *opts)
 {
-	struct kchan_waiter w = { .sender = true };
+	struct kchan_wait *wait;
 	int ret;
 
 	ret = kchan_may_block(opts);
 	if (ret)
 		goto out_unlock;
-
-	w.msg = kchan_msg_alloc(ch);
-	if (!w.msg) {
-		ret = -ENOMEM;
+	wait = kchan_wait_one(ch, true, src);
+	if (IS_ERR(wait)) {
+		ret = PTR_ERR(wait);
 		goto out_unlock;
 	}
-	if (copy_from_user(w.msg->data, src, ch->ring.elem_size)) {
-		ret = -EFAULT;
-		goto out_free_msg;
-	}
 
-	ret = kchan_block(ch, &w, opts);
+	ret = kchan_block(ch, wait, opts);
 	if (ret == KCHAN_DONE)
 		ret = 1;
 	else if (ret == KCHAN_CLOSED)
 		ret = -EPIPE;
-	kchan_msg_free(ch, w.msg);
+	kchan_wait_put(wait);
 	return ret;
 
-out_free_msg:
-	kchan_msg_free(ch, w.msg);
 out_unlock:
-	mutex_unlock(&ch->lock);
+	kchan_unlock(ch);
 	return ret;
-}
-
-/**
- * kchan_give_back() - return an element a receiver could not copy out
- * @ch: the channel, not locked
- * @msg: the element; the channel takes it over
- *
- * Hands the element to the next blocked receiver, or puts it at the front
- * of the channel.
- */
-void kchan_give_back(struct kchan *ch, struct kchan_msg *msg)
-{
-	struct kchan_waiter *w;
-
-	mutex_lock(&ch->lock);
-	w = kchan_claim_first(ch, false);
-	if (w) {
-		/* Counted as received once, by whoever handed it over. */
-		memcpy(w->msg->data, msg->data, ch->ring.elem_size);
-		kchan_complete(ch, w, KCHAN_DONE);
-	} else {
-		/* Not received after all: it is received again from here. */
-		ch->recvs--;
-		kchan_return_msg(ch, msg);
-		msg = NULL;
-	}
-	mutex_unlock(&ch->lock);
-	kchan_wake_pollers(ch, EPOLLIN | EPOLLRDNORM);
-	kchan_msg_free(ch, msg);
 }
 
 /*
@@ -275,32 +383,28 @@ void kchan_give_back(struct kchan *ch, struct kchan_msg *msg)
 static int kchan_recv_block(struct kchan *ch, u8 __user *dst,
 			    const struct kchan_wait_opts *opts)
 {
-	struct kchan_waiter w = { .sender = false };
+	struct kchan_wait *wait;
 	int ret;
 
 	ret = kchan_may_block(opts);
-	if (ret) {
-		mutex_unlock(&ch->lock);
-		return ret;
+	if (ret)
+		goto out_unlock;
+	wait = kchan_wait_one(ch, false, NULL);
+	if (IS_ERR(wait)) {
+		ret = PTR_ERR(wait);
+		goto out_unlock;
 	}
 
-	w.msg = kchan_msg_alloc(ch);
-	if (!w.msg) {
-		mutex_unlock(&ch->lock);
-		return -ENOMEM;
-	}
-
-	ret = kchan_block(ch, &w, opts);
-	if (ret == KCHAN_DONE) {
-		if (copy_to_user(dst, w.msg->data, ch->ring.elem_size)) {
-			kchan_give_back(ch, w.msg);
-			return -EFAULT;
-		}
-		ret = 1;
-	} else if (ret == KCHAN_CLOSED) {
+	ret = kchan_block(ch, wait, opts);
+	if (ret == KCHAN_DONE)
+		ret = kchan_take_delivered(ch, &wait->waiters[0], dst);
+	else if (ret == KCHAN_CLOSED)
 		ret = 0;
-	}
-	kchan_msg_free(ch, w.msg);
+	kchan_wait_put(wait);
+	return ret;
+
+out_unlock:
+	kchan_unlock(ch);
 	return ret;
 }
 
@@ -392,7 +496,6 @@ static long kchan_send_run(struct kchan *ch, const u8 __user *src, size_t n)
 static long kchan_recv_run(struct kchan *ch, u8 __user *dst, size_t n)
 {
 	struct kchan_ring *ring = &ch->ring;
-	struct kchan_waiter *w;
 	long ret, i;
 
 	lockdep_assert_held(&ch->lock);
@@ -401,15 +504,9 @@ static long kchan_recv_run(struct kchan *ch, u8 __user *dst, size_t n)
 	ret = kchan_ring_pop_user(ring, dst, n);
 	if (ret > 0)
 		ch->recvs += ret;
-	for (i = 0; i < ret; i++) {
-		w = kchan_claim_first(ch, true);
-		if (!w)
+	for (i = 0; i < ret; i++)
+		if (!kchan_refill_from_sender(ch))
 			break;
-		memcpy(kchan_ring_back(ring), w->msg->data, ring->elem_size);
-		kchan_ring_push(ring);
-		kchan_complete(ch, w, KCHAN_DONE);
-		ch->sends++;
-	}
 	return ret;
 }
 
@@ -426,11 +523,12 @@ static long __kchan_send(struct kchan *ch, const u8 __user *elems, size_t count,
 
 	ret = kchan_send_run(ch, elems, count);
 	if (ret == KCHAN_WOULD_BLOCK) {
+		/* Whoever takes the element wakes the pollers. */
 		ret = kchan_send_block(ch, elems, opts);
 		if (ret < 0 || count == 1 || mutex_lock_killable(&ch->lock))
-			goto out_woken;
+			return ret;
 	} else if (ret < 0) {
-		mutex_unlock(&ch->lock);
+		kchan_unlock(ch);
 		return ret;
 	}
 
@@ -439,14 +537,8 @@ static long __kchan_send(struct kchan *ch, const u8 __user *elems, size_t count,
 		if (ret <= 0)
 			break;
 	}
-	mutex_unlock(&ch->lock);
-	kchan_wake_pollers(ch, EPOLLIN | EPOLLRDNORM);
+	kchan_unlock_wake(ch);
 	return sent;
-
-out_woken:
-	if (ret > 0)
-		kchan_wake_pollers(ch, EPOLLIN | EPOLLRDNORM);
-	return ret;
 }
 
 /**
@@ -460,7 +552,8 @@ out_woken:
  * then moves as many of the rest as it can without blocking.
  *
  * Return: the number of elements sent, or -EPIPE, -EAGAIN, -ETIMEDOUT,
- * -EINTR, -ERESTARTNOHAND, -ERESTARTSYS, -EFAULT or -ENOMEM if none was.
+ * -EINTR, -ERESTARTNOHAND, -ERESTARTSYS, -EFAULT, -ENOSPC or -ENOMEM if
+ * none was.
  */
 long kchan_send(struct kchan *ch, const u8 __user *elems, size_t count,
 		const struct kchan_wait_opts *opts)
@@ -486,9 +579,9 @@ static long __kchan_recv(struct kchan *ch, u8 __user *elems, size_t count,
 	if (ret == KCHAN_WOULD_BLOCK) {
 		ret = kchan_recv_block(ch, elems, opts);
 		if (ret <= 0 || count == 1 || mutex_lock_killable(&ch->lock))
-			goto out_woken;
+			return ret;
 	} else if (ret <= 0) {
-		mutex_unlock(&ch->lock);
+		kchan_unlock(ch);
 		return ret;
 	}
 
@@ -497,14 +590,8 @@ static long __kchan_recv(struct kchan *ch, u8 __user *elems, size_t count,
 		if (ret <= 0)
 			break;
 	}
-	mutex_unlock(&ch->lock);
-	kchan_wake_pollers(ch, EPOLLOUT | EPOLLWRNORM);
+	kchan_unlock_wake(ch);
 	return got;
-
-out_woken:
-	if (ret > 0)
-		kchan_wake_pollers(ch, EPOLLOUT | EPOLLWRNORM);
-	return ret;
 }
 
 /**
@@ -520,7 +607,7 @@ out_woken:
  *
  * Return: the number of elements received, 0 when the channel is closed
  * and drained, or -EAGAIN, -ETIMEDOUT, -EINTR, -ERESTARTNOHAND,
- * -ERESTARTSYS, -EFAULT or -ENOMEM.
+ * -ERESTARTSYS, -EFAULT, -ENOSPC or -ENOMEM.
  */
 long kchan_recv(struct kchan *ch, u8 __user *elems, size_t count,
 		const struct kchan_wait_opts *opts)
@@ -564,47 +651,15 @@ int kchan_close(struct kchan *ch)
 
 	if (mutex_lock_killable(&ch->lock))
 		return -EINTR;
-	if (ch->closed)
-		goto out_unlock;
-	WRITE_ONCE(ch->closed, true);
-	woken = kchan_close_queue(ch, &ch->sendq) +
-		kchan_close_queue(ch, &ch->recvq);
-	ret = 0;
-out_unlock:
-	mutex_unlock(&ch->lock);
+	if (!ch->closed) {
+		WRITE_ONCE(ch->closed, true);
+		woken = kchan_close_queue(ch, &ch->sendq) +
+			kchan_close_queue(ch, &ch->recvq);
+		ret = 0;
+	}
+	kchan_unlock_wake(ch);
 	trace_kchan_close(ch, ret, woken);
-	if (!ret)
-		kchan_wake_pollers(ch, EPOLLIN | EPOLLRDNORM | EPOLLOUT |
-				   EPOLLWRNORM | EPOLLHUP);
 	return ret;
-}
-
-/**
- * kchan_poll_mask() - the channel's poll events now
- * @ch: the channel
- *
- * Readable when a receive would not block (elements queued, a sender
- * blocked, or closed); writable when a send would not block (room in the
- * ring, a receiver blocked, or closed: the send fails at once with EPIPE);
- * EPOLLHUP once closed.  Reads the state locklessly, so the answer may be
- * stale by the time the caller sees it, as with any poll.
- *
- * Return: the EPOLL* mask.
- */
-__poll_t kchan_poll_mask(struct kchan *ch)
-{
-	__poll_t mask = 0;
-	u32 len;
-
-	if (READ_ONCE(ch->closed))
-		return EPOLLIN | EPOLLRDNORM | EPOLLOUT | EPOLLWRNORM | EPOLLHUP;
-
-	len = kchan_ring_len(&ch->ring);
-	if (len || READ_ONCE(ch->nr_returned) || READ_ONCE(ch->nr_sendq))
-		mask |= EPOLLIN | EPOLLRDNORM;
-	if (len < ch->ring.capacity || READ_ONCE(ch->nr_recvq))
-		mask |= EPOLLOUT | EPOLLWRNORM;
-	return mask;
 }
 
 /**
@@ -616,7 +671,7 @@ void kchan_release_returned(struct kchan *ch)
 	struct kchan_msg *msg, *next;
 
 	list_for_each_entry_safe(msg, next, &ch->returned, node)
-		kchan_msg_free(ch, msg);
+		kchan_msg_free(msg);
 	INIT_LIST_HEAD(&ch->returned);
 	ch->nr_returned = 0;
 }

@@ -441,9 +441,47 @@ static const unsigned long foreign_cmds[] = {
 	_IO(KCHAN_IOC_MAGIC, 0x7f),
 	_IO(KCHAN_IOC_MAGIC, 0xff),
 	_IOWR(KCHAN_IOC_MAGIC, 0x00, struct kchan_create),	/* CREATE's nr, other encoding */
-	_IOW(KCHAN_IOC_MAGIC, 0x10, struct kchan_xfer),	/* SEND's nr, other encoding */
+	_IO(KCHAN_IOC_MAGIC, 0x10),			/* SEND's nr, its old _IO() encoding */
+	_IOWR(KCHAN_IOC_MAGIC, 0x20, struct kchan_select),	/* SELECT's nr, other direction */
 	_IO('T', 0x01),						/* TCGETS */
 };
+
+/*
+ * Every command number carries its direction and the size of what it
+ * passes (Documentation/process/botching-up-ioctls.rst): a structure is
+ * _IOW() when the kernel only reads it, _IOWR() when it also writes it
+ * back; the one-element commands pass an element of the channel's size and
+ * CLOSE passes nothing, so those three are _IO().
+ */
+static const struct {
+	const char *name;
+	unsigned long cmd;
+	unsigned int nr;
+	unsigned int dir;
+	unsigned int size;
+} ioctl_numbers[] = {
+	{ "CREATE", KCHAN_IOC_CREATE, 0x00, _IOC_WRITE, KCHAN_CREATE_SIZE_VER0 },
+	{ "SEND", KCHAN_IOC_SEND, 0x10, _IOC_WRITE, KCHAN_XFER_SIZE_VER0 },
+	{ "RECV", KCHAN_IOC_RECV, 0x11, _IOC_WRITE, KCHAN_XFER_SIZE_VER0 },
+	{ "CLOSE", KCHAN_IOC_CLOSE, 0x12, _IOC_NONE, 0 },
+	{ "INFO", KCHAN_IOC_INFO, 0x13, _IOC_READ | _IOC_WRITE, KCHAN_INFO_SIZE_VER0 },
+	{ "SEND_ONE", KCHAN_IOC_SEND_ONE, 0x14, _IOC_NONE, 0 },
+	{ "RECV_ONE", KCHAN_IOC_RECV_ONE, 0x15, _IOC_NONE, 0 },
+	{ "STATS", KCHAN_IOC_STATS, 0x16, _IOC_READ | _IOC_WRITE, KCHAN_STATS_SIZE_VER0 },
+	{ "SELECT", KCHAN_IOC_SELECT, 0x20, _IOC_WRITE, KCHAN_SELECT_SIZE_VER0 },
+};
+
+TEST(ioctl_numbers_encode_direction_and_size)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(ioctl_numbers); i++) {
+		unsigned long cmd = ioctl_numbers[i].cmd;
+
+		EXPECT_EQ(KCHAN_IOC_MAGIC, _IOC_TYPE(cmd)) TH_LOG("%s", ioctl_numbers[i].name);
+		EXPECT_EQ(ioctl_numbers[i].nr, _IOC_NR(cmd)) TH_LOG("%s", ioctl_numbers[i].name);
+		EXPECT_EQ(ioctl_numbers[i].dir, _IOC_DIR(cmd)) TH_LOG("%s", ioctl_numbers[i].name);
+		EXPECT_EQ(ioctl_numbers[i].size, _IOC_SIZE(cmd)) TH_LOG("%s", ioctl_numbers[i].name);
+	}
+}
 
 TEST_F(dev, unknown_ioctl_on_dev_enotty)
 {

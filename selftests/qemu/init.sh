@@ -7,7 +7,7 @@
 # other, unloads the module and prints the kernel log written since the start
 # mark.  Every step prints a line "==== kchan-qemu: KEY ... ====" on the
 # console; run.sh parses the serial output for these.  Settings come from
-# /kchan-qemu.conf (MODULE, MODNAME, DEVNODE, GUEST_TIMEOUT, WATCHDOG, and the
+# /kchan-qemu.conf (MODULE, MODNAME, MODPARAMS, DEVNODE, GUEST_TIMEOUT, WATCHDOG, and the
 # "export VAR=..." lines of run.sh --env, which the programs inherit).
 
 /bin/busybox --install -s /bin
@@ -75,7 +75,8 @@ kmsg "start mark"
 M START
 
 loaded=0
-if insmod "/$MODULE"; then
+# shellcheck disable=SC2086 # MODPARAMS is a list of words
+if insmod "/$MODULE" $MODPARAMS; then
 	loaded=1
 	M INSMOD ok
 else

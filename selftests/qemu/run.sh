@@ -18,6 +18,7 @@
 #   --module PATH   module to insmod (default: kchan.ko at the top level)
 #   --devnode PATH  device the module must create (default: /dev/kchan;
 #                   "" to skip the check)
+#   --modparam P=V  load the module with parameter P=V (repeatable)
 #   --file PATH     also copy PATH into the guest's /tests (not run)
 #   --env VAR=VALUE export VAR=VALUE in the guest before the programs run
 #                   (repeatable; VALUE is taken verbatim)
@@ -56,6 +57,7 @@ timeout_s=${QEMU_TIMEOUT:-900}
 log=$here/out/last-run.log
 files=()
 envs=()
+modparams=()
 progs=()
 extra_taps=()
 
@@ -72,6 +74,7 @@ while [ $# -gt 0 ]; do
 	--module) module=$2; shift 2 ;;
 	--devnode) devnode=$2; shift 2 ;;
 	--file) files+=("$2"); shift 2 ;;
+	--modparam) modparams+=("$2"); shift 2 ;;
 	--env) envs+=("$2"); shift 2 ;;
 	--timeout) timeout_s=$2; shift 2 ;;
 	--log) log=$2; shift 2 ;;
@@ -151,6 +154,7 @@ done
 cat > "$root/kchan-qemu.conf" <<EOF
 MODULE='$modfile'
 MODNAME='$modname'
+MODPARAMS='${modparams[*]}'
 DEVNODE='$devnode'
 GUEST_TIMEOUT='${GUEST_TIMEOUT:-0}'
 WATCHDOG='$watchdog'

@@ -51,6 +51,16 @@
 /**
  * KCHAN_IOC_MAGIC - ioctl type byte of kchan (0xC5, unused in
  * Documentation/userspace-api/ioctl/ioctl-number.rst).
+ *
+ * Each command that passes a structure encodes its direction and the size
+ * of the structure's first published version in its number (_IOW() or
+ * _IOWR()), as Documentation/process/botching-up-ioctls.rst asks; the
+ * structure's own @size field still says which version the caller passes.
+ * Should a structure grow, the command number built with the larger size is
+ * added and the earlier number stays valid.  %KCHAN_IOC_SEND_ONE and
+ * %KCHAN_IOC_RECV_ONE pass one element whose size is the channel's, and
+ * %KCHAN_IOC_CLOSE passes nothing: those are _IO().  Any other number is
+ * ENOTTY.
  */
 #define KCHAN_IOC_MAGIC		0xC5
 
@@ -333,14 +343,14 @@ struct kchan_stats {
  *
  * Argument: struct kchan_create.  Returns the new channel descriptor.
  */
-#define KCHAN_IOC_CREATE	_IO(KCHAN_IOC_MAGIC, 0x00)
+#define KCHAN_IOC_CREATE	_IOW(KCHAN_IOC_MAGIC, 0x00, struct kchan_create)
 
 /**
  * KCHAN_IOC_SEND - send elements; on a channel descriptor.
  *
  * Argument: struct kchan_xfer.  Returns the number of elements sent.
  */
-#define KCHAN_IOC_SEND		_IO(KCHAN_IOC_MAGIC, 0x10)
+#define KCHAN_IOC_SEND		_IOW(KCHAN_IOC_MAGIC, 0x10, struct kchan_xfer)
 
 /**
  * KCHAN_IOC_RECV - receive elements; on a channel descriptor.
@@ -348,7 +358,7 @@ struct kchan_stats {
  * Argument: struct kchan_xfer.  Returns the number of elements received,
  * 0 when closed and drained.
  */
-#define KCHAN_IOC_RECV		_IO(KCHAN_IOC_MAGIC, 0x11)
+#define KCHAN_IOC_RECV		_IOW(KCHAN_IOC_MAGIC, 0x11, struct kchan_xfer)
 
 /**
  * KCHAN_IOC_CLOSE - close the channel (Go's close(ch)); on a channel
@@ -366,7 +376,7 @@ struct kchan_stats {
  *
  * Argument: struct kchan_info.  Returns 0.
  */
-#define KCHAN_IOC_INFO		_IO(KCHAN_IOC_MAGIC, 0x13)
+#define KCHAN_IOC_INFO		_IOWR(KCHAN_IOC_MAGIC, 0x13, struct kchan_info)
 
 /**
  * KCHAN_IOC_SEND_ONE - send one element; on a channel descriptor.
@@ -393,7 +403,7 @@ struct kchan_stats {
  * Errors besides the general ones: EINVAL when @size is below
  * %KCHAN_STATS_SIZE_VER0, E2BIG when it is above a page.
  */
-#define KCHAN_IOC_STATS		_IO(KCHAN_IOC_MAGIC, 0x16)
+#define KCHAN_IOC_STATS		_IOWR(KCHAN_IOC_MAGIC, 0x16, struct kchan_stats)
 
 /**
  * KCHAN_IOC_SELECT - perform one of several send and receive cases (Go's
@@ -404,6 +414,6 @@ struct kchan_stats {
  * proceeded, with %KCHAN_SELECT_CLOSED set for a receive that saw
  * "closed".
  */
-#define KCHAN_IOC_SELECT	_IO(KCHAN_IOC_MAGIC, 0x20)
+#define KCHAN_IOC_SELECT	_IOW(KCHAN_IOC_MAGIC, 0x20, struct kchan_select)
 
 #endif /* _UAPI_LINUX_KCHAN_H */
