@@ -7,7 +7,9 @@
  * task's memory cgroup (SLAB_ACCOUNT caches, __GFP_ACCOUNT), and the bytes
  * that user space sizes - rings, parked elements, select bookkeeping - to
  * a per-user budget as well (limits.c): a user that no memory.max bounds
- * is still bounded.
+ * is still bounded.  (The one exception is the small work item of an
+ * element given back by a killed receiver, wait.c: rare, bounded by the
+ * killed tasks, and not allowed to fail.)
  *
  * Allocations sized by user space fail rather than OOM-kill: the memory
  * cgroup charge carries __GFP_RETRY_MAYFAIL, so a cgroup at its memory.max

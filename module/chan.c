@@ -30,20 +30,24 @@
 #include "kchan.h"
 #include "trace.h"
 
-/* The kernel bytes a channel is charged for: object and ring. */
-static size_t kchan_chan_bytes(const struct kchan *ch)
+/*
+ * The kernel bytes a channel is charged for: object and ring.  The sizes
+ * are within the ABI's limits (kchan_check_limits()), so this cannot wrap.
+ */
+static size_t kchan_chan_bytes(u32 elem_size, u32 capacity)
 {
-	return sizeof(*ch) + (size_t)ch->ring.elem_size * ch->ring.capacity;
+	return sizeof(struct kchan) + (size_t)elem_size * capacity;
 }
 
 static void kchan_destroy(struct kref *kref)
 {
 	struct kchan *ch = container_of(kref, struct kchan, refs);
+	size_t bytes = kchan_chan_bytes(ch->ring.elem_size, ch->ring.capacity);
 
 	kchan_drop_waiters(ch);
 	kchan_release_returned(ch);
 	kchan_ring_destroy(&ch->ring);
-	kchan_user_del_channel(ch->user, kchan_chan_bytes(ch));
+	kchan_user_del_channel(ch->user, bytes);
 	kchan_origin_put(ch);
 	mutex_destroy(&ch->lock);
 	kchan_chan_free(ch);
@@ -324,6 +328,8 @@ int kchan_create_fd(const struct kchan_create *args)
 	int oflags = O_RDWR;
 	struct kchan *ch;
 	struct file *file;
+	size_t bytes;
+	u64 id;
 	int fd, ret;
 
 	ret = kchan_validate_create(args);
@@ -334,19 +340,21 @@ int kchan_create_fd(const struct kchan_create *args)
 	user = kchan_user_current();
 	if (!user)
 		return -ENOMEM;
+	/* Over the budget, nothing is allocated. */
+	bytes = kchan_chan_bytes(args->elem_size, args->capacity);
+	ret = kchan_user_add_channel(user, bytes, &id);
+	if (ret)
+		return ret;
 
 	ch = kchan_chan_alloc();
-	if (!ch)
-		return -ENOMEM;
+	if (!ch) {
+		ret = -ENOMEM;
+		goto out_uncharge;
+	}
 	ch->user = user;
 	ch->owner = current_uid();
+	ch->id = id;
 	ch->slot = KCHAN_SLOT_UNLISTED;
-	/* The sizes are what kchan_chan_bytes() charges for. */
-	ch->ring.elem_size = args->elem_size;
-	ch->ring.capacity = args->capacity;
-	ret = kchan_user_add_channel(user, kchan_chan_bytes(ch), &ch->id);
-	if (ret)
-		goto out_free_chan;
 	mutex_init(&ch->lock);
 	INIT_LIST_HEAD(&ch->sendq);
 	INIT_LIST_HEAD(&ch->recvq);
@@ -355,7 +363,7 @@ int kchan_create_fd(const struct kchan_create *args)
 	kref_init(&ch->refs);
 	ret = kchan_ring_init(&ch->ring, args->elem_size, args->capacity);
 	if (ret)
-		goto out_uncharge;
+		goto out_free_chan;
 	ch->ready = kchan_ready_mask(ch);
 
 	fd = get_unused_fd_flags(args->flags & KCHAN_CLOEXEC ? O_CLOEXEC : 0);
@@ -386,10 +394,10 @@ out_put_fd:
 	put_unused_fd(fd);
 out_free_ring:
 	kchan_ring_destroy(&ch->ring);
-out_uncharge:
-	mutex_destroy(&ch->lock);
-	kchan_user_del_channel(user, kchan_chan_bytes(ch));
 out_free_chan:
+	mutex_destroy(&ch->lock);
 	kchan_chan_free(ch);
+out_uncharge:
+	kchan_user_del_channel(user, bytes);
 	return ret;
 }

@@ -12,12 +12,14 @@
  *   memory while it is held: a copy that faults leaves the channel exactly
  *   as it was, so nothing is lost or duplicated.  Because such a copy may
  *   stall for as long as user space likes (userfaultfd, FUSE), every task
- *   takes it with mutex_lock_killable() and no path waits for it
- *   uninterruptibly: a task killed while waiting leaves (wait.c).
+ *   takes it with mutex_lock_killable(): a task killed while waiting
+ *   leaves (wait.c).  The one mutex_lock() is the destruction's, on a
+ *   channel no task can reach any more.
  * - struct kchan.ready is the channel's poll mask, recomputed under the
  *   lock by kchan_unlock() each time the state changes, and read without
- *   the lock (poll, select, /proc/kchan): one word, so one consistent
- *   snapshot of head, tail, queues and closed.
+ *   the lock (poll, select's pre-check): one word, so one consistent
+ *   snapshot of head, tail, queues and closed.  (/proc/kchan, an overview,
+ *   reads the fields behind it one by one.)
  * - struct kchan_waiter.state is written only under the channel lock, by
  *   the task that completes the waiter, with smp_store_release() after
  *   everything the waiter will read; the sleeping owner reads it with
@@ -34,8 +36,9 @@
  * Lock order: a task holds at most one channel lock at a time - a select
  * too, which visits its channels one after the other (select.c).
  * kchan_users_lock (limits.c) is never taken with a channel lock held, nor
- * a channel lock under it.  The xarray of /proc/kchan (proc.c) is only
- * touched at creation and destruction, with no channel lock held.
+ * a channel lock under it.  The xarray of /proc/kchan (proc.c) is changed
+ * when a channel's descriptor is created and when its file is released,
+ * with no channel lock held, and read under RCU.
  */
 #ifndef _KCHAN_H
 #define _KCHAN_H
@@ -111,8 +114,9 @@ struct kchan_origin {
  *	WRITE_ONCE(), read locklessly by /proc/kchan.
  * @recvq_since: likewise for @recvq.
  * @poll_wq: poll/epoll waiters, woken after @lock is dropped.
- * @refs: the channel file's reference and those /proc/kchan takes while
- *	it prints the channel; the last one frees the channel.
+ * @refs: the channel file's reference, those /proc/kchan takes while it
+ *	prints the channel, and that of an element a killed receiver gives
+ *	back through a work item (wait.c); the last one frees the channel.
  * @file: the channel's file, which owns the first of @refs; set at
  *	creation, then read-only.  Only used by a task that holds a
  *	reference to the file.

@@ -47,9 +47,9 @@
  * Locking: the parameters are read with READ_ONCE() and need no lock.
  * Each key has a struct kchan_user in kchan_users, indexed by the key's
  * uid in the initial namespace; entries are created on first use under
- * kchan_users_lock, a mutex that also guards each entry's @channels and
- * @last_id, and are freed only at module unload, so a pointer to one stays
- * valid without a reference.  @bytes is an atomic, charged and uncharged
+ * kchan_users_lock, a mutex that also guards each entry's @channels,
+ * @chan_bytes and @last_id, and are freed only at module unload, so a
+ * pointer to one stays valid without a reference.  @bytes is an atomic, charged and uncharged
  * with no lock (also under a channel lock).
  */
 #include <linux/capability.h>
@@ -68,7 +68,9 @@
 
 /**
  * struct kchan_user - the budget of one key
- * @bytes: kernel bytes charged; atomic.
+ * @bytes: kernel bytes charged, of every kind; atomic.
+ * @chan_bytes: the part of @bytes that channels (objects and rings) take,
+ *	which the soft limit bounds; under kchan_users_lock.
  * @channels: channels that exist; under kchan_users_lock.
  * @last_id: the last channel id handed out to this key; ids start at 1
  *	and are never reused while the module is loaded.  Under
@@ -76,6 +78,7 @@
  */
 struct kchan_user {
 	atomic_long_t bytes;
+	unsigned long chan_bytes;
 	unsigned int channels;
 	u64 last_id;
 };
@@ -211,36 +214,27 @@ static bool kchan_privileged(void)
 	return capable(CAP_SYS_RESOURCE) || capable(CAP_SYS_ADMIN);
 }
 
-/* Charge @bytes to @user if that keeps it within @limit (0: none). */
-static int kchan_budget_charge_within(struct kchan_user *user, size_t bytes,
-				      unsigned long limit)
-{
-	unsigned long hard = READ_ONCE(user_bytes_hard);
-	unsigned long total;
-
-	total = atomic_long_add_return(bytes, &user->bytes);
-	if ((limit && total > limit) || (hard && total > hard)) {
-		/* Asked only when over, as capable() may log a denial. */
-		if (!kchan_privileged()) {
-			atomic_long_sub(bytes, &user->bytes);
-			return -ENOSPC;
-		}
-	}
-	return 0;
-}
-
 /**
- * kchan_budget_charge() - charge kernel bytes that a user's call needs
+ * kchan_budget_charge() - charge kernel bytes to a user
  * @user: the budget
  * @bytes: how many
  *
- * For parked elements and select bookkeeping: bounded by user_bytes_hard.
+ * Bounded by user_bytes_hard, for every kind of charge.
  *
  * Return: 0, or -ENOSPC when the budget is spent.
  */
 int kchan_budget_charge(struct kchan_user *user, size_t bytes)
 {
-	return kchan_budget_charge_within(user, bytes, 0);
+	unsigned long hard = READ_ONCE(user_bytes_hard);
+	unsigned long total;
+
+	total = atomic_long_add_return(bytes, &user->bytes);
+	/* Asked only when over, as capable() may log a denial. */
+	if (hard && total > hard && !kchan_privileged()) {
+		atomic_long_sub(bytes, &user->bytes);
+		return -ENOSPC;
+	}
+	return 0;
 }
 
 /**
@@ -264,17 +258,21 @@ void kchan_budget_uncharge(struct kchan_user *user, size_t bytes)
  */
 int kchan_user_add_channel(struct kchan_user *user, size_t bytes, u64 *id)
 {
+	unsigned long soft = READ_ONCE(user_bytes_soft);
 	int ret = -ENOSPC;
 
 	mutex_lock(&kchan_users_lock);
-	if (user->channels < READ_ONCE(max_channels_per_user)) {
-		ret = kchan_budget_charge_within(user, bytes,
-						 READ_ONCE(user_bytes_soft));
-		if (!ret) {
-			user->channels++;
-			*id = ++user->last_id;
-		}
-	}
+	if (user->channels >= READ_ONCE(max_channels_per_user))
+		goto out_unlock;
+	if (soft && user->chan_bytes + bytes > soft && !kchan_privileged())
+		goto out_unlock;
+	ret = kchan_budget_charge(user, bytes);
+	if (ret)
+		goto out_unlock;
+	user->channels++;
+	user->chan_bytes += bytes;
+	*id = ++user->last_id;
+out_unlock:
 	mutex_unlock(&kchan_users_lock);
 	return ret;
 }
@@ -289,8 +287,9 @@ void kchan_user_del_channel(struct kchan_user *user, size_t bytes)
 {
 	kchan_budget_uncharge(user, bytes);
 	mutex_lock(&kchan_users_lock);
-	WARN_ON_ONCE(!user->channels);
+	WARN_ON_ONCE(!user->channels || user->chan_bytes < bytes);
 	user->channels--;
+	user->chan_bytes -= bytes;
 	mutex_unlock(&kchan_users_lock);
 }
 

@@ -10,7 +10,7 @@
  * power of two, as in Go.  (32-bit counts would wrap, and 2^32 is not a
  * multiple of every capacity.)  They sit on separate cache lines.  Both
  * are written only under the owning channel's lock (struct kchan.lock);
- * the only lockless reader is kchan_ring_len(), used by poll.
+ * the only lockless reader is kchan_ring_len(), used by /proc/kchan.
  */
 #ifndef _KCHAN_RING_H
 #define _KCHAN_RING_H
@@ -60,7 +60,7 @@ static inline bool kchan_ring_full(const struct kchan_ring *ring)
 }
 
 /*
- * Lockless snapshot of the length, for poll.  The two positions are read
+ * Lockless snapshot of the length, for /proc/kchan.  The two positions are read
  * one after the other, so the pair may mix an older and a newer value;
  * clamping keeps the answer within the ring, and every change is followed
  * by a poll wake-up that makes the poller look again.

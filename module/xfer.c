@@ -109,7 +109,7 @@ static void kchan_unlock_wake(struct kchan *ch)
  * @self: a blocked call whose own waiters do not count as partners
  *
  * Exact under the lock, except that a partner found here may yet be
- * claimed by a third task through another of its cases.
+ * claimed by a third task through another of its cases, or give up.
  *
  * Return: true if kchan_send_step() or kchan_recv_step() would not return
  * %KCHAN_WOULD_BLOCK (barring that race).

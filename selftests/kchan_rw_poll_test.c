@@ -6,8 +6,13 @@
  * one element moved and return the bytes moved; read returns 0 once the
  * channel is closed and drained.  poll reports readable, writable and
  * POLLHUP as the contract says, and a task blocked in poll/epoll_wait is
- * woken by a send, a receive or a close from another thread.
+ * woken by a send, a receive or a close from another thread.  A receive
+ * that refills a full ring from a blocked sender wakes edge-triggered
+ * EPOLLIN waiters, and a stress of that path (forked senders, one ET
+ * consumer) never leaves the consumer asleep on a readable channel.
  */
+#include <sys/prctl.h>
+
 #include "kchan_test_util.h"
 #include "kselftest_harness.h"
 
@@ -533,6 +538,287 @@ TEST_F(wake, blocked_waiter_woken_by_another_thread)
 	ASSERT_EQ(0, kt_worker_join(&w));
 	ASSERT_LT(0, w.ret) TH_LOG("poll/epoll_wait: %s", strerror(-w.ret));
 	EXPECT_EQ(variant->expect, w.ret & variant->care);
+}
+
+/*
+ * A receive that frees the slot of a full ring moves the first blocked
+ * sender's element into it: the ring stays readable, and the receive must
+ * wake pollers with EPOLLIN as well (the module once woke them with
+ * EPOLLOUT only, so an edge-triggered EPOLLIN waiter never saw the new
+ * element).  Capacity 1: A fills the ring, B is parked by a blocked
+ * sender; receiving A refills the ring with B.
+ */
+#define REFILL_A	0x1111aaaa1111aaaaULL
+#define REFILL_B	0x2222bbbb2222bbbbULL
+
+FIXTURE(refill) {
+	int ch;
+	int ep;
+	struct kt_worker sender;
+	bool sender_started;
+};
+
+FIXTURE_VARIANT(refill) {
+	bool edge;		/* EPOLLIN | EPOLLET, else EPOLLIN (level) */
+	bool blocked_waiter;	/* a thread sleeps in epoll_wait() meanwhile */
+};
+
+/* The test thread calls epoll_wait() (timeout 1 s) after the receive. */
+FIXTURE_VARIANT_ADD(refill, edge) {
+	.edge = true,
+};
+/* A thread already asleep in epoll_wait() must be woken by the receive. */
+FIXTURE_VARIANT_ADD(refill, edge_blocked_waiter) {
+	.edge = true, .blocked_waiter = true,
+};
+FIXTURE_VARIANT_ADD(refill, level) {
+	.edge = false,
+};
+
+FIXTURE_SETUP(refill)
+{
+	struct epoll_event ev = { .events = EPOLLIN };
+
+	self->ep = -1;
+	self->ch = KT_MAKE_CHAN(sizeof(uint64_t), 1, 0);
+	ASSERT_EQ(0, kt_send_u64(self->ch, REFILL_A));
+	ASSERT_EQ(0, kt_start_send_u64(&self->sender, self->ch, REFILL_B));
+	self->sender_started = true;
+	ASSERT_EQ(0, kt_wait_queues(self->ch, 1, 0));
+	ASSERT_EQ(1, kchan_len(self->ch));
+
+	if (variant->edge)
+		ev.events |= EPOLLET;
+	self->ep = epoll_create1(EPOLL_CLOEXEC);
+	ASSERT_LE(0, self->ep);
+	ASSERT_EQ(0, epoll_ctl(self->ep, EPOLL_CTL_ADD, self->ch, &ev));
+}
+
+FIXTURE_TEARDOWN(refill)
+{
+	/* A sender still blocked (a failed test) fails with EPIPE. */
+	kchan_close(self->ch);
+	if (self->sender_started)
+		kt_worker_join(&self->sender);
+	if (self->ep >= 0)
+		close(self->ep);
+	close(self->ch);
+}
+
+TEST_F(refill, recv_that_refills_from_blocked_sender_reports_epollin)
+{
+	struct epoll_event ev = { 0 };
+	struct kt_worker waiter;
+	uint64_t v = 0;
+	int ret;
+
+	/* Full ring and a blocked sender: readable, not writable. */
+	EXPECT_EQ(POLLIN, poll_now(self->ch, ALL) & SEEN);
+	ASSERT_EQ(1, epoll_wait(self->ep, &ev, 1, 0));
+	EXPECT_EQ(EPOLLIN, ev.events);
+	if (variant->edge) {
+		/* The initial edge is consumed: nothing more until a wake-up. */
+		ASSERT_EQ(0, epoll_wait(self->ep, &ev, 1, 0));
+	}
+	if (variant->blocked_waiter) {
+		kt_worker_init(&waiter, self->ep, KT_EPOLL);
+		ASSERT_EQ(0, kt_worker_start(&waiter));
+		ASSERT_EQ(0, kt_wait_in_syscall(waiter.tid, epoll_nrs,
+						ARRAY_SIZE(epoll_nrs)));
+		EXPECT_FALSE(atomic_load(&waiter.done));
+	}
+
+	/* Take A: B moves from the blocked sender into the ring. */
+	ASSERT_EQ(1, kchan_recv(self->ch, &v));
+	EXPECT_EQ(REFILL_A, v);
+
+	if (variant->blocked_waiter) {
+		ret = kt_worker_join(&waiter);
+		ASSERT_EQ(0, ret)
+			TH_LOG("epoll_wait() not woken: the receive woke pollers without EPOLLIN");
+		EXPECT_EQ(EPOLLIN, waiter.ret)
+			TH_LOG("epoll_wait() returned %ld", waiter.ret);
+	} else {
+		memset(&ev, 0, sizeof(ev));
+		ret = epoll_wait(self->ep, &ev, 1, 1000);
+		ASSERT_EQ(1, ret)
+			TH_LOG("no EPOLLIN after a receive refilled the ring from a blocked sender (epoll_wait: %d)",
+			       ret);
+		EXPECT_EQ(EPOLLIN, ev.events);
+	}
+	/* Still full (B), the sender gone: readable, not writable. */
+	EXPECT_EQ(POLLIN, poll_now(self->ch, ALL) & SEEN);
+	if (variant->edge) {
+		/* One wake-up, one edge. */
+		EXPECT_EQ(0, epoll_wait(self->ep, &ev, 1, 0));
+	}
+
+	ASSERT_EQ(0, kt_worker_join(&self->sender));
+	self->sender_started = false;
+	EXPECT_EQ(0, self->sender.ret);
+	ASSERT_EQ(1, kchan_try_recv(self->ch, &v));
+	EXPECT_EQ(REFILL_B, v);
+	EXPECT_EQ(POLLOUT, poll_now(self->ch, ALL) & SEEN);
+	EXPECT_EQ(-EAGAIN, kchan_try_recv(self->ch, &v));
+}
+
+/*
+ * Stress of the same path: STRESS_SENDERS processes send into a channel
+ * of capacity 1, so senders are blocked nearly all the time and most
+ * receives refill the ring from one of them.  One consumer waits with
+ * edge-triggered epoll and receives without blocking.  An epoll_wait()
+ * that times out while elements remain unreceived is a missed wake-up.
+ *
+ * Each sender sends its sequence numbers 0, 1, ... (its id in the high
+ * bits): STRESS_PER_SENDER of them, or fewer if STRESS_BUDGET_NS runs out
+ * first (only on a slow debug kernel), then an end marker that carries the
+ * count.  So the consumer knows exactly what must arrive: every value once,
+ * in order per sender, and the marker last.
+ *
+ * drain: after each event, receive until EAGAIN (the usual ET idiom).
+ * one_per_event: receive one element per event; what is left must be
+ * announced by the wake-up of that very receive, which carries EPOLLIN
+ * whenever the channel is still readable.
+ */
+#define STRESS_SENDERS		4
+#define STRESS_PER_SENDER	2000
+#define STRESS_BUDGET_NS	(4 * KT_NSEC)
+#define STRESS_EPOLL_MS		2000
+#define STRESS_END		(1ULL << 31)	/* end marker; the count below */
+#define STRESS_SEQ		(STRESS_END - 1)
+
+FIXTURE(refill_stress) {
+	int ch;
+	int ep;
+	pid_t pids[STRESS_SENDERS];
+};
+
+FIXTURE_VARIANT(refill_stress) {
+	bool drain;
+};
+
+FIXTURE_VARIANT_ADD(refill_stress, drain) {
+	.drain = true,
+};
+FIXTURE_VARIANT_ADD(refill_stress, one_per_event) {
+	.drain = false,
+};
+
+static void stress_sender(int ch, uint64_t id, pid_t parent, int64_t stop)
+{
+	uint64_t i, v;
+
+	/* Never outlive a test process that gave up. */
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() != parent)
+		_exit(3);
+	for (i = 0; i < STRESS_PER_SENDER && kt_now_ns() < stop; i++) {
+		v = id << 32 | i;
+		if (kchan_send(ch, &v))
+			_exit(1);
+	}
+	v = id << 32 | STRESS_END | i;
+	_exit(kchan_send(ch, &v) ? 2 : 0);
+}
+
+FIXTURE_SETUP(refill_stress)
+{
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLET };
+	int64_t stop = kt_now_ns() + STRESS_BUDGET_NS;
+	pid_t parent = getpid();
+
+	self->ep = -1;
+	self->ch = KT_MAKE_CHAN(sizeof(uint64_t), 1, 0);
+	self->ep = epoll_create1(EPOLL_CLOEXEC);
+	ASSERT_LE(0, self->ep);
+	ASSERT_EQ(0, epoll_ctl(self->ep, EPOLL_CTL_ADD, self->ch, &ev));
+	for (int i = 0; i < STRESS_SENDERS; i++) {
+		self->pids[i] = fork();
+		ASSERT_LE(0, self->pids[i]);
+		if (!self->pids[i])
+			stress_sender(self->ch, i, parent, stop);
+	}
+}
+
+FIXTURE_TEARDOWN(refill_stress)
+{
+	/* Senders left over by a failed test. */
+	for (int i = 0; i < STRESS_SENDERS; i++) {
+		if (self->pids[i] > 0) {
+			kill(self->pids[i], SIGKILL);
+			waitpid(self->pids[i], NULL, 0);
+		}
+	}
+	if (self->ep >= 0)
+		close(self->ep);
+	close(self->ch);
+}
+
+TEST_F(refill_stress, edge_triggered_consumer_misses_no_wakeup)
+{
+	uint64_t next[STRESS_SENDERS] = { 0 };
+	bool ended[STRESS_SENDERS] = { false };
+	unsigned long got = 0, events = 0, empty = 0;
+	int64_t t0 = kt_now_ns();
+	struct epoll_event ev;
+	int ret, status, live = STRESS_SENDERS;
+	uint64_t v, id, seq;
+
+	while (live) {
+		ret = epoll_wait(self->ep, &ev, 1, STRESS_EPOLL_MS);
+		if (ret < 0 && errno == EINTR)
+			continue;
+		ASSERT_LE(0, ret) TH_LOG("epoll_wait: %m");
+		ASSERT_EQ(1, ret) {
+			struct kchan_info info;
+
+			kt_info(self->ch, &info);
+			TH_LOG("missed wake-up: epoll_wait timed out after %d ms with %lu received, %d senders not done (len %llu, sendq %u)",
+			       STRESS_EPOLL_MS, got, live,
+			       (unsigned long long)info.len, info.sendq);
+		}
+		EXPECT_EQ(EPOLLIN, ev.events);
+		events++;
+		do {
+			ret = kchan_try_recv(self->ch, &v);
+			if (ret == -EAGAIN) {
+				empty++;
+				break;
+			}
+			ASSERT_EQ(1, ret) TH_LOG("kchan_try_recv: %s", strerror(-ret));
+			id = v >> 32;
+			seq = v & STRESS_SEQ;
+			ASSERT_GT(STRESS_SENDERS, id)
+				TH_LOG("bad value %#llx", (unsigned long long)v);
+			ASSERT_FALSE(ended[id])
+				TH_LOG("sender %llu: %#llx after its end marker",
+				       (unsigned long long)id, (unsigned long long)v);
+			ASSERT_EQ(next[id], seq)
+				TH_LOG("sender %llu: got %s%llu, want %llu (lost, repeated or reordered)",
+				       (unsigned long long)id, v & STRESS_END ? "end of " : "",
+				       (unsigned long long)seq, (unsigned long long)next[id]);
+			if (v & STRESS_END) {
+				ended[id] = true;
+				live--;
+			} else {
+				next[id]++;
+				got++;
+			}
+		} while (variant->drain);
+	}
+	EXPECT_EQ(-EAGAIN, kchan_try_recv(self->ch, &v));
+	for (int i = 0; i < STRESS_SENDERS; i++) {
+		ASSERT_EQ(0, kt_waitpid(self->pids[i], &status));
+		self->pids[i] = 0;
+		EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
+			TH_LOG("sender %d: status %#x", i, status);
+		/* However slow the kernel, the budget allows a real run. */
+		EXPECT_LE(100, next[i]) TH_LOG("sender %d", i);
+	}
+	EXPECT_EQ(-EAGAIN, kchan_try_recv(self->ch, &v));
+	TH_LOG("%lu of %d elements, %lu events, %lu empty drains, %lld ms",
+	       got, STRESS_SENDERS * STRESS_PER_SENDER, events, empty,
+	       (long long)((kt_now_ns() - t0) / KT_MSEC));
 }
 
 TEST_HARNESS_MAIN
