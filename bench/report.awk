@@ -112,6 +112,11 @@ function label(c,    k) {
 		k = c; sub(/^select/, "", k); sub(/_wake$/, "", k)
 		return "select over " k ", woken"
 	}
+	if (c == "recv_fanin") return "fan-in, plain receive"
+	if (c ~ /^select[0-9]+_fanin$/) {
+		k = c; sub(/^select/, "", k); sub(/_fanin$/, "", k)
+		return "fan-in, select over " k
+	}
 	if (c == "empty16x8") return "empty 16 x 8 B queue"
 	if (c == "wakeall") return "10000 threads woken by close"
 	return c
@@ -217,7 +222,7 @@ function have(c, s, m, i) {
 }
 
 # The goals of issue 5, judged on the deterministic figures.
-function goals(    r, kv, pv, best, bestv, i, n, peers, s, sizes, okall) {
+function goals(    r, kv, pv, best, bestv, i, n, peers, s, sizes, okall, c, fk, fg) {
 	print ""
 	print "Goals (deterministic mode, 64-byte messages unless said):"
 	if (have("oneway", 64, "throughput", "kchan")) {
@@ -261,6 +266,17 @@ function goals(    r, kv, pv, best, bestv, i, n, peers, s, sizes, okall) {
 		pv = value["recv_ready", 64, "cost", "kchan"]
 		printf "  [%s] select over 8, one ready: %.0f ns vs a single kchan_recv %.0f ns, %.2fx (goal <= 3x)\n",
 		    verdict(kv <= 3 * pv), kv, pv, kv / pv
+	}
+	split("8 64", fk, " ")
+	split("1.5 2", fg, " ")
+	for (i = 1; i <= 2; i++) {
+		c = "select" fk[i] "_fanin"
+		if (!have(c, 64, "cost", "kchan") || !have(c, 64, "cost", "epoll"))
+			continue
+		kv = value[c, 64, "cost", "kchan"]
+		pv = value[c, 64, "cost", "epoll"]
+		printf "  [%s] fan-in over %d: select %.0f ns/msg vs epoll over %d pipes %.0f ns/msg, %.2fx (goal <= %sx)\n",
+		    verdict(kv <= fg[i] * pv), fk[i], kv, fk[i], pv, kv / pv, fg[i]
 	}
 	if (have("select8_wake", 64, "rtt_p50", "kchan") && have("pingpong", 64, "rtt_p50", "kchan")) {
 		kv = value["select8_wake", 64, "rtt_p50", "kchan"]

@@ -14,6 +14,14 @@
  *                  (a kchan_send, or a pipe write, back).  Round trip p50;
  *                  pingpong's 64-byte round trip is its K = 1 baseline
  *                  without a select.
+ *   selectK_fanin  fan-in, what select is mostly used for: a producer
+ *                  process sends message i to source i % K (one blocking
+ *                  send or pipe write per message, sources of capacity
+ *                  64), a consumer process takes them with the select (or
+ *                  epoll_wait plus read) as fast as it can.  Consumer time
+ *                  per message from the release to the last message, and
+ *                  context switches per thousand messages; recv_fanin is
+ *                  the K = 1 baseline with a plain receive.
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -30,6 +38,7 @@
 
 #define MSG		64
 #define BLOCK		256	/* messages queued per source per turn */
+#define FANIN_CAP	64	/* capacity of each fan-in source */
 #define KMAX		64
 
 struct multi {
@@ -222,16 +231,78 @@ static double run_wake(const struct multi_ops *ops, int k, size_t n)
 	return v;
 }
 
+struct fanin_run {
+	struct multi *m;
+	struct sync *sync;
+	size_t warm, n;
+};
+
+static void fanin_producer(void *arg)
+{
+	struct fanin_run *r = arg;
+	unsigned char buf[MSG] = { 0 };
+	size_t k = (size_t)r->m->k, i;
+
+	for (i = 0; i < r->warm + r->n; i++) {
+		struct xport *src = &r->m->src[i % k];
+
+		if (i == r->warm)
+			sync_arrive_wait(r->sync, 1);
+		src->ops->send(src, buf);
+	}
+	sync_done(r->sync, false);
+}
+
+static void fanin_consumer(void *arg)
+{
+	struct fanin_run *r = arg;
+	size_t i;
+
+	for (i = 0; i < r->warm + r->n; i++) {
+		if (i == r->warm)
+			sync_arrive_wait(r->sync, 1);
+		r->m->ops->take(r->m);
+	}
+	sync_done(r->sync, true);
+}
+
+/* Fan-in over @k sources: consumer ns per message and switches per kmsg. */
+static void run_fanin(int round, const char *bcase,
+		      const struct multi_ops *ops, int k, size_t n)
+{
+	struct fanin_run r = { .n = n, .warm = n / 10 };
+	pid_t cons, prod;
+	uint64_t t0;
+
+	r.sync = shm_alloc(sizeof(*r.sync));
+	r.m = multi_open(ops, k, FANIN_CAP);
+	cons = spawn(1, fanin_consumer, &r);
+	prod = spawn(0, fanin_producer, &r);
+	sync_wait_arrivals(r.sync, 2);
+	t0 = now_ns();
+	sync_release(r.sync, 1);
+	reap(prod);
+	reap(cons);
+	multi_close(r.m);
+	bench_result(round, bcase, MSG, ops->name, "cost",
+		     (double)(r.sync->t_end - t0) / (double)n, "ns/msg", LOWER);
+	bench_result(round, bcase, MSG, ops->name, "switches",
+		     (double)r.sync->switches * 1000 / (double)n, "per kmsg",
+		     LOWER);
+	shm_free(r.sync, sizeof(*r.sync));
+}
+
 int main(int argc, char **argv)
 {
 	static const int ks[] = { 1, 8, 64 };
-	size_t blocks, n, i, j;
+	size_t blocks, n, fanin, i, j;
 	char name[32];
 	int round;
 
 	bench_init(argc, argv);
 	blocks = bench_count(10, 2);
 	n = bench_count(2000, 100);
+	fanin = bench_count(20000, 1000);
 	for (round = 1; round <= bench.rounds; round++) {
 		for (i = 0; i < sizeof(multis) / sizeof(multis[0]); i++)
 			if (multis[i].plain)
@@ -248,6 +319,17 @@ int main(int argc, char **argv)
 						     run_ready(&multis[i], ks[j],
 							       blocks),
 						     "ns/msg", LOWER);
+		}
+		for (i = 0; i < sizeof(multis) / sizeof(multis[0]); i++)
+			if (multis[i].plain)
+				run_fanin(round, "recv_fanin", &multis[i], 1,
+					  fanin);
+		for (j = 0; j < sizeof(ks) / sizeof(ks[0]); j++) {
+			snprintf(name, sizeof(name), "select%d_fanin", ks[j]);
+			for (i = 0; i < sizeof(multis) / sizeof(multis[0]); i++)
+				if (!multis[i].plain)
+					run_fanin(round, name, &multis[i], ks[j],
+						  fanin);
 		}
 		for (j = 0; j < sizeof(ks) / sizeof(ks[0]); j++) {
 			snprintf(name, sizeof(name), "select%d_wake", ks[j]);

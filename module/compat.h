@@ -9,6 +9,7 @@
 #define _KCHAN_COMPAT_H
 
 #include <linux/cgroup.h>
+#include <linux/file.h>
 #include <linux/ktime.h>
 #include <linux/nsproxy.h>
 #include <linux/overflow.h>
@@ -35,6 +36,13 @@ static inline ktime_t kchan_monotonic_to_host(s64 ns)
 	return ns_to_ktime(ns);
 #endif
 }
+
+/* The file of a struct fd: a macro since 6.12, a member before. */
+#ifdef fd_file
+#define kchan_fd_file(f)	fd_file(f)
+#else
+#define kchan_fd_file(f)	((f).file)
+#endif
 
 /*
  * The calling task's cgroup v2 cgroup, referenced (the loop of

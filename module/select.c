@@ -8,9 +8,11 @@
  * lock it waits for can be given up on a fatal signal (a lock holder may
  * be stalled in a user copy, kchan.h) and no lock order is needed.
  *
- * 1. Read the cases and take a reference on every channel file.  Shuffle
- *    the live cases into a poll order, so that the choice among ready
- *    cases is uniform.
+ * 1. Read the cases and look up every channel file (fdget(): no reference
+ *    is taken when the caller's file table is not shared, as poll(2) does).
+ *    Shuffle the live cases into a poll order, so that the choice among
+ *    ready cases is uniform - or, for a biased select, keep them in array
+ *    order, so that the first ready case wins.
  * 2. Poll: walk the cases in poll order; for each one whose channel's
  *    published poll mask says it may proceed, lock that channel alone and
  *    try it (the step functions of xfer.c).  The first that proceeds is
@@ -23,8 +25,9 @@
  *    the select itself, which first claims its own wait for that case, as
  *    a completer would (wait.c): from then on nobody completes the waiters
  *    it already queued.  Were the step to fail after all - the partner it
- *    counted on was claimed by a third task in between - the select takes
- *    its waiters off again and starts over at step 2: nothing happened.
+ *    counted on was claimed by a third task in between, or gave up - the
+ *    select takes its waiters off again and starts over at step 2:
+ *    nothing happened.
  *    And when some completer claimed one of its queued waiters meanwhile,
  *    the select stops queueing: it has its case.
  * 4. Sleep until a completer claims one of the waiters (wait.c), or the
@@ -54,14 +57,14 @@
 
 /**
  * struct kchan_sel_case - one case, as the kernel keeps it
- * @file: the channel's file, referenced for the whole select; NULL for a
- *	case that is never ready (descriptor -1).
+ * @f: the channel's file, held (fdget()) for the whole select; no file for
+ *	a case that is never ready (descriptor -1).
  * @ch: the channel, or NULL.
  * @elem: the element to send or the buffer to receive into.
  * @send: a send case, else a receive case.
  */
 struct kchan_sel_case {
-	struct file *file;
+	struct fd f;
 	struct kchan *ch;
 	u8 __user *elem;
 	bool send;
@@ -71,7 +74,9 @@ struct kchan_sel_case {
  * struct kchan_sel - one select call; private to the calling task
  * @opts: non-blocking or deadline.
  * @nr_cases: number of cases.
+ * @nr_read: number of cases read so far (their files are held).
  * @nr_poll: number of live cases, in @pollorder.
+ * @rand: the state of the generator that shuffles the cases.
  * @cases: [@nr_cases].
  * @pollorder: live case indices in random order.
  * @raw: the cases as user space passed them.
@@ -83,7 +88,9 @@ struct kchan_sel_case {
 struct kchan_sel {
 	struct kchan_wait_opts opts;
 	u32 nr_cases;
+	u32 nr_read;
 	u32 nr_poll;
+	u64 rand;
 	struct kchan_sel_case *cases;
 	u8 *pollorder;
 	struct kchan_select_case *raw;
@@ -120,7 +127,6 @@ static int kchan_sel_alloc(struct kchan_sel *s, u32 n,
 			   struct kchan_sel_stack *stack)
 {
 	size_t one = sizeof(*s->cases) + sizeof(*s->raw) + sizeof(*s->pollorder);
-	u32 i;
 
 	if (n <= KCHAN_SEL_STACK_CASES) {
 		s->cases = stack->cases;
@@ -143,10 +149,6 @@ static int kchan_sel_alloc(struct kchan_sel *s, u32 n,
 		s->raw = (struct kchan_select_case *)(s->cases + n);
 		s->pollorder = (u8 *)(s->raw + n);
 	}
-	for (i = 0; i < n; i++) {
-		s->cases[i].file = NULL;
-		s->cases[i].ch = NULL;
-	}
 	s->nr_cases = n;
 	return 0;
 }
@@ -157,9 +159,9 @@ static void kchan_sel_free(struct kchan_sel *s)
 
 	if (s->wait)
 		kchan_wait_put(s->wait);
-	for (i = 0; i < s->nr_cases; i++)
-		if (s->cases[i].file)
-			fput(s->cases[i].file);
+	for (i = 0; i < s->nr_read; i++)
+		if (s->cases[i].ch)
+			fdput(s->cases[i].f);
 	if (s->heap) {
 		kvfree(s->heap);
 		kchan_budget_uncharge(s->user, s->heap_bytes);
@@ -187,12 +189,34 @@ static int kchan_sel_copy_cases(struct kchan_sel *s, const u8 __user *ucase,
 	return 0;
 }
 
-/* Validate case @i and take a reference on its channel. */
-static int kchan_sel_read_case(struct kchan_sel *s, u32 i)
+/*
+ * A number in [0, @bound): xorshift64*, seeded once per select from the
+ * kernel's generator.  The shuffle needs uniformity, not secrecy, and a
+ * select of 64 cases should not pay 64 calls into the CRNG (Go's
+ * cheaprand serves the same purpose).
+ */
+static u32 kchan_sel_rand_below(struct kchan_sel *s, u32 bound)
+{
+	u64 x = s->rand;
+
+	x ^= x >> 12;
+	x ^= x << 25;
+	x ^= x >> 27;
+	s->rand = x;
+	return ((x * 0x2545f4914f6cdd1dULL) >> 32) * bound >> 32;
+}
+
+/*
+ * Validate case @i, look up its channel and put it into the poll order:
+ * at a random place (inside-out Fisher-Yates), or last when @biased.
+ */
+static int kchan_sel_read_case(struct kchan_sel *s, u32 i, bool biased)
 {
 	const struct kchan_select_case *kc = &s->raw[i];
 	struct kchan_sel_case *c = &s->cases[i];
+	u32 j;
 
+	c->ch = NULL;
 	if (kc->flags || kc->__reserved)
 		return -EINVAL;
 	if (kc->op != KCHAN_CASE_RECV && kc->op != KCHAN_CASE_SEND)
@@ -200,30 +224,22 @@ static int kchan_sel_read_case(struct kchan_sel *s, u32 i)
 	if (kc->fd == -1)
 		return 0;
 
-	c->file = fget(kc->fd);
-	if (!c->file)
+	c->f = fdget(kc->fd);
+	if (!kchan_fd_file(c->f))
 		return -EBADF;
-	c->ch = kchan_from_file(c->file);
-	if (!c->ch)
+	c->ch = kchan_from_file(kchan_fd_file(c->f));
+	if (!c->ch) {
+		fdput(c->f);
 		return -EINVAL;
+	}
 	c->elem = u64_to_user_ptr(kc->elem);
 	c->send = kc->op == KCHAN_CASE_SEND;
+
+	j = biased ? s->nr_poll : kchan_sel_rand_below(s, s->nr_poll + 1);
+	s->pollorder[s->nr_poll] = s->pollorder[j];
+	s->pollorder[j] = i;
+	s->nr_poll++;
 	return 0;
-}
-
-/* Shuffle the live cases (inside-out Fisher-Yates) into the poll order. */
-static void kchan_sel_order(struct kchan_sel *s)
-{
-	u32 i, j;
-
-	for (i = 0; i < s->nr_cases; i++) {
-		if (!s->cases[i].ch)
-			continue;
-		j = get_random_u32_below(s->nr_poll + 1);
-		s->pollorder[s->nr_poll] = s->pollorder[j];
-		s->pollorder[j] = i;
-		s->nr_poll++;
-	}
 }
 
 /* Try case @c once; its channel is locked. */
@@ -460,9 +476,8 @@ static long kchan_sel_block(struct kchan_sel *s)
 		ret = cmpxchg(&wait->winner, KCHAN_SEL_OPEN, KCHAN_SEL_ABORTED);
 		if (ret == KCHAN_SEL_OPEN)
 			ret = -EINTR;
-		else if (ret >= 0)
+		else	/* a completer claimed a waiter: await its state */
 			ret = kchan_sleep(wait, &s->opts);
-		/* ret >= 0 here: completed by another task, or by us. */
 	} else {
 		/* The select performed a case itself: the others go. */
 		kchan_sel_collect(s, -EAGAIN);
@@ -515,7 +530,8 @@ long kchan_select(const void __user *uarg)
 	ret = kchan_copy_args(&args, sizeof(args), KCHAN_SELECT_SIZE_VER0, uarg);
 	if (ret)
 		return ret;
-	if (args.flags & ~(KCHAN_SELECT_NONBLOCK | KCHAN_SELECT_DEADLINE))
+	if (args.flags & ~(KCHAN_SELECT_NONBLOCK | KCHAN_SELECT_DEADLINE |
+			   KCHAN_SELECT_BIASED))
 		return -EINVAL;
 	if (args.flags & KCHAN_SELECT_DEADLINE ? args.deadline_ns < 0 :
 						 args.deadline_ns)
@@ -538,12 +554,12 @@ long kchan_select(const void __user *uarg)
 				   args.case_size);
 	if (ret)
 		goto out_free;
-	for (i = 0; i < args.nr_cases; i++) {
-		ret = kchan_sel_read_case(&s, i);
+	s.rand = get_random_u64() | 1;
+	for (i = 0; i < args.nr_cases; i++, s.nr_read++) {
+		ret = kchan_sel_read_case(&s, i, args.flags & KCHAN_SELECT_BIASED);
 		if (ret)
 			goto out_free;
 	}
-	kchan_sel_order(&s);
 
 	ret = kchan_sel_run(&s);
 	trace_kchan_select(kchan_sel_chosen(&s, ret), args.nr_cases, ret);

@@ -737,7 +737,8 @@ TEST_F(raw, larger_size_with_nonzero_tail_e2big)
 
 TEST_F(raw, unknown_flags_einval)
 {
-	self->arg.flags |= 0x4;
+	/* The bit after KCHAN_SELECT_BIASED, the last one defined. */
+	self->arg.flags |= KCHAN_SELECT_BIASED << 1;
 	EXPECT_EQ(-EINVAL, raw_select(self->dev, &self->arg));
 	self->arg.flags = 0x80000000U;
 	EXPECT_EQ(-EINVAL, raw_select(self->dev, &self->arg));

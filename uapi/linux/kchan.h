@@ -247,13 +247,20 @@ struct kchan_select_case {
  * CLOCK_MONOTONIC time, then fail with ETIMEDOUT.
  */
 #define KCHAN_SELECT_DEADLINE	0x2U
+/**
+ * KCHAN_SELECT_BIASED - among the cases ready when the select looks, the
+ * first in array order proceeds, instead of one chosen at random (Rust
+ * crossbeam's select_biased!).  A select that has to block still proceeds
+ * with whichever case becomes ready first.
+ */
+#define KCHAN_SELECT_BIASED	0x4U
 
 /**
  * struct kchan_select - argument of %KCHAN_IOC_SELECT
  * @size: sizeof(struct kchan_select) as known to user space; at least
  *	%KCHAN_SELECT_SIZE_VER0.
- * @flags: %KCHAN_SELECT_NONBLOCK, %KCHAN_SELECT_DEADLINE; other bits must
- *	be zero.
+ * @flags: %KCHAN_SELECT_NONBLOCK, %KCHAN_SELECT_DEADLINE,
+ *	%KCHAN_SELECT_BIASED; other bits must be zero.
  * @cases: user pointer to @nr_cases cases, each @case_size bytes.
  * @nr_cases: number of cases, 0 to %KCHAN_SELECT_MAX_CASES.  The same
  *	channel may appear in several cases.
@@ -264,7 +271,8 @@ struct kchan_select_case {
  *	%KCHAN_SELECT_DEADLINE (must be zero otherwise).
  *
  * Performs exactly one ready case, chosen uniformly at random among the
- * ready ones, and returns its index (plus %KCHAN_SELECT_CLOSED for a
+ * ready ones (the first ready one in array order with
+ * %KCHAN_SELECT_BIASED), and returns its index (plus %KCHAN_SELECT_CLOSED for a
  * receive that saw "closed"); nothing happens on the others.  With
  * no case ready it blocks on every channel at once until one can proceed,
  * unless %KCHAN_SELECT_NONBLOCK (EAGAIN) or the deadline (ETIMEDOUT) says
