@@ -117,6 +117,12 @@ function label(c,    k) {
 		k = c; sub(/^select/, "", k); sub(/_fanin$/, "", k)
 		return "fan-in, select over " k
 	}
+	if (c ~ /^selector[0-9]+_(ready|fanin|wake)$/) {
+		k = c; sub(/^selector/, "", k); sub(/_[a-z]+$/, "", k)
+		if (c ~ /_ready$/) return "selector of " k ", one ready"
+		if (c ~ /_wake$/) return "selector of " k ", woken"
+		return "fan-in, selector of " k
+	}
 	if (c == "empty16x8") return "empty 16 x 8 B queue"
 	if (c == "wakeall") return "10000 threads woken by close"
 	return c
@@ -277,6 +283,18 @@ function goals(    r, kv, pv, best, bestv, i, n, peers, s, sizes, okall, c, fk, 
 		pv = value[c, 64, "cost", "epoll"]
 		printf "  [%s] fan-in over %d: select %.0f ns/msg vs epoll over %d pipes %.0f ns/msg, %.2fx (goal <= %sx)\n",
 		    verdict(kv <= fg[i] * pv), fk[i], kv, fk[i], pv, kv / pv, fg[i]
+	}
+	if (have("selector1024_fanin", 64, "cost", "kchan") && have("selector1_fanin", 64, "cost", "kchan")) {
+		kv = value["selector1024_fanin", 64, "cost", "kchan"]
+		pv = value["selector1_fanin", 64, "cost", "kchan"]
+		printf "  [%s] selector fan-in over 1024: %.0f ns/msg vs over 1 %.0f ns/msg, %.2fx (goal <= 1.5x, flat)\n",
+		    verdict(kv <= 1.5 * pv), kv, pv, kv / pv
+	}
+	if (have("selector1024_fanin", 64, "cost", "kchan") && have("select64_fanin", 64, "cost", "epoll")) {
+		kv = value["selector1024_fanin", 64, "cost", "kchan"]
+		pv = value["select64_fanin", 64, "cost", "epoll"]
+		printf "  [%s] selector fan-in over 1024: %.0f ns/msg vs epoll over 64 pipes %.0f ns/msg, %.2fx (goal <= 1x)\n",
+		    verdict(kv <= pv), kv, pv, kv / pv
 	}
 	if (have("select8_wake", 64, "rtt_p50", "kchan") && have("pingpong", 64, "rtt_p50", "kchan")) {
 		kv = value["select8_wake", 64, "rtt_p50", "kchan"]

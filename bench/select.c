@@ -17,11 +17,14 @@
  *   selectK_fanin  fan-in, what select is mostly used for: a producer
  *                  process sends message i to source i % K (one blocking
  *                  send or pipe write per message, sources of capacity
- *                  64), a consumer process takes them with the select (or
- *                  epoll_wait plus read) as fast as it can.  Consumer time
- *                  per message from the release to the last message, and
- *                  context switches per thousand messages; recv_fanin is
- *                  the K = 1 baseline with a plain receive.
+ *                  64), a consumer process takes them with the select, the
+ *                  persistent selector (kchan_selector_wait, the K
+ *                  channels registered once) or epoll_wait plus read, as
+ *                  fast as it can; K = 1, 8, 64, and 1024 for the selector
+ *                  and epoll (a select takes at most 128 cases).  Consumer
+ *                  time per message from the release to the last message,
+ *                  and context switches per thousand messages; recv_fanin
+ *                  is the K = 1 baseline with a plain receive.
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -32,6 +35,7 @@
 #include <unistd.h>
 
 #include <chanuser.h>
+#include <linux/kchan.h>
 
 #include "common.h"
 #include "xport.h"
@@ -39,7 +43,7 @@
 #define MSG		64
 #define BLOCK		256	/* messages queued per source per turn */
 #define FANIN_CAP	64	/* capacity of each fan-in source */
-#define KMAX		64
+#define KMAX		1024
 
 struct multi {
 	const struct multi_ops *ops;
@@ -47,6 +51,7 @@ struct multi {
 	struct xport src[KMAX];
 	struct xport ack;
 	int epfd;
+	int sel;
 	struct kchan_case cases[KMAX];
 	struct epoll_event ev[KMAX];
 	unsigned char buf[KMAX][MSG];
@@ -54,6 +59,8 @@ struct multi {
 
 struct multi_ops {
 	const char *name;	/* impl in the result lines */
+	const char *family;	/* case prefix of kchan's forms; NULL: the peer */
+	int kmax;		/* most sources it can wait on */
 	const char *xport;	/* transport of the sources and the ack */
 	bool plain;		/* one source, a plain receive: the baseline */
 	void (*setup)(struct multi *m);
@@ -89,6 +96,29 @@ static int kchan_take(struct multi *m)
 	return i;
 }
 
+static void selector_setup(struct multi *m)
+{
+	int i;
+
+	kchan_setup(m);
+	m->sel = kchan_selector(KCHAN_CLOEXEC);
+	CHECK(m->sel >= 0);
+	for (i = 0; i < m->k; i++)
+		CHECK(!kchan_selector_add(m->sel, &m->cases[i], (uint64_t)i));
+}
+
+static int selector_take(struct multi *m)
+{
+	uint64_t tag;
+	int ret = kchan_selector_wait(m->sel, &tag, -1);
+
+	if (ret != 1) {
+		errno = ret < 0 ? -ret : EPIPE;
+		die("kchan_selector_wait");
+	}
+	return (int)tag;
+}
+
 static void epoll_setup(struct multi *m)
 {
 	int i;
@@ -116,11 +146,16 @@ static int epoll_take(struct multi *m)
 }
 
 static const struct multi_ops multis[] = {
-	{ "kchan", "kchan", false, kchan_setup, kchan_take },
-	{ "epoll", "pipe",  false, epoll_setup, epoll_take },
-	{ "kchan", "kchan", true,  NULL,        plain_take },
-	{ "pipe",  "pipe",  true,  NULL,        plain_take },
+	{ "kchan", "select",   KCHAN_SELECT_MAX_CASES, "kchan", false,
+	  kchan_setup, kchan_take },
+	{ "kchan", "selector", KMAX, "kchan", false,
+	  selector_setup, selector_take },
+	{ "epoll", NULL,       KMAX, "pipe",  false, epoll_setup, epoll_take },
+	{ "kchan", "recv",     1,    "kchan", true,  NULL, plain_take },
+	{ "pipe",  NULL,       1,    "pipe",  true,  NULL, plain_take },
 };
+
+#define NMULTIS	(sizeof(multis) / sizeof(multis[0]))
 
 static struct multi *multi_open(const struct multi_ops *ops, int k, size_t cap)
 {
@@ -132,6 +167,7 @@ static struct multi *multi_open(const struct multi_ops *ops, int k, size_t cap)
 	m->ops = ops;
 	m->k = k;
 	m->epfd = -1;
+	m->sel = -1;
 	for (i = 0; i < k; i++)
 		xport_open(&m->src[i], xo, MSG, cap);
 	xport_open(&m->ack, xo, MSG, 1);
@@ -149,6 +185,8 @@ static void multi_close(struct multi *m)
 	xport_close(&m->ack);
 	if (m->epfd >= 0)
 		close(m->epfd);
+	if (m->sel >= 0)
+		close(m->sel);
 	free(m);
 }
 
@@ -267,8 +305,8 @@ static void fanin_consumer(void *arg)
 }
 
 /* Fan-in over @k sources: consumer ns per message and switches per kmsg. */
-static void run_fanin(int round, const char *bcase,
-		      const struct multi_ops *ops, int k, size_t n)
+static void run_fanin(const struct multi_ops *ops, int k, size_t n,
+		      double *cost, double *switches)
 {
 	struct fanin_run r = { .n = n, .warm = n / 10 };
 	pid_t cons, prod;
@@ -284,19 +322,90 @@ static void run_fanin(int round, const char *bcase,
 	reap(prod);
 	reap(cons);
 	multi_close(r.m);
-	bench_result(round, bcase, MSG, ops->name, "cost",
-		     (double)(r.sync->t_end - t0) / (double)n, "ns/msg", LOWER);
-	bench_result(round, bcase, MSG, ops->name, "switches",
-		     (double)r.sync->switches * 1000 / (double)n, "per kmsg",
-		     LOWER);
+	*cost = (double)(r.sync->t_end - t0) / (double)n;
+	*switches = (double)r.sync->switches * 1000 / (double)n;
 	shm_free(r.sync, sizeof(*r.sync));
+}
+
+/* One measurement of a case: what it reports, for one implementation. */
+enum kind { READY, FANIN, WAKE };
+
+struct result {
+	double v[2];	/* ns/msg (READY, FANIN) or rtt p50 ns (WAKE); switches */
+};
+
+static struct result measure(enum kind kind, const struct multi_ops *ops,
+			     int k, size_t blocks, size_t n, size_t fanin)
+{
+	struct result r = { { 0, 0 } };
+
+	if (kind == READY)
+		r.v[0] = run_ready(ops, k, blocks);
+	else if (kind == FANIN)
+		run_fanin(ops, k, fanin, &r.v[0], &r.v[1]);
+	else
+		r.v[0] = run_wake(ops, k, n);
+	return r;
+}
+
+static void report(int round, const char *bcase, enum kind kind,
+		   const char *impl, const struct result *r)
+{
+	if (kind == WAKE) {
+		bench_result(round, bcase, MSG, impl, "rtt_p50", r->v[0], "ns",
+			     LOWER);
+		return;
+	}
+	bench_result(round, bcase, MSG, impl, "cost", r->v[0], "ns/msg", LOWER);
+	if (kind == FANIN)
+		bench_result(round, bcase, MSG, impl, "switches", r->v[1],
+			     "per kmsg", LOWER);
+}
+
+/*
+ * Every kchan form that can wait on @k sources, each in a row of its own
+ * ("select8_fanin", "selector8_fanin") beside the peer measured once.
+ */
+static void run_kind(int round, enum kind kind, int k, bool plain,
+		     size_t blocks, size_t n, size_t fanin)
+{
+	static const char *const suffix[] = { "ready", "fanin", "wake" };
+	struct result peer = { { 0, 0 } };
+	const char *peer_name = NULL;
+	char bcase[48];
+	size_t i;
+
+	for (i = 0; i < NMULTIS; i++) {
+		if (multis[i].plain == plain && !multis[i].family &&
+		    k <= multis[i].kmax) {
+			peer = measure(kind, &multis[i], k, blocks, n, fanin);
+			peer_name = multis[i].name;
+		}
+	}
+	for (i = 0; i < NMULTIS; i++) {
+		const struct multi_ops *ops = &multis[i];
+		struct result r;
+
+		if (ops->plain != plain || !ops->family || k > ops->kmax)
+			continue;
+		if (plain)
+			snprintf(bcase, sizeof(bcase), "%s_%s", ops->family,
+				 suffix[kind]);
+		else
+			snprintf(bcase, sizeof(bcase), "%s%d_%s", ops->family,
+				 k, suffix[kind]);
+		r = measure(kind, ops, k, blocks, n, fanin);
+		report(round, bcase, kind, ops->name, &r);
+		if (peer_name)
+			report(round, bcase, kind, peer_name, &peer);
+	}
 }
 
 int main(int argc, char **argv)
 {
 	static const int ks[] = { 1, 8, 64 };
-	size_t blocks, n, fanin, i, j;
-	char name[32];
+	static const int fanin_ks[] = { 1, 8, 64, 1024 };
+	size_t blocks, n, fanin, j;
 	int round;
 
 	bench_init(argc, argv);
@@ -304,42 +413,15 @@ int main(int argc, char **argv)
 	n = bench_count(2000, 100);
 	fanin = bench_count(20000, 1000);
 	for (round = 1; round <= bench.rounds; round++) {
-		for (i = 0; i < sizeof(multis) / sizeof(multis[0]); i++)
-			if (multis[i].plain)
-				bench_result(round, "recv_ready", MSG,
-					     multis[i].name, "cost",
-					     run_ready(&multis[i], 1, blocks),
-					     "ns/msg", LOWER);
-		for (j = 0; j < sizeof(ks) / sizeof(ks[0]); j++) {
-			snprintf(name, sizeof(name), "select%d_ready", ks[j]);
-			for (i = 0; i < sizeof(multis) / sizeof(multis[0]); i++)
-				if (!multis[i].plain)
-					bench_result(round, name, MSG,
-						     multis[i].name, "cost",
-						     run_ready(&multis[i], ks[j],
-							       blocks),
-						     "ns/msg", LOWER);
-		}
-		for (i = 0; i < sizeof(multis) / sizeof(multis[0]); i++)
-			if (multis[i].plain)
-				run_fanin(round, "recv_fanin", &multis[i], 1,
-					  fanin);
-		for (j = 0; j < sizeof(ks) / sizeof(ks[0]); j++) {
-			snprintf(name, sizeof(name), "select%d_fanin", ks[j]);
-			for (i = 0; i < sizeof(multis) / sizeof(multis[0]); i++)
-				if (!multis[i].plain)
-					run_fanin(round, name, &multis[i], ks[j],
-						  fanin);
-		}
-		for (j = 0; j < sizeof(ks) / sizeof(ks[0]); j++) {
-			snprintf(name, sizeof(name), "select%d_wake", ks[j]);
-			for (i = 0; i < sizeof(multis) / sizeof(multis[0]); i++)
-				if (!multis[i].plain)
-					bench_result(round, name, MSG,
-						     multis[i].name, "rtt_p50",
-						     run_wake(&multis[i], ks[j], n),
-						     "ns", LOWER);
-		}
+		run_kind(round, READY, 1, true, blocks, n, fanin);
+		for (j = 0; j < sizeof(ks) / sizeof(ks[0]); j++)
+			run_kind(round, READY, ks[j], false, blocks, n, fanin);
+		run_kind(round, FANIN, 1, true, blocks, n, fanin);
+		for (j = 0; j < sizeof(fanin_ks) / sizeof(fanin_ks[0]); j++)
+			run_kind(round, FANIN, fanin_ks[j], false, blocks, n,
+				 fanin);
+		for (j = 0; j < sizeof(ks) / sizeof(ks[0]); j++)
+			run_kind(round, WAKE, ks[j], false, blocks, n, fanin);
 	}
 	return 0;
 }

@@ -18,22 +18,27 @@
  * falls back to vmalloc() - order-0 pages - so that a parked 64 KiB element,
  * allocated under a channel lock, never waits for compaction.
  *
- * Channel objects, small parked elements (struct kchan_msg) and the waits
- * of blocked calls with few cases (struct kchan_wait) come from dedicated
- * caches, created at module load and destroyed at unload; SLUB serves them
- * from per-CPU slabs.  Larger ones come from kchan_alloc().
+ * Channel objects, small parked elements (struct kchan_msg), the waits of
+ * blocked calls with few cases (struct kchan_wait) and the per-call
+ * bookkeeping of large selects (scratch) come from dedicated caches,
+ * created at module load and destroyed at unload; SLUB serves them from
+ * per-CPU slabs.  Larger ones come from kchan_alloc().
  *
- * One freed small message and one freed small wait per CPU are kept for
- * the next task that blocks there (the percpu_spare parameter; on by
- * default): a ping-pong blocks on every message, and this spares it two
- * slab round trips with their memory cgroup charges (the kernel's answer
- * to Go's sync.Pool).  A spare object stays charged to the cgroup that
- * first allocated it, at most two small objects per CPU; it is not charged
- * to any budget while it waits.  A spare also hides a use after free of
- * the object from KASAN, so the debug lane runs with percpu_spare=0.
+ * One freed small message, one freed small wait and one freed scratch
+ * object per CPU are kept for the next task that needs one there (the
+ * percpu_spare parameter; on by default): a ping-pong blocks on every
+ * message, a fan-in server selects over many channels for every message,
+ * and this spares them slab round trips with their memory cgroup charges
+ * and, with init_on_alloc (Debian's default), the zeroing of every object
+ * (the kernel's answer to Go's sync.Pool).  A spare object stays charged
+ * to the cgroup that first allocated it - two small objects and one of
+ * KCHAN_SCRATCH_BYTES per CPU at most - and to no budget while it waits.
+ * A spare also hides a use after free of the object from KASAN, so the
+ * debug lane runs with percpu_spare=0.
  *
  * kchan_nr_allocs counts every allocation made here - all but the per-user
- * budget entries - so a test can prove that the steady state of send and
+ * budget entries and the work item of a give-back (wait.c) - so a test
+ * can prove that the steady state of send and
  * receive allocates nothing.  It is a per-CPU counter: no lock, summed when
  * read.
  */
@@ -60,14 +65,16 @@
 static bool percpu_spare = true;
 module_param(percpu_spare, bool, 0644);
 MODULE_PARM_DESC(percpu_spare,
-		 "Keep one freed message and wait per CPU for reuse (default on; off for KASAN runs)");
+		 "Keep one freed message, wait and select scratch per CPU for reuse (default on; off for KASAN runs)");
 
 static struct kmem_cache *kchan_chan_cachep;
 static struct kmem_cache *kchan_msg_cachep;
 static struct kmem_cache *kchan_wait_cachep;
+static struct kmem_cache *kchan_scratch_cachep;
 static DEFINE_PER_CPU(unsigned long, kchan_nr_allocs);
 static DEFINE_PER_CPU(struct kchan_msg *, kchan_msg_spare);
 static DEFINE_PER_CPU(struct kchan_wait *, kchan_wait_spare);
+static DEFINE_PER_CPU(void *, kchan_scratch_spare);
 
 static void kchan_count_alloc(void)
 {
@@ -263,6 +270,34 @@ void kchan_wait_free(struct kchan_wait *wait)
 }
 
 /**
+ * kchan_scratch_alloc() - a scratch object for one call's bookkeeping
+ *
+ * %KCHAN_SCRATCH_BYTES bytes, not zeroed, whitelisted for user copies;
+ * the caller charges its budget.
+ *
+ * Return: the object, or NULL; free with kchan_scratch_free().
+ */
+void *kchan_scratch_alloc(void)
+{
+	void *p = kchan_take_spare(kchan_scratch_spare);
+
+	if (p)
+		return p;
+	kchan_count_alloc();
+	return kmem_cache_alloc(kchan_scratch_cachep, KCHAN_GFP);
+}
+
+/**
+ * kchan_scratch_free() - free a scratch object
+ * @p: from kchan_scratch_alloc()
+ */
+void kchan_scratch_free(void *p)
+{
+	if (!kchan_keep_spare(kchan_scratch_spare, p))
+		kmem_cache_free(kchan_scratch_cachep, p);
+}
+
+/**
  * kchan_cache_init() - create the slab caches, at module load
  *
  * Return: 0 or -ENOMEM.
@@ -287,8 +322,17 @@ int kchan_cache_init(void)
 				  0, SLAB_HWCACHE_ALIGN | SLAB_ACCOUNT, NULL);
 	if (!kchan_wait_cachep)
 		goto out_msg;
+	/* A select copies its cases from user space into it. */
+	kchan_scratch_cachep =
+		kmem_cache_create_usercopy("kchan_scratch", KCHAN_SCRATCH_BYTES,
+					   0, SLAB_HWCACHE_ALIGN | SLAB_ACCOUNT,
+					   0, KCHAN_SCRATCH_BYTES, NULL);
+	if (!kchan_scratch_cachep)
+		goto out_wait;
 	return 0;
 
+out_wait:
+	kmem_cache_destroy(kchan_wait_cachep);
 out_msg:
 	kmem_cache_destroy(kchan_msg_cachep);
 out_chan:
@@ -309,13 +353,17 @@ void kchan_cache_exit(void)
 	for_each_possible_cpu(cpu) {
 		struct kchan_msg *msg = per_cpu(kchan_msg_spare, cpu);
 		struct kchan_wait *wait = per_cpu(kchan_wait_spare, cpu);
+		void *scratch = per_cpu(kchan_scratch_spare, cpu);
 
 		if (msg)
 			kmem_cache_free(kchan_msg_cachep, msg);
 		if (wait)
 			kmem_cache_free(kchan_wait_cachep, wait);
+		if (scratch)
+			kmem_cache_free(kchan_scratch_cachep, scratch);
 	}
 	rcu_barrier();
+	kmem_cache_destroy(kchan_scratch_cachep);
 	kmem_cache_destroy(kchan_wait_cachep);
 	kmem_cache_destroy(kchan_msg_cachep);
 	kmem_cache_destroy(kchan_chan_cachep);

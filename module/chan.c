@@ -67,6 +67,7 @@ static int kchan_chan_release(struct inode *inode, struct file *file)
 	struct kchan *ch = file->private_data;
 
 	kchan_proc_del(ch);
+	kchan_selector_channel_gone(ch);
 	kchan_put(ch);
 	return 0;
 }
@@ -128,7 +129,7 @@ static __poll_t kchan_chan_poll(struct file *file, poll_table *wait)
 	/*
 	 * Order the queueing above before reading the mask below.  Pairs
 	 * with wq_has_sleeper() in kchan_wake_pollers(), which the wakers
-	 * call after kchan_unlock() published the new mask: either they see
+	 * call after kchan_unlock_wake() published the new mask: either they see
 	 * this poller queued, or this poller sees the new mask (the pattern
 	 * of sock_poll_wait()).  The mask is one word written under the
 	 * channel lock, so it never mixes two states.
@@ -360,6 +361,8 @@ int kchan_create_fd(const struct kchan_create *args)
 	INIT_LIST_HEAD(&ch->recvq);
 	INIT_LIST_HEAD(&ch->returned);
 	init_waitqueue_head(&ch->poll_wq);
+	spin_lock_init(&ch->sel_lock);
+	INIT_LIST_HEAD(&ch->sel_items);
 	kref_init(&ch->refs);
 	ret = kchan_ring_init(&ch->ring, args->elem_size, args->capacity);
 	if (ret)

@@ -26,8 +26,10 @@
  *   smp_load_acquire() and may then return without taking the lock.
  * - struct kchan_wait.refs counts the wait's owner and each of its queued
  *   waiters; whoever drops the last reference frees it (wait.c).
- * - struct kchan.poll_wq has its own internal lock; it is woken after the
- *   channel lock is dropped.
+ * - struct kchan.poll_wq has its own internal lock; it is woken just
+ *   before the channel lock is dropped (kchan_unlock_wake()), so that a
+ *   selector registered on the channel has its ready set updated (in that
+ *   wake-up) before anyone else can look at the channel.
  *
  * The channel lock is not held while a task blocks on the channel; it may
  * be held across a page fault while an element is copied, as pipe->mutex
@@ -51,6 +53,7 @@
 #include <linux/rcupdate.h>
 #include <linux/refcount.h>
 #include <linux/sched.h>
+#include <linux/spinlock.h>
 #include <linux/types.h>
 #include <linux/uidgid.h>
 #include <linux/wait.h>
@@ -113,7 +116,12 @@ struct kchan_origin {
  *	struct kchan_waiter.start), 0 while @sendq is empty; written with
  *	WRITE_ONCE(), read locklessly by /proc/kchan.
  * @recvq_since: likewise for @recvq.
- * @poll_wq: poll/epoll waiters, woken after @lock is dropped.
+ * @poll_wq: poll/epoll waiters, woken just before @lock is dropped; also the
+ *	entries of the selector cases registered on the channel
+ *	(selector.c).
+ * @sel_lock: guards @sel_items.
+ * @sel_items: the selector cases registered on the channel (struct
+ *	kchan_sel_item.ch_node), removed when its file is released.
  * @refs: the channel file's reference, those /proc/kchan takes while it
  *	prints the channel, and that of an element a killed receiver gives
  *	back through a work item (wait.c); the last one frees the channel.
@@ -152,6 +160,8 @@ struct kchan {
 	u64 sendq_since;
 	u64 recvq_since;
 	wait_queue_head_t poll_wq;
+	spinlock_t sel_lock;	/* guards @sel_items */
+	struct list_head sel_items;
 	struct kref refs;
 	struct file *file;
 	struct kchan_user *user;
@@ -316,7 +326,8 @@ long kchan_recv(struct kchan *ch, u8 __user *elems, size_t count,
 		const struct kchan_wait_opts *opts);
 int kchan_close(struct kchan *ch);
 __poll_t kchan_ready_mask(const struct kchan *ch);
-__poll_t kchan_unlock(struct kchan *ch);
+void kchan_unlock(struct kchan *ch);
+void kchan_unlock_wake(struct kchan *ch);
 void kchan_release_returned(struct kchan *ch);
 bool kchan_case_ready(struct kchan *ch, bool send,
 		      const struct kchan_wait *self);
@@ -336,11 +347,17 @@ struct kchan_msg *kchan_msg_alloc(const struct kchan *ch);
 void kchan_msg_free(struct kchan_msg *msg);
 struct kchan_wait *kchan_wait_alloc(u32 nr, struct kchan_user *user);
 void kchan_wait_free(struct kchan_wait *wait);
+void *kchan_scratch_alloc(void);
+void kchan_scratch_free(void *p);
+
+/* The size of a scratch object (cache.c): a select's bookkeeping. */
+#define KCHAN_SCRATCH_BYTES	(10 * 1024)
 
 /* limits.c */
 int kchan_check_limits(u32 elem_size, u64 capacity);
 struct kchan_user *kchan_user_current(void);
 int kchan_user_add_channel(struct kchan_user *user, size_t bytes, u64 *id);
+u64 kchan_user_next_selector_id(struct kchan_user *user);
 void kchan_user_del_channel(struct kchan_user *user, size_t bytes);
 int kchan_budget_charge(struct kchan_user *user, size_t bytes);
 void kchan_budget_uncharge(struct kchan_user *user, size_t bytes);
@@ -359,6 +376,7 @@ bool kchan_claim(struct kchan *ch, struct kchan_waiter *w);
 struct kchan_waiter *kchan_claim_first(struct kchan *ch, bool sender);
 void kchan_complete(struct kchan *ch, struct kchan_waiter *w, int state);
 int kchan_may_block(const struct kchan_wait_opts *opts);
+int kchan_schedule(const struct kchan_wait_opts *opts);
 struct kchan_wait *kchan_wait_new(u32 nr, struct kchan_user *user);
 void kchan_wait_put(struct kchan_wait *wait);
 int kchan_sleep(struct kchan_wait *wait, const struct kchan_wait_opts *opts);
@@ -380,5 +398,10 @@ void kchan_proc_exit(void);
 
 /* select.c */
 long kchan_select(const void __user *uarg);
+void kchan_select_init(void);
+
+/* selector.c */
+long kchan_selector_create_fd(const void __user *uarg);
+void kchan_selector_channel_gone(struct kchan *ch);
 
 #endif /* _KCHAN_H */

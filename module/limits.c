@@ -16,9 +16,9 @@
  *   object and its ring) beyond which creating a channel fails with
  *   -ENOSPC.
  * - user_bytes_hard: kernel bytes of everything charged to the user -
- *   channels, the elements that tasks blocked on them park, and the
- *   bookkeeping of blocked selects - beyond which any of them fails with
- *   -ENOSPC.  It lies above the soft limit, so that at the soft limit the
+ *   channels, the elements that tasks blocked on them park, the
+ *   bookkeeping of selects, selectors and their cases - beyond which any
+ *   of them fails with -ENOSPC.  It lies above the soft limit, so that at the soft limit the
  *   user's channels still work.
  *
  * A limit of 0 is no limit; by default the soft limit is an eighth of the
@@ -41,8 +41,11 @@
  *
  * What is charged to whom: a channel (object and ring) to its creator's
  * key; an element a blocked task parks, to the key of the channel it parks
- * on (as a pipe's buffers are charged to the pipe's creator); a blocked
- * select's bookkeeping to the selecting task's key.
+ * on (as a pipe's buffers are charged to the pipe's creator); a select's
+ * bookkeeping (the scratch object of one of more than eight cases, for the
+ * call; the wait of one that blocks) to the selecting task's key; a
+ * selector and each case registered in it to the key of the task that
+ * created or registered it (selector.c).
  *
  * Locking: the parameters are read with READ_ONCE() and need no lock.
  * Each key has a struct kchan_user in kchan_users, indexed by the key's
@@ -75,12 +78,14 @@
  * @last_id: the last channel id handed out to this key; ids start at 1
  *	and are never reused while the module is loaded.  Under
  *	kchan_users_lock.
+ * @last_selector_id: likewise for selectors; atomic.
  */
 struct kchan_user {
 	atomic_long_t bytes;
 	unsigned long chan_bytes;
 	unsigned int channels;
 	u64 last_id;
+	atomic64_t last_selector_id;
 };
 
 static unsigned int max_elem_size = KCHAN_ELEM_SIZE_MAX;
@@ -275,6 +280,17 @@ int kchan_user_add_channel(struct kchan_user *user, size_t bytes, u64 *id)
 out_unlock:
 	mutex_unlock(&kchan_users_lock);
 	return ret;
+}
+
+/**
+ * kchan_user_next_selector_id() - an id for a new selector of a user
+ * @user: the creator's budget
+ *
+ * Return: the next id among @user's selectors, from 1.
+ */
+u64 kchan_user_next_selector_id(struct kchan_user *user)
+{
+	return atomic64_inc_return(&user->last_selector_id);
 }
 
 /**

@@ -3,8 +3,9 @@
  * kchan: module init and exit, the /dev/kchan misc device and its ioctl.
  *
  * /dev/kchan holds no state of its own: its ioctls create a channel and
- * return a descriptor for it (see chan.c), or select over channels (see
- * select.c); this file only dispatches them.  Module load sets up the slab
+ * return a descriptor for it (see chan.c), create a selector (see
+ * selector.c) or select over channels (see select.c); this file only
+ * dispatches them.  Module load sets up the slab
  * caches (cache.c), the byte limits (limits.c), the give-back workqueue
  * (wait.c), /proc/kchan (proc.c) and the device, in that order; unload
  * undoes them in reverse.
@@ -39,6 +40,8 @@ static long kchan_dev_ioctl(struct file *file, unsigned int cmd,
 		return kchan_dev_create((const void __user *)arg);
 	case KCHAN_IOC_SELECT:
 		return kchan_select((const void __user *)arg);
+	case KCHAN_IOC_SELECTOR_CREATE:
+		return kchan_selector_create_fd((const void __user *)arg);
 	default:
 		return -ENOTTY;
 	}
@@ -91,10 +94,17 @@ static int __init kchan_init(void)
 	BUILD_BUG_ON(sizeof(struct kchan_select_case) !=
 		     KCHAN_SELECT_CASE_SIZE_VER0);
 	BUILD_BUG_ON(sizeof(struct kchan_stats) != KCHAN_STATS_SIZE_VER0);
+	BUILD_BUG_ON(sizeof(struct kchan_selector_create) !=
+		     KCHAN_SELECTOR_CREATE_SIZE_VER0);
+	BUILD_BUG_ON(sizeof(struct kchan_selector_ctl) !=
+		     KCHAN_SELECTOR_CTL_SIZE_VER0);
+	BUILD_BUG_ON(sizeof(struct kchan_selector_wait) !=
+		     KCHAN_SELECTOR_WAIT_SIZE_VER0);
 
 	ret = kchan_cache_init();
 	if (ret)
 		return ret;
+	kchan_select_init();
 	ret = kchan_limits_init();
 	if (ret)
 		goto out_cache_exit;

@@ -44,6 +44,7 @@
 #include <linux/file.h>
 #include <linux/mm.h>
 #include <linux/overflow.h>
+#include <linux/percpu.h>
 #include <linux/random.h>
 #include <linux/sched/signal.h>
 #include <linux/slab.h>
@@ -82,8 +83,8 @@ struct kchan_sel_case {
  * @raw: the cases as user space passed them.
  * @wait: the wait, once the select must block; else NULL.
  * @user: the caller's budget, when @heap or @wait is charged to it.
- * @heap: where the arrays live when they are not on the stack, or NULL.
- * @heap_bytes: the size of @heap, as charged to @user.
+ * @heap: the scratch object (cache.c) the arrays live in when they are not
+ *	on the stack, or NULL; charged to @user.
  */
 struct kchan_sel {
 	struct kchan_wait_opts opts;
@@ -97,11 +98,16 @@ struct kchan_sel {
 	struct kchan_wait *wait;
 	struct kchan_user *user;
 	void *heap;
-	size_t heap_bytes;
 };
 
 /* pollorder holds case indices in a byte. */
 static_assert(KCHAN_SELECT_MAX_CASES <= 256);
+
+/* The arrays of every case, when they live in a scratch object. */
+#define KCHAN_SEL_CASE_BYTES	(sizeof(struct kchan_sel_case) + \
+				 sizeof(struct kchan_select_case) + sizeof(u8))
+static_assert(KCHAN_SELECT_MAX_CASES * KCHAN_SEL_CASE_BYTES <=
+	      KCHAN_SCRATCH_BYTES);
 
 /* Selects of up to this many cases keep their arrays on the stack. */
 #define KCHAN_SEL_STACK_CASES	8
@@ -122,12 +128,14 @@ struct kchan_sel_stack {
 #define KCHAN_SEL_SLEEP		(-EAGAIN)
 #define KCHAN_SEL_RETRY		(-EALREADY)
 
-/* Point @s at arrays for @n cases: @stack when they fit, else the heap. */
+/*
+ * Point @s at arrays for @n cases: @stack when they fit, else a scratch
+ * object, which a select that does not block takes from and gives back to
+ * its CPU's spare (cache.c): no allocation, no zeroing.
+ */
 static int kchan_sel_alloc(struct kchan_sel *s, u32 n,
 			   struct kchan_sel_stack *stack)
 {
-	size_t one = sizeof(*s->cases) + sizeof(*s->raw) + sizeof(*s->pollorder);
-
 	if (n <= KCHAN_SEL_STACK_CASES) {
 		s->cases = stack->cases;
 		s->raw = stack->raw;
@@ -136,15 +144,13 @@ static int kchan_sel_alloc(struct kchan_sel *s, u32 n,
 		s->user = kchan_user_current();
 		if (!s->user)
 			return -ENOMEM;
-		/* n <= KCHAN_SELECT_MAX_CASES, so this cannot overflow. */
-		if (kchan_budget_charge(s->user, n * one))
+		if (kchan_budget_charge(s->user, KCHAN_SCRATCH_BYTES))
 			return -ENOSPC;
-		s->heap = kchan_alloc(n * one, false);
+		s->heap = kchan_scratch_alloc();
 		if (!s->heap) {
-			kchan_budget_uncharge(s->user, n * one);
+			kchan_budget_uncharge(s->user, KCHAN_SCRATCH_BYTES);
 			return -ENOMEM;
 		}
-		s->heap_bytes = n * one;
 		s->cases = s->heap;
 		s->raw = (struct kchan_select_case *)(s->cases + n);
 		s->pollorder = (u8 *)(s->raw + n);
@@ -163,8 +169,8 @@ static void kchan_sel_free(struct kchan_sel *s)
 		if (s->cases[i].ch)
 			fdput(s->cases[i].f);
 	if (s->heap) {
-		kvfree(s->heap);
-		kchan_budget_uncharge(s->user, s->heap_bytes);
+		kchan_scratch_free(s->heap);
+		kchan_budget_uncharge(s->user, KCHAN_SCRATCH_BYTES);
 	}
 }
 
@@ -190,10 +196,27 @@ static int kchan_sel_copy_cases(struct kchan_sel *s, const u8 __user *ucase,
 }
 
 /*
- * A number in [0, @bound): xorshift64*, seeded once per select from the
- * kernel's generator.  The shuffle needs uniformity, not secrecy, and a
- * select of 64 cases should not pay 64 calls into the CRNG (Go's
- * cheaprand serves the same purpose).
+ * Each CPU's Weyl sequence: a select's seed is the next value, mixed by
+ * splitmix64.  Seeded from the kernel's generator at module load
+ * (kchan_select_init()); a select migrated to another CPU meanwhile just
+ * takes that CPU's next value.
+ */
+static DEFINE_PER_CPU(u64, kchan_sel_weyl);
+
+/* A seed for one select's shuffle: never 0, never the same twice on a CPU. */
+static u64 kchan_sel_seed(void)
+{
+	u64 z = this_cpu_add_return(kchan_sel_weyl, 0x9e3779b97f4a7c15ULL);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return (z ^ (z >> 31)) | 1;
+}
+
+/*
+ * A number in [0, @bound): xorshift64* from the call's seed.  The shuffle
+ * needs uniformity, not secrecy, and a select of 64 cases should not pay
+ * even one call into the CRNG (Go's cheaprand serves the same purpose).
  */
 static u32 kchan_sel_rand_below(struct kchan_sel *s, u32 bound)
 {
@@ -296,7 +319,7 @@ static long kchan_sel_poll(struct kchan_sel *s)
 		ret = kchan_sel_step(c);
 		if (ret != KCHAN_WOULD_BLOCK)
 			ret = kchan_sel_stepped(s, i, ret);
-		kchan_wake_pollers(c->ch, kchan_unlock(c->ch));
+		kchan_unlock_wake(c->ch);
 		if (ret != KCHAN_WOULD_BLOCK)
 			return ret;
 	}
@@ -370,7 +393,7 @@ static long kchan_sel_enqueue(struct kchan_sel *s)
 			else
 				ch->recv_blocks++;
 			/* The waiter makes the other side ready for poll. */
-			kchan_wake_pollers(ch, kchan_unlock(ch));
+			kchan_unlock_wake(ch);
 			continue;
 		}
 		/* Ready: claim our own wait for it, as a completer would. */
@@ -383,7 +406,7 @@ static long kchan_sel_enqueue(struct kchan_sel *s)
 			ret = KCHAN_SEL_RETRY;
 		else
 			ret = kchan_sel_stepped(s, i, ret);
-		kchan_wake_pollers(ch, kchan_unlock(ch));
+		kchan_unlock_wake(ch);
 		return ret;
 	}
 	return KCHAN_SEL_SLEEP;
@@ -522,7 +545,8 @@ static struct kchan *kchan_sel_chosen(struct kchan_sel *s, long ret)
 long kchan_select(const void __user *uarg)
 {
 	struct kchan_sel s = {};
-	struct kchan_sel_stack stack;
+	/* Written before it is read: no need for init_stack's zeroing. */
+	struct kchan_sel_stack stack __uninitialized;
 	struct kchan_select args;
 	long ret;
 	u32 i;
@@ -554,7 +578,7 @@ long kchan_select(const void __user *uarg)
 				   args.case_size);
 	if (ret)
 		goto out_free;
-	s.rand = get_random_u64() | 1;
+	s.rand = kchan_sel_seed();
 	for (i = 0; i < args.nr_cases; i++, s.nr_read++) {
 		ret = kchan_sel_read_case(&s, i, args.flags & KCHAN_SELECT_BIASED);
 		if (ret)
@@ -566,4 +590,15 @@ long kchan_select(const void __user *uarg)
 out_free:
 	kchan_sel_free(&s);
 	return ret;
+}
+
+/**
+ * kchan_select_init() - seed every CPU's shuffle sequence, at module load
+ */
+void kchan_select_init(void)
+{
+	int cpu;
+
+	for_each_possible_cpu(cpu)
+		per_cpu(kchan_sel_weyl, cpu) = get_random_u64();
 }

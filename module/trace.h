@@ -159,6 +159,59 @@ TRACE_EVENT(kchan_select,
 		      __entry->ret)
 );
 
+/*
+ * A case was added to or removed from a selector, or the attempt failed
+ * once its descriptor was found to be a channel.  @sel_id is the
+ * selector's id (fdinfo's kchan-selector-id), @ch the case's channel, @op
+ * its direction, @ret 0 or -errno.
+ */
+TRACE_EVENT(kchan_selector_ctl,
+	    TP_PROTO(u64 sel_id, const struct kchan *ch, u32 op, u64 tag,
+		     bool add, int ret),
+	    TP_ARGS(sel_id, ch, op, tag, add, ret),
+	    TP_STRUCT__entry(__field(u64, sel_id)
+			     __field(u64, id)
+			     __field(u32, op)
+			     __field(u64, tag)
+			     __field(bool, add)
+			     __field(int, ret)),
+	    TP_fast_assign(__entry->sel_id = sel_id;
+			   __entry->id = ch ? ch->id : 0;
+			   __entry->op = op;
+			   __entry->tag = tag;
+			   __entry->add = add;
+			   __entry->ret = ret;),
+	    TP_printk("sel_id=%llu %s id=%llu op=%s tag=%llu ret=%d",
+		      __entry->sel_id, __entry->add ? "add" : "del",
+		      __entry->id,
+		      kchan_show_op(__entry->op == KCHAN_CASE_SEND),
+		      __entry->tag, __entry->ret)
+);
+
+/*
+ * A selector wait returns.  @ch is the channel of the case it performed
+ * (id 0 when none), @tag that case's tag, @ret the result (1, 0 or
+ * -errno), @nr_cases the cases registered.
+ */
+TRACE_EVENT(kchan_selector_wait,
+	    TP_PROTO(u64 sel_id, const struct kchan *ch, u64 tag, long ret,
+		     u32 nr_cases),
+	    TP_ARGS(sel_id, ch, tag, ret, nr_cases),
+	    TP_STRUCT__entry(__field(u64, sel_id)
+			     __field(u64, id)
+			     __field(u64, tag)
+			     __field(long, ret)
+			     __field(u32, nr_cases)),
+	    TP_fast_assign(__entry->sel_id = sel_id;
+			   __entry->id = ch ? ch->id : 0;
+			   __entry->tag = tag;
+			   __entry->ret = ret;
+			   __entry->nr_cases = nr_cases;),
+	    TP_printk("sel_id=%llu id=%llu tag=%llu ret=%ld nr_cases=%u",
+		      __entry->sel_id, __entry->id, __entry->tag,
+		      __entry->ret, __entry->nr_cases)
+);
+
 #endif /* _KCHAN_TRACE_H */
 
 #undef TRACE_INCLUDE_PATH

@@ -61,9 +61,8 @@
 
 /**
  * kchan_wake_pollers() - wake poll/epoll waiters of a channel
- * @ch: the channel, whose lock the caller has dropped
- * @mask: the events that are true now (kchan_unlock()); nothing is woken
- *	for an empty mask
+ * @ch: the channel, locked (kchan_unlock_wake())
+ * @mask: the events that are true now; nothing is woken for an empty mask
  */
 void kchan_wake_pollers(struct kchan *ch, __poll_t mask)
 {
@@ -384,15 +383,41 @@ static void kchan_await_publish(struct kchan_wait *wait, int winner)
 }
 
 /**
+ * kchan_schedule() - sleep once, as a blocked call does
+ * @opts: the call's deadline, if any
+ *
+ * Called in TASK_INTERRUPTIBLE, on a wait queue or as a waiter, after the
+ * caller found its condition false.  A signal whose handler runs gives
+ * -EINTR to a timed call and restarts an untimed one under SA_RESTART;
+ * without a handler (stop, freezer, ptrace) both are restarted, and the
+ * absolute deadline does not drift.
+ *
+ * Return: 0 when woken (the caller checks its condition again),
+ * -ETIMEDOUT when the deadline passed, or -ERESTARTNOHAND or -ERESTARTSYS
+ * when a signal is pending.
+ */
+int kchan_schedule(const struct kchan_wait_opts *opts)
+{
+	ktime_t deadline = opts->deadline;
+
+	if (signal_pending(current))
+		return opts->has_deadline ? -ERESTARTNOHAND : -ERESTARTSYS;
+	if (!opts->has_deadline)
+		schedule();
+	else if (!schedule_hrtimeout_range(&deadline, current->timer_slack_ns,
+					   HRTIMER_MODE_ABS))
+		return -ETIMEDOUT;
+	return 0;
+}
+
+/**
  * kchan_sleep() - wait until one of a call's waiters is completed
  * @wait: the wait, whose waiters are queued (it may have none: Go's
  *	empty select, which only a signal or the deadline ends)
  * @opts: the deadline, if any
  *
- * Called with no lock held.  A signal whose handler runs gives -EINTR to a
- * timed call and restarts an untimed one under SA_RESTART; without a
- * handler (stop, freezer, ptrace) both are restarted, and the absolute
- * deadline does not drift.  A fatal signal ends the wait like any other.
+ * Called with no lock held.  Signals and the deadline end the sleep as
+ * kchan_schedule() says; a fatal signal ends it like any other.
  *
  * Return: the index of the completed waiter, whose state is published; or
  * -ETIMEDOUT, -ERESTARTNOHAND or -ERESTARTSYS once @wait is aborted, so
@@ -400,7 +425,6 @@ static void kchan_await_publish(struct kchan_wait *wait, int winner)
  */
 int kchan_sleep(struct kchan_wait *wait, const struct kchan_wait_opts *opts)
 {
-	ktime_t deadline = opts->deadline;
 	int winner, err;
 
 	for (;;) {
@@ -409,18 +433,9 @@ int kchan_sleep(struct kchan_wait *wait, const struct kchan_wait_opts *opts)
 			__set_current_state(TASK_RUNNING);
 			return winner;
 		}
-		if (signal_pending(current)) {
-			err = opts->has_deadline ? -ERESTARTNOHAND : -ERESTARTSYS;
+		err = kchan_schedule(opts);
+		if (err)
 			break;
-		}
-		if (!opts->has_deadline) {
-			schedule();
-		} else if (!schedule_hrtimeout_range(&deadline,
-						     current->timer_slack_ns,
-						     HRTIMER_MODE_ABS)) {
-			err = -ETIMEDOUT;
-			break;
-		}
 	}
 	__set_current_state(TASK_RUNNING);
 
@@ -507,7 +522,7 @@ static void kchan_give_back_work(struct work_struct *work)
 	 */
 	if (!WARN_ON_ONCE(mutex_lock_killable(&ch->lock))) {
 		__kchan_give_back(ch, gb->msg);
-		kchan_wake_pollers(ch, kchan_unlock(ch));
+		kchan_unlock_wake(ch);
 	} else {
 		kchan_msg_free(gb->msg);
 	}
@@ -530,7 +545,7 @@ void kchan_give_back(struct kchan *ch, struct kchan_msg *msg)
 
 	if (!mutex_lock_killable(&ch->lock)) {
 		__kchan_give_back(ch, msg);
-		kchan_wake_pollers(ch, kchan_unlock(ch));
+		kchan_unlock_wake(ch);
 		return;
 	}
 	/* Small and rare, and the element must not be lost. */

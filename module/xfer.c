@@ -4,9 +4,9 @@
  *
  * This file owns the channel's state machine.  Every function that looks at
  * or changes a channel holds struct kchan.lock (see kchan.h for what it
- * guards) and drops it with kchan_unlock(), which publishes the channel's
- * poll mask; none sleeps with it held except to copy user memory or
- * allocate.
+ * guards) and drops it with kchan_unlock() or kchan_unlock_wake(), which
+ * publish the channel's poll mask; none sleeps with it held except to copy
+ * user memory or allocate.
  *
  * Go's rules, as runtime/chan.go implements them:
  *
@@ -77,29 +77,45 @@ __poll_t kchan_ready_mask(const struct kchan *ch)
 	return mask;
 }
 
-/**
- * kchan_unlock() - publish the channel's poll mask and unlock it
- * @ch: the channel, locked
- *
- * Every path that may have changed the channel drops the lock here, so
- * that struct kchan.ready is always the mask of the state last unlocked.
- *
- * Return: that mask, for kchan_wake_pollers().
- */
-__poll_t kchan_unlock(struct kchan *ch)
+/* Publish the mask of the channel's state; the channel is locked. */
+static __poll_t kchan_publish(struct kchan *ch)
 {
 	__poll_t mask = kchan_ready_mask(ch);
 
 	/* Read by kchan_chan_poll() after its smp_mb(); see there. */
 	WRITE_ONCE(ch->ready, mask);
-	mutex_unlock(&ch->lock);
 	return mask;
 }
 
-/* Unlock, then wake the pollers for what is true now. */
-static void kchan_unlock_wake(struct kchan *ch)
+/**
+ * kchan_unlock() - publish the channel's poll mask and unlock it
+ * @ch: the channel, locked
+ *
+ * Every path that may have changed the channel drops the lock here or in
+ * kchan_unlock_wake(), so that struct kchan.ready is always the mask of
+ * the state last unlocked.  For paths whose change makes nothing ready
+ * (a waiter leaving, a step that moved nothing).
+ */
+void kchan_unlock(struct kchan *ch)
 {
-	kchan_wake_pollers(ch, kchan_unlock(ch));
+	kchan_publish(ch);
+	mutex_unlock(&ch->lock);
+}
+
+/**
+ * kchan_unlock_wake() - publish the poll mask, wake the pollers, unlock
+ * @ch: the channel, locked
+ *
+ * For paths that may have made an event true.  The pollers are woken
+ * before the lock is dropped: a selector case registered on the channel
+ * enters its selector's ready set in that wake-up (selector.c), so a task
+ * that takes the lock next - to look at the channel, or to block on it -
+ * finds every selector of the channel already told.
+ */
+void kchan_unlock_wake(struct kchan *ch)
+{
+	kchan_wake_pollers(ch, kchan_publish(ch));
+	mutex_unlock(&ch->lock);
 }
 
 /**

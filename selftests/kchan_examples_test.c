@@ -128,6 +128,11 @@ FIXTURE_VARIANT_ADD(example, epoll_loop) {
 	.expect = "channel 2: 100 elements",
 };
 
+FIXTURE_VARIANT_ADD(example, fanin_server) {
+	.name = "fanin_server",
+	.expect = "8 clients, 1600 requests in 1608 waits: each answered once",
+};
+
 TEST_F_TIMEOUT(example, runs, 2 * EXAMPLE_TIMEOUT_S)
 {
 	char path[PATH_MAX];

@@ -3,27 +3,37 @@
  * kchan selftests: a bounded, deterministic-seed ioctl fuzzer.
  *
  * Every iteration picks a descriptor (/dev/kchan, channels of several
- * element sizes and capacities, blocking and O_NONBLOCK, some closed, a
- * pipe, an eventfd, a closed descriptor number, -1), a command (every kchan
- * ioctl, neighbouring and random numbers of type 0xC5 and its neighbours)
- * and an argument (NULL, wild pointers, a PROT_NONE page, a read-only page,
- * a struct straddling a guard page, and valid-looking structs with mutated
- * sizes, flags, reserved fields, counts, deadlines and select cases).  A
- * second thread replaces channel descriptors under the fuzzer's feet
- * (dup2() of a fresh channel, or close() then dup2()).
+ * element sizes and capacities, blocking and O_NONBLOCK, some closed,
+ * selectors, a pipe, an eventfd, a closed descriptor number, -1), a
+ * command (every kchan ioctl, the selector ones included, neighbouring and
+ * random numbers of type 0xC5 and its neighbours) and an argument (NULL,
+ * wild pointers, a PROT_NONE page, a read-only page, a struct straddling a
+ * guard page, and valid-looking structs with mutated sizes, flags - the
+ * biased select's among them -, reserved fields, counts, deadlines, select
+ * cases and selector cases: random descriptors, operations, element
+ * pointers and tags).  A second thread replaces channel and selector
+ * descriptors under the fuzzer's feet (dup2() of a fresh one, or close()
+ * then dup2(); fresh selectors come with cases registered), and the fuzzer
+ * itself installs the selectors it creates in the pool, so that channels
+ * are closed while registered in selectors and selectors are closed with
+ * channels registered.
  *
- * Asserted: every call returns >= 0 or an errno of the documented set, the
- * process survives, and afterwards channels still work, no descriptor
- * leaked and the per-user channel count came back to zero (100 channels
- * fit under max_channels_per_user=100, the 101st gets ENOSPC).  The kernel's
- * own checkers (KASAN, lockdep, ... on the debug kernel, WARN scanning in
- * every run) are watched by the QEMU runner.
+ * Asserted: every call returns an errno of the set its command allows
+ * (EEXIST only from SELECTOR_ADD, ENOENT only from SELECTOR_DEL), or a
+ * result of the range its command allows (a selector wait 0 or 1, a select
+ * the index of one of its cases, SELECTOR_ADD/DEL 0, a new descriptor only
+ * from /dev/kchan); the process survives; and afterwards channels still
+ * work, every selector lost the cases of the channels that are gone, no
+ * descriptor leaked and the per-user channel count came back to zero (100
+ * channels fit under max_channels_per_user=100, the 101st gets ENOSPC).
+ * The kernel's own checkers (KASAN, lockdep, ... on the debug kernel, WARN
+ * scanning in every run) are watched by the QEMU runner.
  *
- * Nothing blocks without a bound: transfers and selects carry
- * KCHAN_XFER_NONBLOCK / a deadline in the past or at most ~1 ms ahead, the
- * lean SEND_ONE/RECV_ONE calls go to O_NONBLOCK channels only, and a
- * watchdog interrupts (SIGUSR2, no SA_RESTART: EINTR) any call that still
- * takes longer than 200 ms; the count of such interrupts is logged.
+ * Nothing blocks without a bound: transfers, selects and selector waits
+ * carry a non-blocking flag or a deadline in the past or at most ~1 ms
+ * ahead, the lean SEND_ONE/RECV_ONE calls go to O_NONBLOCK channels only,
+ * and a watchdog interrupts (SIGUSR2, no SA_RESTART: EINTR) any call that
+ * still takes longer than 200 ms; the count of such interrupts is logged.
  *
  * Environment:
  *   KCHAN_FUZZ_SEED   seed (decimal or 0x hex; default 0x6b6368616e), logged
@@ -72,22 +82,54 @@ static const struct fz_spec fz_specs[] = {
 };
 #define FZ_NCHAN (sizeof(fz_specs) / sizeof(fz_specs[0]))
 
+/* Selector slots, each created with these flags. */
+static const uint32_t fz_sel_flags[] = {
+	0, KCHAN_NONBLOCK, KCHAN_CLOEXEC, KCHAN_CLOEXEC | KCHAN_NONBLOCK,
+};
+#define FZ_NSEL (sizeof(fz_sel_flags) / sizeof(fz_sel_flags[0]))
+
+/* Errors any command may return. */
 static const int fz_allowed[] = {
 	EINVAL, E2BIG, EFAULT, EBADF, ENOTTY, EAGAIN, ETIMEDOUT, EPIPE,
 	EINTR, ENOMEM, ENOSPC, EMFILE, ENFILE,
 };
 
+/* Errors only some commands may return, beyond fz_allowed[]. */
+static const struct {
+	unsigned long cmd;
+	int err;
+} fz_allowed_cmd[] = {
+	{ KCHAN_IOC_SELECTOR_ADD, EEXIST },	/* the case is in already */
+	{ KCHAN_IOC_SELECTOR_DEL, ENOENT },	/* the case is not in */
+};
+
 static const unsigned long fz_cmds[] = {
 	KCHAN_IOC_CREATE, KCHAN_IOC_SEND, KCHAN_IOC_RECV, KCHAN_IOC_CLOSE,
 	KCHAN_IOC_INFO, KCHAN_IOC_SEND_ONE, KCHAN_IOC_RECV_ONE, KCHAN_IOC_SELECT,
+	KCHAN_IOC_SELECTOR_CREATE, KCHAN_IOC_SELECTOR_ADD, KCHAN_IOC_SELECTOR_DEL,
+	KCHAN_IOC_SELECTOR_WAIT,
 };
 #define FZ_NCMDS (sizeof(fz_cmds) / sizeof(fz_cmds[0]))
 
+static bool fz_is_selector_cmd(unsigned long cmd)
+{
+	return cmd == KCHAN_IOC_SELECTOR_ADD || cmd == KCHAN_IOC_SELECTOR_DEL ||
+	       cmd == KCHAN_IOC_SELECTOR_WAIT;
+}
+
 /* Shared between the fuzzing thread and the replacer/watchdog thread. */
 static int fz_chan_fd[FZ_NCHAN];
+static int fz_sel_fd[FZ_NSEL];
+/*
+ * Where the cases the replacer registers send from and receive into (a
+ * case starts in the first 4 KiB and its element may be 64 KiB long), and
+ * what it feeds the channels (one or two elements from the start).
+ */
+#define FZ_REPL_BUF_WORDS	((4096 + 2 * 65536) / 8)
+static uint64_t fz_repl_buf[FZ_REPL_BUF_WORDS];
 static atomic_bool fz_stop;
 static atomic_llong fz_busy_since;	/* ns the current ioctl started, 0: none */
-static atomic_long fz_kicks, fz_replaced;
+static atomic_long fz_kicks, fz_replaced, fz_sel_replaced, fz_max_cases;
 static pthread_t fz_main_thread;
 
 static inline uint64_t fz_next(uint64_t *s)
@@ -138,10 +180,51 @@ static int fz_make_chan(const struct fz_spec *sp)
 	return fd;
 }
 
+/* A selector through the raw ABI, with @flags; the descriptor or -errno. */
+static int fz_make_selector(uint32_t flags)
+{
+	struct kchan_selector_create c = { .size = sizeof(c), .flags = flags };
+	int dev = kt_open_dev(), fd;
+
+	if (dev < 0)
+		return dev;
+	fd = ioctl(dev, KCHAN_IOC_SELECTOR_CREATE, &c);
+	if (fd < 0)
+		fd = -errno;
+	close(dev);
+	return fd;
+}
+
+/* Register case (@fd, @op) in selector @sel: 0 or -errno. */
+static int fz_sel_add(int sel, int fd, uint32_t op, void *elem, uint64_t tag)
+{
+	struct kchan_selector_ctl ctl = {
+		.size = sizeof(ctl), .fd = fd, .op = op,
+		.elem = (uintptr_t)elem, .tag = tag,
+	};
+
+	return ioctl(sel, KCHAN_IOC_SELECTOR_ADD, &ctl) ? -errno : 0;
+}
+
+/* The cases of selector @fd (fdinfo), or -1 if it is not a selector. */
+static long fz_sel_cases(int fd)
+{
+	char path[64], buf[512], *p;
+
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+	if (kt_read_file(path, buf, sizeof(buf)) < 0 || !strstr(buf, "kchan-selector-id:"))
+		return -1;
+	p = strstr(buf, "\ncases:");
+	return p ? strtol(p + strlen("\ncases:"), NULL, 10) : -1;
+}
+
 /*
- * Replaces channel descriptors (dup2() of a fresh channel with the same
- * spec, or close() and a later dup2()), and interrupts any ioctl of the
- * fuzzing thread that takes more than 200 ms.
+ * Replaces channel and selector descriptors (dup2() of a fresh one, or
+ * close() and a later dup2()), interrupts any ioctl of the fuzzing thread
+ * that takes more than 200 ms, and samples how many cases the selectors
+ * hold (here, not in the fuzzing thread: a file that thread opened could
+ * get a slot number this thread has just closed, and be replaced under
+ * it).
  */
 static void *fz_replacer(void *arg)
 {
@@ -166,6 +249,45 @@ static void *fz_replacer(void *arg)
 				dup2(fd, fz_chan_fd[i]);
 				close(fd);
 				atomic_fetch_add(&fz_replaced, 1);
+			}
+		}
+		/*
+		 * A fresh selector with a few cases on the channel slots
+		 * replaces a selector slot: the old one goes with its cases.
+		 */
+		if (fz_pct(&rng, 10)) {
+			unsigned int j = fz_below(&rng, FZ_NSEL);
+
+			fd = fz_make_selector(fz_sel_flags[j]);
+			if (fd >= 0) {
+				for (int n = fz_below(&rng, 4); n > 0; n--)
+					fz_sel_add(fd, fz_chan_fd[fz_below(&rng, FZ_NCHAN)],
+						   1 + fz_below(&rng, 2),
+						   &fz_repl_buf[fz_below(&rng, 4096 / 8)],
+						   fz_next(&rng));
+				if (fz_pct(&rng, 25)) {
+					close(fz_sel_fd[j]);
+					kt_sleep_us(fz_below(&rng, 300));
+				}
+				dup2(fd, fz_sel_fd[j]);
+				close(fd);
+				atomic_fetch_add(&fz_sel_replaced, 1);
+			}
+		}
+		/*
+		 * Feed a channel now and then (non-blocking), so that the
+		 * selectors' receive cases find something to perform, while
+		 * the fuzzing thread waits on them.
+		 */
+		if (fz_pct(&rng, 20))
+			kt_send_raw(fz_chan_fd[fz_below(&rng, FZ_NCHAN)], fz_repl_buf,
+				    1 + fz_below(&rng, 2), KCHAN_XFER_NONBLOCK);
+		if (fz_pct(&rng, 5)) {
+			for (unsigned int j = 0; j < FZ_NSEL; j++) {
+				long n = fz_sel_cases(fz_sel_fd[j]);
+
+				if (n > atomic_load(&fz_max_cases))
+					atomic_store(&fz_max_cases, n);
 			}
 		}
 		kt_sleep_us(100 + fz_below(&rng, 400));
@@ -337,14 +459,31 @@ static uint64_t fz_count(uint64_t *r)
 
 static int fz_rand_fd(uint64_t *r, FIXTURE_DATA(fuzz) *self)
 {
-	switch (fz_below(r, 10)) {
+	switch (fz_below(r, 11)) {
 	case 0: return -1;
 	case 1: return self->dev;
 	case 2: return self->pipefd[fz_below(r, 2)];
 	case 3: return self->efd;
 	case 4: return FZ_CLOSED_FD;
 	case 5: return (int)fz_next(r);
+	case 6: return fz_sel_fd[fz_below(r, FZ_NSEL)];
 	default: return fz_chan_fd[fz_below(r, FZ_NCHAN)];
+	}
+}
+
+/* The descriptor of a selector case: mostly a channel slot. */
+static int fz_case_fd(uint64_t *r, FIXTURE_DATA(fuzz) *self)
+{
+	return fz_pct(r, 75) ? fz_chan_fd[fz_below(r, FZ_NCHAN)] : fz_rand_fd(r, self);
+}
+
+/* A tag: small, huge, or anything. */
+static uint64_t fz_tag(uint64_t *r)
+{
+	switch (fz_below(r, 4)) {
+	case 0: return fz_below(r, 16);
+	case 1: return ~0ULL - fz_below(r, 4);
+	default: return fz_next(r);
 	}
 }
 
@@ -412,6 +551,8 @@ static void fz_fill_struct(uint64_t *r, FIXTURE_DATA(fuzz) *self, unsigned long 
 		sz = fz_size(r, sizeof(*s), &dirty);
 		s->size = sz;
 		s->flags = fz_flags(r, &dl);
+		if (fz_pct(r, 40))
+			s->flags |= KCHAN_SELECT_BIASED;
 		s->deadline_ns = dl;
 		switch (fz_below(r, 6)) {
 		case 0: nr = 0; break;
@@ -464,6 +605,55 @@ static void fz_fill_struct(uint64_t *r, FIXTURE_DATA(fuzz) *self, unsigned long 
 			p[sizeof(*s) + fz_below(r, 8)] = 1 + fz_below(r, 255);
 		break;
 	}
+	case KCHAN_IOC_SELECTOR_CREATE: {
+		struct kchan_selector_create *c = (void *)p;
+
+		sz = fz_size(r, sizeof(*c), &dirty);
+		c->size = sz;
+		c->flags = fz_pct(r, 85) ? fz_below(r, 4) : (uint32_t)fz_next(r);
+		memset(p + sizeof(*c), 0, 512);
+		if (dirty)
+			p[sizeof(*c) + fz_below(r, 8)] = 1 + fz_below(r, 255);
+		break;
+	}
+	case KCHAN_IOC_SELECTOR_ADD:
+	case KCHAN_IOC_SELECTOR_DEL: {
+		struct kchan_selector_ctl *c = (void *)p;
+		bool add = cmd == KCHAN_IOC_SELECTOR_ADD;
+
+		sz = fz_size(r, sizeof(*c), &dirty);
+		c->size = sz;
+		c->flags = fz_pct(r, 95) ? 0 : 1U << fz_below(r, 32);
+		c->fd = fz_case_fd(r, self);
+		c->op = fz_pct(r, 90) ? 1 + fz_below(r, 2) :
+			fz_pct(r, 50) ? fz_below(r, 4) : (uint32_t)fz_next(r);
+		/*
+		 * The element a later wait dereferences: the arena, a guard
+		 * page, the read-only page or a wild pointer.  DEL wants 0.
+		 */
+		c->elem = add || fz_pct(r, 10) ?
+			  fz_buf(r, self, fz_pct(r, 50) ? 8 : 65536, _metadata) : 0;
+		c->tag = add || fz_pct(r, 10) ? fz_tag(r) : 0;
+		memset(p + sizeof(*c), 0, 512);
+		if (dirty)
+			p[sizeof(*c) + fz_below(r, 8)] = 1 + fz_below(r, 255);
+		break;
+	}
+	case KCHAN_IOC_SELECTOR_WAIT: {
+		struct kchan_selector_wait *wt = (void *)p;
+		int64_t dl;
+
+		sz = fz_size(r, sizeof(*wt), &dirty);
+		wt->size = sz;
+		/* Never 0: NONBLOCK and/or a deadline at most ~1 ms ahead. */
+		wt->flags = fz_flags(r, &dl);
+		wt->deadline_ns = dl;
+		wt->tag = fz_pct(r, 50) ? 0 : fz_next(r);	/* in: ignored */
+		memset(p + sizeof(*wt), 0, 512);
+		if (dirty)
+			p[sizeof(*wt) + fz_below(r, 8)] = 1 + fz_below(r, 255);
+		break;
+	}
 	default:
 		for (int i = 0; i < 64; i++)
 			p[i] = fz_next(r);
@@ -471,12 +661,64 @@ static void fz_fill_struct(uint64_t *r, FIXTURE_DATA(fuzz) *self, unsigned long 
 	}
 }
 
+/* Whether errno @err is one that @cmd may return. */
+static bool fz_err_allowed(unsigned long cmd, int err)
+{
+	for (unsigned int i = 0; i < sizeof(fz_allowed) / sizeof(fz_allowed[0]); i++)
+		if (err == fz_allowed[i])
+			return true;
+	for (unsigned int i = 0; i < sizeof(fz_allowed_cmd) / sizeof(fz_allowed_cmd[0]); i++)
+		if (cmd == fz_allowed_cmd[i].cmd && err == fz_allowed_cmd[i].err)
+			return true;
+	return false;
+}
+
+/*
+ * Whether @ret >= 0 is a result @cmd may return (on descriptor @fd, with
+ * argument @arg, which the kernel has read, so it is readable).
+ */
+static bool fz_ret_allowed(unsigned long cmd, long ret, int fd, uint64_t arg, int dev)
+{
+	switch (cmd) {
+	case KCHAN_IOC_CREATE:
+	case KCHAN_IOC_SELECTOR_CREATE:
+		return fd == dev && fcntl((int)ret, F_GETFD) >= 0;
+	case KCHAN_IOC_SELECTOR_ADD:
+	case KCHAN_IOC_SELECTOR_DEL:
+		return ret == 0;
+	case KCHAN_IOC_SELECTOR_WAIT:
+		return ret == 0 || ret == 1;
+	case KCHAN_IOC_SELECT: {
+		const struct kchan_select *s = (const void *)(uintptr_t)arg;
+
+		return !(ret & ~(long)(KCHAN_SELECT_INDEX_MASK | KCHAN_SELECT_CLOSED)) &&
+		       (ret & KCHAN_SELECT_INDEX_MASK) < s->nr_cases;
+	}
+	default:
+		return true;
+	}
+}
+
+/* Whether @fd is one of the numbers the pools keep. */
+static bool fz_is_slot(int fd)
+{
+	for (unsigned int i = 0; i < FZ_NCHAN; i++)
+		if (fz_chan_fd[i] == fd)
+			return true;
+	for (unsigned int i = 0; i < FZ_NSEL; i++)
+		if (fz_sel_fd[i] == fd)
+			return true;
+	return false;
+}
+
 TEST_F_TIMEOUT(fuzz, random_ioctls, 1800)
 {
 	uint64_t seed = fz_env_u64("KCHAN_FUZZ_SEED", FZ_DEFAULT_SEED);
 	uint64_t calls = fz_env_u64("KCHAN_FUZZ_CALLS", FZ_DEFAULT_CALLS);
-	static unsigned long hist[FZ_MAX_ERRNO + 1];
-	unsigned long ok = 0, bad = 0, created = 0;
+	static unsigned long hist[FZ_MAX_ERRNO + 1], wait_hist[FZ_MAX_ERRNO + 1];
+	unsigned long ok = 0, bad = 0, created = 0, sels_created = 0, sels_installed = 0;
+	unsigned long sel_added = 0, sel_deleted = 0, sel_performed = 0, sel_closed = 0;
+	unsigned long biased = 0;
 	uint64_t r = seed ? seed : 1, r2 = r ^ 0x9e3779b97f4a7c15ULL;
 	struct sigaction sa = { .sa_handler = fz_on_sigusr2 };	/* no SA_RESTART */
 	int fds_before = fz_count_fds();
@@ -494,13 +736,18 @@ TEST_F_TIMEOUT(fuzz, random_ioctls, 1800)
 		fz_chan_fd[i] = fz_make_chan(&fz_specs[i]);
 		ASSERT_LE(0, fz_chan_fd[i]);
 	}
+	/* So are those of the selector slots. */
+	for (unsigned int i = 0; i < FZ_NSEL; i++) {
+		fz_sel_fd[i] = fz_make_selector(fz_sel_flags[i]);
+		ASSERT_LE(0, fz_sel_fd[i]);
+	}
 	fz_main_thread = pthread_self();
 	atomic_store(&fz_stop, false);
 	ASSERT_EQ(0, pthread_create(&thr, NULL, fz_replacer, &r2));
 
 	t0 = kt_now_ns();
 	for (uint64_t it = 0; it < calls; it++) {
-		unsigned int tk = fz_below(&r, 16), slot = fz_below(&r, FZ_NCHAN);
+		unsigned int tk = fz_below(&r, 18), slot = fz_below(&r, FZ_NCHAN);
 		const struct fz_spec *sp = NULL;
 		unsigned long cmd;
 		uint64_t arg;
@@ -514,6 +761,7 @@ TEST_F_TIMEOUT(fuzz, random_ioctls, 1800)
 		case 3: fd = self->efd; break;
 		case 4: fd = FZ_CLOSED_FD; break;
 		case 5: fd = -1; break;
+		case 6: case 7: fd = fz_sel_fd[fz_below(&r, FZ_NSEL)]; break;
 		default: sp = &fz_specs[slot]; fd = fz_chan_fd[slot]; break;
 		}
 
@@ -539,6 +787,14 @@ TEST_F_TIMEOUT(fuzz, random_ioctls, 1800)
 		default:
 			cmd = fz_cmds[fz_below(&r, FZ_NCMDS)];
 			break;
+		}
+		/* Mostly where they belong: selectors, and /dev/kchan to create one. */
+		if (fz_is_selector_cmd(cmd) && fz_pct(&r, 80)) {
+			sp = NULL;
+			fd = fz_sel_fd[fz_below(&r, FZ_NSEL)];
+		} else if (cmd == KCHAN_IOC_SELECTOR_CREATE && fz_pct(&r, 80)) {
+			sp = NULL;
+			fd = self->dev;
 		}
 		/* The lean calls block on a blocking channel: O_NONBLOCK ones only. */
 		if ((cmd == KCHAN_IOC_SEND_ONE || cmd == KCHAN_IOC_RECV_ONE) &&
@@ -588,30 +844,55 @@ TEST_F_TIMEOUT(fuzz, random_ioctls, 1800)
 
 		if (ret >= 0) {
 			ok++;
-			/* A new channel: close it (unless the replacer took the number). */
-			if (cmd == KCHAN_IOC_CREATE && fd == self->dev) {
-				bool ours = false;
+			if (!fz_ret_allowed(cmd, ret, fd, arg, self->dev) && bad++ < 20)
+				TH_LOG("UNEXPECTED iteration %llu: fd %d (target %u slot %u) cmd 0x%lx arg 0x%llx -> %ld",
+				       (unsigned long long)it, fd, tk, slot, cmd,
+				       (unsigned long long)arg, ret);
+			switch (cmd) {
+			case KCHAN_IOC_SELECTOR_ADD: sel_added++; break;
+			case KCHAN_IOC_SELECTOR_DEL: sel_deleted++; break;
+			case KCHAN_IOC_SELECTOR_WAIT:
+				if (ret)
+					sel_performed++;
+				else
+					sel_closed++;
+				break;
+			case KCHAN_IOC_SELECT:
+				biased += !!(((const struct kchan_select *)(uintptr_t)arg)->flags &
+					     KCHAN_SELECT_BIASED);
+				break;
+			}
+			/*
+			 * A new channel or selector: close it (unless the
+			 * replacer took the number), or put a new selector in
+			 * the pool, closing the selector there with its cases.
+			 */
+			if ((cmd == KCHAN_IOC_CREATE || cmd == KCHAN_IOC_SELECTOR_CREATE) &&
+			    fd == self->dev) {
+				bool ours = fz_is_slot(ret);
 
-				created++;
-				for (unsigned int i = 0; i < FZ_NCHAN; i++)
-					ours |= fz_chan_fd[i] == ret;
+				if (cmd == KCHAN_IOC_CREATE)
+					created++;
+				else
+					sels_created++;
 				if (!ours && ret != self->dev && ret != self->efd &&
-				    ret != self->pipefd[0] && ret != self->pipefd[1])
+				    ret != self->pipefd[0] && ret != self->pipefd[1]) {
+					if (cmd == KCHAN_IOC_SELECTOR_CREATE && fz_pct(&r, 50)) {
+						dup2(ret, fz_sel_fd[fz_below(&r, FZ_NSEL)]);
+						sels_installed++;
+					}
 					close(ret);
+				}
 			}
 			continue;
 		}
 		hist[-ret > FZ_MAX_ERRNO ? FZ_MAX_ERRNO : -ret]++;
-		{
-			bool allowed = false;
-
-			for (unsigned int i = 0; i < sizeof(fz_allowed) / sizeof(int); i++)
-				allowed |= -ret == fz_allowed[i];
-			if (!allowed && bad++ < 20)
-				TH_LOG("UNEXPECTED iteration %llu: fd %d (target %u slot %u) cmd 0x%lx arg 0x%llx -> %s (%ld)",
-				       (unsigned long long)it, fd, tk, slot, cmd,
-				       (unsigned long long)arg, strerror(-ret), ret);
-		}
+		if (cmd == KCHAN_IOC_SELECTOR_WAIT)
+			wait_hist[-ret > FZ_MAX_ERRNO ? FZ_MAX_ERRNO : -ret]++;
+		if (!fz_err_allowed(cmd, (int)-ret) && bad++ < 20)
+			TH_LOG("UNEXPECTED iteration %llu: fd %d (target %u slot %u) cmd 0x%lx arg 0x%llx -> %s (%ld)",
+			       (unsigned long long)it, fd, tk, slot, cmd,
+			       (unsigned long long)arg, strerror(-ret), ret);
 	}
 	{
 		int64_t dt = kt_now_ns() - t0;
@@ -620,19 +901,59 @@ TEST_F_TIMEOUT(fuzz, random_ioctls, 1800)
 		       "%ld descriptor replacements, %ld watchdog interrupts",
 		       (unsigned long long)calls, dt / 1e9, calls * 1e9 / (dt ? dt : 1),
 		       ok, created, atomic_load(&fz_replaced), atomic_load(&fz_kicks));
+		TH_LOG("selectors: %lu created (%lu put in the pool), %ld replaced; %lu cases "
+		       "added, %lu deleted, up to %ld in one selector; waits performed %lu "
+		       "cases, %lu saw closed; %lu biased selects proceeded",
+		       sels_created, sels_installed, atomic_load(&fz_sel_replaced), sel_added,
+		       sel_deleted, atomic_load(&fz_max_cases), sel_performed, sel_closed, biased);
 	}
 	for (int e = 1; e <= FZ_MAX_ERRNO; e++)
 		if (hist[e])
 			TH_LOG("  errno %-4d %-10s %lu", e,
 			       e == FZ_MAX_ERRNO ? "(other)" : strerrorname_np(e), hist[e]);
+	{
+		char line[512];
+		int len = 0;
+
+		for (int e = 1; e <= FZ_MAX_ERRNO && len < (int)sizeof(line) - 40; e++)
+			if (wait_hist[e])
+				len += snprintf(line + len, sizeof(line) - len, " %s %lu",
+						e == FZ_MAX_ERRNO ? "(other)" : strerrorname_np(e),
+						wait_hist[e]);
+		TH_LOG("  selector waits failed with:%s", len ? line : " nothing");
+	}
 
 	atomic_store(&fz_stop, true);
 	ASSERT_EQ(0, pthread_join(thr, NULL));
 	EXPECT_EQ(0, bad);
+	/* The selector ioctls were reached, not only rejected. */
+	if (calls >= 10000) {
+		EXPECT_LT(0, sels_created);
+		EXPECT_LT(0, sel_added);
+		EXPECT_LT(0, sel_deleted);
+		EXPECT_LT(0, sel_performed);
+	}
 
-	/* Every slot: a fresh channel round trip works. */
+	/*
+	 * Once every channel is gone (a selector slot may hold a channel the
+	 * fuzzer created while the replacer had the number closed: first
+	 * those), no selector has a case left.
+	 */
+	for (unsigned int i = 0; i < FZ_NSEL; i++)
+		if (fz_sel_cases(fz_sel_fd[i]) < 0)
+			close(fz_sel_fd[i]);
 	for (unsigned int i = 0; i < FZ_NCHAN; i++)
 		close(fz_chan_fd[i]);
+	for (unsigned int i = 0; i < FZ_NSEL; i++) {
+		long n = fz_sel_cases(fz_sel_fd[i]);
+
+		if (n >= 0) {
+			EXPECT_EQ(0, n) TH_LOG("selector slot %u", i);
+			close(fz_sel_fd[i]);
+		}
+	}
+
+	/* A fresh channel round trip works. */
 	{
 		int fd = KT_MAKE_CHAN(8, 1, 0);
 		uint64_t v = 0;

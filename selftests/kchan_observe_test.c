@@ -21,13 +21,17 @@
  * Tracepoints (tracefs at /sys/kernel/tracing, skipped without it): a
  * send, a receive, a blocking receive woken by a send and a close emit
  * exactly the expected events for the channel's id, with their fields;
- * waits ended by a timeout, a close and a signal carry those reasons.
+ * waits ended by a timeout, a close and a signal carry those reasons.  The
+ * tracepoint table of Documentation/admin-guide/observability.rst, compiled
+ * in by the Makefile, names every kchan event and exactly the fields of its
+ * format file.
  *
  * kchanstat (next to this program, or $KCHANSTAT): -t 100ms finds a
  * deliberately stuck receiver (exit 1, its id in the output) and a large
  * threshold finds nothing (exit 0); on a prepared listing (-f) it sorts,
  * filters and rejects what it cannot read.
  */
+#include <dirent.h>
 #include <grp.h>
 #include <inttypes.h>
 #include <libgen.h>
@@ -1358,6 +1362,157 @@ TEST_F(trace, select)
 	EXPECT_TRUE(kt_has(&self->ev[i], "nr_cases=2"));
 	EXPECT_TRUE(kt_has(&self->ev[i], "case=1"));
 	EXPECT_TRUE(kt_has(&self->ev[i], "closed=0"));
+}
+
+/*
+ * The tracepoint table of Documentation/admin-guide/observability.rst, as
+ * the Makefile parsed it at build time: "event=field,...;event=...".
+ */
+#ifndef KCHAN_TRACE_TABLE
+#define KCHAN_TRACE_TABLE	""
+#endif
+
+#define KT_MAX_FIELDS	16
+
+/* One event: its name and fields, from the table or from a format file. */
+struct kt_event_fields {
+	char name[64];
+	char field[KT_MAX_FIELDS][32];
+	int nr;
+};
+
+static bool kt_fields_have(const struct kt_event_fields *e, const char *name)
+{
+	for (int i = 0; i < e->nr; i++)
+		if (!strcmp(e->field[i], name))
+			return true;
+	return false;
+}
+
+/* Add @name, of @len bytes, to @e's fields; false when it does not fit. */
+static bool kt_fields_add(struct kt_event_fields *e, const char *name, size_t len)
+{
+	if (e->nr == KT_MAX_FIELDS || !len || len >= sizeof(e->field[0]))
+		return false;
+	memcpy(e->field[e->nr], name, len);
+	e->field[e->nr++][len] = '\0';
+	return true;
+}
+
+/* Parse KCHAN_TRACE_TABLE into @ev: the number of events, or -EBADMSG. */
+static int kt_doc_table(struct kt_event_fields *ev, int max)
+{
+	char table[] = KCHAN_TRACE_TABLE, *row, *name, *field, *save, *fsave;
+	int n = 0;
+
+	for (row = strtok_r(table, ";", &save); row;
+	     row = strtok_r(NULL, ";", &save)) {
+		name = row;
+		field = strchr(row, '=');
+		if (!field || n == max)
+			return -EBADMSG;
+		*field++ = '\0';
+		memset(&ev[n], 0, sizeof(ev[n]));
+		if (snprintf(ev[n].name, sizeof(ev[n].name), "%s", name) >=
+		    (int)sizeof(ev[n].name))
+			return -EBADMSG;
+		for (field = strtok_r(field, ",", &fsave); field;
+		     field = strtok_r(NULL, ",", &fsave))
+			if (!kt_fields_add(&ev[n], field, strlen(field)))
+				return -EBADMSG;
+		n++;
+	}
+	return n;
+}
+
+/*
+ * The fields of kchan event @name from its tracefs format file, without
+ * the common_* ones every event has: 0, or -errno.  A field line reads
+ * "\tfield:TYPE NAME[N];\toffset:...": the name is the last word before
+ * ';' or '['.
+ */
+static int kt_format_fields(const char *name, struct kt_event_fields *e)
+{
+	char path[PATH_MAX], *text, *p, *end;
+	const char *word;
+
+	memset(e, 0, sizeof(*e));
+	snprintf(e->name, sizeof(e->name), "%.63s", name);
+	snprintf(path, sizeof(path), TRACEFS "/events/kchan/%.63s/format", name);
+	text = kt_slurp(path);
+	if (!text)
+		return -errno;
+	for (p = text; (p = strstr(p, "field:")); p = end) {
+		end = strchr(p, ';');
+		if (!end)
+			break;
+		*end++ = '\0';
+		if (strchr(p, '['))
+			*strchr(p, '[') = '\0';
+		word = strrchr(p, ' ');
+		word = word ? word + 1 : p + strlen("field:");
+		if (!strncmp(word, "common_", 7))
+			continue;
+		if (!kt_fields_add(e, word, strlen(word))) {
+			free(text);
+			return -E2BIG;
+		}
+	}
+	free(text);
+	return 0;
+}
+
+/*
+ * The guide's tracepoint table and the module cannot drift apart: each
+ * event the table names exists and has exactly the fields the table lists
+ * (a field dropped from the table, or one the event does not have, fails),
+ * and every kchan event has a row.
+ */
+TEST_F(trace, table_matches_format_files)
+{
+	struct kt_event_fields doc[32], fmt;
+	struct dirent *d;
+	int n, i, j;
+	DIR *dir;
+
+	TRACE_REQUIRE();
+	n = kt_doc_table(doc, ARRAY_SIZE(doc));
+	ASSERT_LT(0, n) TH_LOG("no tracepoint table compiled in (\"%s\"): build "
+			       "with make -C selftests, which parses it from "
+			       "observability.rst", KCHAN_TRACE_TABLE);
+	for (i = 0; i < n; i++) {
+		ASSERT_EQ(0, kt_format_fields(doc[i].name, &fmt))
+			TH_LOG("table event %s: no %s/events/kchan/%s/format",
+			       doc[i].name, TRACEFS, doc[i].name);
+		/* Braces: an EXPECT's TH_LOG is a statement of its own. */
+		for (j = 0; j < doc[i].nr; j++) {
+			EXPECT_TRUE(kt_fields_have(&fmt, doc[i].field[j]))
+				TH_LOG("%s: the table lists field %s, the event has "
+				       "no such field", doc[i].name, doc[i].field[j]);
+		}
+		for (j = 0; j < fmt.nr; j++) {
+			EXPECT_TRUE(kt_fields_have(&doc[i], fmt.field[j]))
+				TH_LOG("%s: field %s is missing from the table",
+				       doc[i].name, fmt.field[j]);
+		}
+	}
+
+	dir = opendir(TRACEFS "/events/kchan");
+	ASSERT_NE(NULL, dir);
+	while ((d = readdir(dir))) {
+		struct stat st;
+		char path[PATH_MAX];
+		bool found = false;
+
+		snprintf(path, sizeof(path), TRACEFS "/events/kchan/%s", d->d_name);
+		if (d->d_name[0] == '.' || stat(path, &st) || !S_ISDIR(st.st_mode))
+			continue;
+		for (i = 0; i < n && !found; i++)
+			found = !strcmp(doc[i].name, d->d_name);
+		EXPECT_TRUE(found) TH_LOG("event %s has no row in the table",
+					  d->d_name);
+	}
+	closedir(dir);
 }
 
 /* kchanstat next to this program (or $KCHANSTAT). */

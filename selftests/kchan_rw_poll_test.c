@@ -491,6 +491,8 @@ FIXTURE_TEARDOWN(wake)
 }
 
 static const long poll_nrs[] = { SYS_poll, SYS_ppoll };
+static const long ioctl_nrs[] = { __NR_ioctl };
+
 static const long epoll_nrs[] = {
 	SYS_epoll_wait, SYS_epoll_pwait,
 #ifdef SYS_epoll_pwait2
@@ -585,6 +587,13 @@ FIXTURE_SETUP(refill)
 	ASSERT_EQ(0, kt_start_send_u64(&self->sender, self->ch, REFILL_B));
 	self->sender_started = true;
 	ASSERT_EQ(0, kt_wait_queues(self->ch, 1, 0));
+	/*
+	 * Queued is not yet asleep: the sender wakes the channel's pollers
+	 * after it queued itself, which would be an edge of its own for the
+	 * epoll registered below.  Asleep in its ioctl, it has done so.
+	 */
+	ASSERT_EQ(0, kt_wait_in_syscall(self->sender.tid, ioctl_nrs,
+					ARRAY_SIZE(ioctl_nrs)));
 	ASSERT_EQ(1, kchan_len(self->ch));
 
 	if (variant->edge)

@@ -10,7 +10,10 @@
  * validation, fairness among ready cases, "only the chosen case happens",
  * blocked selects woken by senders, receivers, close, timeout and
  * signals, and a blocked select that must take exactly one of two
- * arriving peers.
+ * arriving peers.  Last, the biased select (kchan_select_biased(),
+ * KCHAN_SELECT_BIASED): the first ready case in array order always wins,
+ * cases that are not ready (-1, nothing to receive, no room) are skipped,
+ * and one that has to block proceeds with whichever case becomes ready.
  *
  * A blocked select queues one waiter per case, so "it is blocked" is seen
  * in KCHAN_IOC_INFO's sendq/recvq counters of each of its channels.
@@ -29,6 +32,7 @@ struct sel_worker {
 	uint64_t elems[MAX_WCASES];
 	size_t n;
 	int64_t timeout_ns;
+	bool biased;		/* kchan_select_biased() */
 
 	pthread_t thread;
 	_Atomic pid_t tid;
@@ -60,7 +64,8 @@ static void *sel_main(void *arg)
 
 	atomic_store(&w->tid, (pid_t)syscall(SYS_gettid));
 	start = kt_now_ns();
-	w->ret = kchan_select(w->cases, w->n, w->timeout_ns);
+	w->ret = w->biased ? kchan_select_biased(w->cases, w->n, w->timeout_ns) :
+			     kchan_select(w->cases, w->n, w->timeout_ns);
 	w->elapsed_ns = kt_now_ns() - start;
 	atomic_store(&w->done, 1);
 	return NULL;
@@ -892,6 +897,78 @@ TEST_F(raw, nonblock_with_no_cases_eagain)
 	self->arg.cases = 0;
 	EXPECT_EQ(-EAGAIN, raw_select(self->dev, &self->arg));
 	ASSERT_UNTOUCHED();
+}
+
+/* KCHAN_SELECT_BIASED with each other flag (the next bit: unknown_flags_einval). */
+TEST_F(raw, biased_accepted_alone_and_with_nonblock_and_deadline)
+{
+	const uint32_t flags[] = {
+		KCHAN_SELECT_BIASED,
+		KCHAN_SELECT_BIASED | KCHAN_SELECT_NONBLOCK,
+		KCHAN_SELECT_BIASED | KCHAN_SELECT_DEADLINE,
+		KCHAN_SELECT_BIASED | KCHAN_SELECT_NONBLOCK | KCHAN_SELECT_DEADLINE,
+	};
+
+	for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]); i++) {
+		self->arg.flags = flags[i];
+		self->arg.deadline_ns = flags[i] & KCHAN_SELECT_DEADLINE ?
+					kt_now_ns() + 10 * KT_NSEC : 0;
+		self->buf = KT_SENTINEL_U64;
+		EXPECT_EQ(0, raw_select(self->dev, &self->arg)) TH_LOG("flags 0x%x", flags[i]);
+		EXPECT_EQ(99 + i, self->buf);
+		EXPECT_EQ(0, kchan_len(self->ch));
+		ASSERT_EQ(0, kt_send_u64(self->ch, 100 + i));
+	}
+}
+
+TEST_F(raw, biased_nonblock_with_nothing_ready_eagain)
+{
+	uint64_t got;
+
+	ASSERT_EQ(1, kchan_try_recv(self->ch, &got));
+	self->arg.flags = KCHAN_SELECT_BIASED | KCHAN_SELECT_NONBLOCK;
+	EXPECT_EQ(-EAGAIN, raw_select(self->dev, &self->arg));
+	EXPECT_EQ(KT_SENTINEL_U64, self->buf);
+}
+
+TEST_F(raw, biased_deadline_with_nothing_ready_etimedout)
+{
+	const int64_t timeout = 50 * KT_MSEC;
+	int64_t start;
+	uint64_t got;
+
+	ASSERT_EQ(1, kchan_try_recv(self->ch, &got));
+	self->arg.flags = KCHAN_SELECT_BIASED | KCHAN_SELECT_DEADLINE;
+	start = kt_now_ns();
+	self->arg.deadline_ns = start + timeout;
+	EXPECT_EQ(-ETIMEDOUT, raw_select(self->dev, &self->arg));
+	EXPECT_LE(timeout, kt_now_ns() - start);
+	/* A deadline in the past tries once. */
+	self->arg.deadline_ns = 0;
+	EXPECT_EQ(-ETIMEDOUT, raw_select(self->dev, &self->arg));
+	EXPECT_EQ(KT_SENTINEL_U64, self->buf);
+}
+
+/* Through the raw ABI too, the first ready case wins, whatever the descriptor. */
+TEST_F(raw, biased_two_ready_cases_first_wins)
+{
+	uint64_t other = KT_SENTINEL_U64;
+	int ch2 = KT_MAKE_CHAN(sizeof(uint64_t), CAP, 0);
+
+	self->cases[1] = self->cases[0];
+	self->cases[1].fd = ch2;
+	self->cases[1].elem = (uintptr_t)&other;
+	self->arg.flags = KCHAN_SELECT_BIASED | KCHAN_SELECT_NONBLOCK;
+	ASSERT_EQ(0, kt_send_u64(ch2, 1000));
+	for (uint64_t i = 0; i < 100; i++) {
+		self->buf = KT_SENTINEL_U64;
+		ASSERT_EQ(0, raw_select(i % 2 ? ch2 : self->dev, &self->arg));
+		ASSERT_EQ(99 + i, self->buf);
+		ASSERT_EQ(0, kt_send_u64(self->ch, 100 + i));
+	}
+	EXPECT_EQ(KT_SENTINEL_U64, other);
+	EXPECT_EQ(1, kchan_len(ch2));
+	close(ch2);
 }
 
 TEST_F(raw, unknown_ioctl_on_dev_kchan_enotty)
@@ -1798,6 +1875,289 @@ TEST_F(sel, exit_ends_process_whose_thread_is_blocked_in_select)
 	EXPECT_EQ(0, kt_wait_queues(self->u, 0, 0));
 	/* Nothing was sent by the dead select. */
 	EXPECT_EQ(-EAGAIN, kchan_try_recv(self->u, &(uint64_t){ 0 }));
+}
+
+/*
+ * The biased select: kchan_select_biased() / KCHAN_SELECT_BIASED.
+ */
+
+/*
+ * Cases 0 and 1 are never ready (a -1 case, an unbuffered channel with
+ * no sender); 2, 3 and 4 are (a is in two of them).
+ */
+static void five_cases(FIXTURE_DATA(sel) *self, struct kchan_case c[5], uint64_t bufs[5])
+{
+	c[0] = recv_case(-1, &bufs[0]);
+	c[1] = recv_case(self->u, &bufs[1]);
+	c[2] = recv_case(self->a, &bufs[2]);
+	c[3] = recv_case(self->b, &bufs[3]);
+	c[4] = recv_case(self->a, &bufs[4]);
+}
+
+TEST_F(sel, biased_select_always_performs_the_first_ready_case)
+{
+	const int rounds = 1000;
+	struct kchan_case c[5];
+	uint64_t bufs[5];
+	int picks[5] = { 0 };
+
+	ASSERT_EQ(0, kt_send_u64(self->a, 1));
+	ASSERT_EQ(0, kt_send_u64(self->b, 2));
+	for (int r = 0; r < rounds; r++) {
+		int ret;
+
+		five_cases(self, c, bufs);
+		ret = kchan_select_biased(c, 5, 0);
+		ASSERT_EQ(2, ret);
+		picks[ret]++;
+		ASSERT_EQ(1, bufs[2]);
+		EXPECT_EQ(0, c[2].closed);
+		for (int i = 0; i < 5; i++) {
+			if (i != 2) {
+				ASSERT_EQ(KT_SENTINEL_U64, bufs[i]);
+			}
+		}
+		ASSERT_EQ(0, kchan_len(self->a));
+		ASSERT_EQ(1, kchan_len(self->b));
+		ASSERT_EQ(0, kchan_try_send(self->a, &bufs[2]));
+	}
+	EXPECT_EQ(rounds, picks[2]);
+	/* The same cases, blocking and with a timeout: still the first ready one. */
+	five_cases(self, c, bufs);
+	EXPECT_EQ(2, kchan_select_biased(c, 5, -1));
+	EXPECT_EQ(1, bufs[2]);
+	ASSERT_EQ(0, kt_send_u64(self->a, 1));
+	five_cases(self, c, bufs);
+	EXPECT_EQ(2, kchan_select_biased(c, 5, KT_NSEC));
+	EXPECT_EQ(1, bufs[2]);
+}
+
+/* The control: the plain select over the same cases spreads over the ready ones. */
+TEST_F(sel, plain_select_over_the_biased_cases_picks_each_ready_one_a_fair_share)
+{
+	const int rounds = 1000;
+	struct kchan_case c[5];
+	uint64_t bufs[5];
+	int picks[5] = { 0 };
+
+	ASSERT_EQ(0, kt_send_u64(self->a, 1));
+	ASSERT_EQ(0, kt_send_u64(self->b, 2));
+	for (int r = 0; r < rounds; r++) {
+		int ret;
+
+		five_cases(self, c, bufs);
+		ret = kchan_select(c, 5, 0);
+		ASSERT_LE(2, ret);
+		ASSERT_GT(5, ret);
+		picks[ret]++;
+		ASSERT_EQ(0, kchan_try_send(c[ret].ch, &bufs[ret]));
+	}
+	TH_LOG("%d %d %d %d %d", picks[0], picks[1], picks[2], picks[3], picks[4]);
+	/* Each of three: 1/3 expected, 200 is ~9 sigma below. */
+	EXPECT_LE(200, picks[2]);
+	EXPECT_LE(200, picks[3]);
+	EXPECT_LE(200, picks[4]);
+}
+
+/*
+ * Case j is the first ready one; every earlier case is not ready, each
+ * of another kind: a -1 receive or send case, a receive on an empty
+ * buffered or an unbuffered channel without sender, a send on a full
+ * channel or an unbuffered channel without receiver.  Every later case
+ * is ready.  The biased select performs case j, 100 times each.
+ */
+TEST_F(sel, biased_select_skips_every_kind_of_earlier_case_not_ready)
+{
+	enum { N = 8 };
+	int full = KT_MAKE_CHAN(sizeof(uint64_t), 1, 0);
+	int room = KT_MAKE_CHAN(sizeof(uint64_t), 1000, 0);
+	uint64_t bufs[N], send_v[N];
+	struct kchan_case c[N];
+
+	ASSERT_EQ(0, kt_send_u64(full, 42));
+	ASSERT_EQ(0, kt_send_u64(self->a, 7));
+	for (int j = 0; j < N; j++) {
+		for (int r = 0; r < 100; r++) {
+			int ret;
+
+			for (int i = 0; i < N; i++) {
+				send_v[i] = 1000 * j + i;
+				if (i < j) {
+					switch (i % 6) {
+					case 0: c[i] = recv_case(-1, &bufs[i]); break;
+					case 1: c[i] = recv_case(self->b, &bufs[i]); break;
+					case 2: c[i] = recv_case(self->u, &bufs[i]); break;
+					case 3: c[i] = send_case(full, &send_v[i]); break;
+					case 4: c[i] = send_case(self->v, &send_v[i]); break;
+					default: c[i] = send_case(-1, &send_v[i]); break;
+					}
+				} else if ((i - j) % 2 == 0) {
+					c[i] = recv_case(self->a, &bufs[i]);
+				} else {
+					bufs[i] = KT_SENTINEL_U64;
+					c[i] = send_case(room, &send_v[i]);
+				}
+			}
+			ret = kchan_select_biased(c, N, 0);
+			ASSERT_EQ(j, ret) TH_LOG("round %d", r);
+			ASSERT_EQ(7, bufs[j]);
+			for (int i = 0; i < N; i++) {
+				if (i != j && c[i].op == KCHAN_CASE_RECV) {
+					ASSERT_EQ(KT_SENTINEL_U64, bufs[i]) TH_LOG("case %d", i);
+				}
+			}
+			/* Nothing happened elsewhere. */
+			ASSERT_EQ(0, kchan_len(room));
+			ASSERT_EQ(1, kchan_len(full));
+			ASSERT_EQ(0, kchan_len(self->b));
+			ASSERT_EQ(0, kt_send_u64(self->a, 7));
+		}
+	}
+	close(full);
+	close(room);
+}
+
+/* A send case first: it is the one performed, the later receive stays. */
+TEST_F(sel, biased_select_first_ready_send_case_wins_over_later_recv)
+{
+	uint64_t v = 5, bufs[3], got;
+	struct kchan_case c[3];
+
+	ASSERT_EQ(0, kt_send_u64(self->b, 9));
+	for (int r = 0; r < 100; r++) {
+		c[0] = recv_case(self->u, &bufs[0]);
+		c[1] = send_case(self->a, &v);
+		c[2] = recv_case(self->b, &bufs[2]);
+		ASSERT_EQ(1, kchan_select_biased(c, 3, 0));
+		ASSERT_EQ(1, kchan_len(self->a));
+		ASSERT_EQ(1, kchan_len(self->b));
+		ASSERT_EQ(KT_SENTINEL_U64, bufs[2]);
+		ASSERT_EQ(1, kchan_try_recv(self->a, &got));
+		ASSERT_EQ(5, got);
+	}
+}
+
+/*
+ * A closed channel's cases are ready: a receive case reports closed, a
+ * send case fails the select with EPIPE - when it comes first.
+ */
+TEST_F(sel, biased_select_closed_channel_cases_are_ready_in_array_order)
+{
+	int closed = KT_MAKE_CHAN(sizeof(uint64_t), CAP, 0);
+	uint64_t v = 3, bufs[3];
+	struct kchan_case c[3];
+
+	ASSERT_EQ(0, kchan_close(closed));
+	ASSERT_EQ(0, kt_send_u64(self->a, 1));
+
+	c[0] = recv_case(self->u, &bufs[0]);
+	c[1] = recv_case(closed, &bufs[1]);
+	c[2] = recv_case(self->a, &bufs[2]);
+	EXPECT_EQ(1, kchan_select_biased(c, 3, 0));
+	EXPECT_EQ(1, c[1].closed);
+	EXPECT_EQ(KT_SENTINEL_U64, bufs[1]);
+	EXPECT_EQ(KT_SENTINEL_U64, bufs[2]);
+	EXPECT_EQ(1, kchan_len(self->a));
+
+	c[1] = send_case(closed, &v);
+	c[2] = recv_case(self->a, &bufs[2]);
+	EXPECT_EQ(-EPIPE, kchan_select_biased(c, 3, 0));
+	EXPECT_EQ(KT_SENTINEL_U64, bufs[2]);
+	EXPECT_EQ(1, kchan_len(self->a));
+
+	/* After a ready receive case, the closed channel's cases are not reached. */
+	c[0] = recv_case(self->a, &bufs[0]);
+	c[1] = send_case(closed, &v);
+	c[2] = recv_case(closed, &bufs[2]);
+	EXPECT_EQ(0, kchan_select_biased(c, 3, 0));
+	EXPECT_EQ(1, bufs[0]);
+	EXPECT_EQ(0, c[0].closed);
+	EXPECT_EQ(KT_SENTINEL_U64, bufs[2]);
+	close(closed);
+}
+
+TEST_F(sel, biased_select_nothing_ready_default_eagain_timeout_etimedout)
+{
+	const int64_t timeout = 50 * KT_MSEC;
+	struct kchan_case c[5];
+	uint64_t bufs[5];
+	int64_t start;
+
+	five_cases(self, c, bufs);
+	EXPECT_EQ(-EAGAIN, kchan_select_biased(c, 5, 0));
+	start = kt_now_ns();
+	EXPECT_EQ(-ETIMEDOUT, kchan_select_biased(c, 5, timeout));
+	EXPECT_LE(timeout, kt_now_ns() - start);
+	for (int i = 0; i < 5; i++)
+		EXPECT_EQ(KT_SENTINEL_U64, bufs[i]);
+	EXPECT_EQ(0, kt_wait_queues(self->a, 0, 0));
+	EXPECT_EQ(0, kt_wait_queues(self->b, 0, 0));
+}
+
+/*
+ * A biased select that has to block proceeds with the case that becomes
+ * ready, here the last one: a send from another thread to an unbuffered
+ * channel (handed over to the select's waiter) ...
+ */
+TEST_F(sel, blocked_biased_select_woken_by_a_send_to_its_last_case)
+{
+	struct sel_worker w;
+	struct kt_worker s;
+
+	sel_init(&w, -1);
+	w.biased = true;
+	sel_add(&w, self->a, KCHAN_CASE_RECV, 0);
+	sel_add(&w, self->b, KCHAN_CASE_RECV, 0);
+	sel_add(&w, self->u, KCHAN_CASE_RECV, 0);
+	sel_add(&w, self->v, KCHAN_CASE_RECV, 0);
+	ASSERT_EQ(0, sel_start(&w));
+	ASSERT_EQ(0, kt_wait_queues(self->a, 0, 1));
+	ASSERT_EQ(0, kt_wait_queues(self->b, 0, 1));
+	ASSERT_EQ(0, kt_wait_queues(self->u, 0, 1));
+	ASSERT_EQ(0, kt_wait_queues(self->v, 0, 1));
+	EXPECT_FALSE(atomic_load(&w.done));
+
+	ASSERT_EQ(0, kt_start_send_u64(&s, self->v, 0xb1a5));
+	ASSERT_EQ(0, kt_worker_join(&s));
+	EXPECT_EQ(0, s.ret);
+	ASSERT_EQ(0, sel_join(&w));
+	EXPECT_EQ(3, w.ret);
+	EXPECT_EQ(0xb1a5, w.elems[3]);
+	EXPECT_EQ(0, w.cases[3].closed);
+	for (int i = 0; i < 3; i++)
+		EXPECT_EQ(KT_SENTINEL_U64, w.elems[i]);
+	for (int ch = 0; ch < 4; ch++)
+		EXPECT_EQ(0, kt_wait_queues((int[]){ self->a, self->b, self->u, self->v }[ch], 0, 0));
+}
+
+/* ... and a send to a buffered channel, the last case, with a timeout. */
+TEST_F(sel, blocked_timed_biased_select_woken_by_a_buffered_send_to_its_last_case)
+{
+	struct sel_worker w;
+	struct kt_worker s;
+
+	sel_init(&w, 10 * KT_NSEC);
+	w.biased = true;
+	sel_add(&w, -1, KCHAN_CASE_RECV, 0);
+	sel_add(&w, self->u, KCHAN_CASE_RECV, 0);
+	sel_add(&w, self->a, KCHAN_CASE_RECV, 0);
+	sel_add(&w, self->b, KCHAN_CASE_RECV, 0);
+	ASSERT_EQ(0, sel_start(&w));
+	ASSERT_EQ(0, kt_wait_queues(self->u, 0, 1));
+	ASSERT_EQ(0, kt_wait_queues(self->a, 0, 1));
+	ASSERT_EQ(0, kt_wait_queues(self->b, 0, 1));
+
+	ASSERT_EQ(0, kt_start_send_u64(&s, self->b, 0xb1a6));
+	ASSERT_EQ(0, kt_worker_join(&s));
+	EXPECT_EQ(0, s.ret);
+	ASSERT_EQ(0, sel_join(&w));
+	EXPECT_EQ(3, w.ret);
+	EXPECT_EQ(0xb1a6, w.elems[3]);
+	EXPECT_EQ(0, kchan_len(self->b));
+	for (int i = 0; i < 3; i++)
+		EXPECT_EQ(KT_SENTINEL_U64, w.elems[i]);
+	EXPECT_EQ(0, kt_wait_queues(self->u, 0, 0));
+	EXPECT_EQ(0, kt_wait_queues(self->a, 0, 0));
 }
 
 TEST_HARNESS_MAIN

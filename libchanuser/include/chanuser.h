@@ -270,6 +270,49 @@ struct kchan_case {
 int kchan_select(struct kchan_case *cases, size_t n, int64_t timeout_ns);
 
 /*
+ * kchan_select_biased - kchan_select(), but among the cases that can
+ * proceed when it looks, the first in array order is performed (Rust
+ * crossbeam's select_biased!).  A select that has to wait proceeds with
+ * whichever case becomes ready first.  Since LIBCHANUSER_1.1.
+ */
+int kchan_select_biased(struct kchan_case *cases, size_t n,
+			int64_t timeout_ns);
+
+/*
+ * Selectors: a persistent set of cases, like an epoll instance, whose wait
+ * performs one case, like a select.  Since LIBCHANUSER_1.1.
+ *
+ * kchan_selector - a new selector descriptor; @flags: KCHAN_CLOEXEC,
+ * KCHAN_NONBLOCK (waits never block).  It is pollable (readable while some
+ * case may proceed), so it nests in epoll loops, and can be passed to other
+ * processes like any descriptor.
+ *
+ * kchan_selector_add - register case @c (its ch, op and elem; closed is
+ * not used) with @tag.  @c->elem is kept and dereferenced, when the case
+ * fires, in the memory of the process that waits.  A case is its channel
+ * and direction: -EEXIST when that is in the selector already (through any
+ * descriptor of the channel).  The channel's last close(2) removes it from
+ * every selector.  -EBADF, -EINVAL (not a channel, bad op), -ENOSPC (the
+ * user's kernel memory budget).
+ *
+ * kchan_selector_del - remove the case of channel @ch and direction @op;
+ * -ENOENT if it is not in.
+ *
+ * kchan_selector_wait - perform exactly one registered case that can
+ * proceed, chosen uniformly at random among them, and set *@tag to its tag.
+ * @timeout_ns as for kchan_select().  Returns 1 (sent or received) or 0 (a
+ * receive case on a closed and drained channel; its buffer is untouched),
+ * or -EAGAIN (timeout 0, none ready), -ETIMEDOUT, -EPIPE (a send case on a
+ * closed channel; *@tag says which), -EINTR, -EFAULT (*@tag says which).
+ * With no cases it waits for the timeout.  The cost of a wait does not
+ * grow with the registered cases that cannot proceed.
+ */
+int kchan_selector(unsigned int flags);
+int kchan_selector_add(int sel, const struct kchan_case *c, uint64_t tag);
+int kchan_selector_del(int sel, int ch, int op);
+int kchan_selector_wait(int sel, uint64_t *tag, int64_t timeout_ns);
+
+/*
  * Tasks: threads that act as goroutines, cgroup-aware.
  *
  * kchan_go() is Go's go statement: it runs fn(arg) on a new thread (a

@@ -16,8 +16,6 @@
 
 #include "syscall.h"
 
-#define KCHAN_DEV	"/dev/kchan"
-
 int kchan_make(size_t elem_size, size_t capacity, unsigned int flags)
 {
 	struct kchan_create arg = {
@@ -26,18 +24,11 @@ int kchan_make(size_t elem_size, size_t capacity, unsigned int flags)
 		.elem_size	= elem_size,
 		.capacity	= capacity,
 	};
-	int dev, ret;
 
 	/* Ranges are the kernel's to check; only truncation is ours. */
 	if (arg.elem_size != elem_size || arg.capacity != capacity)
 		return -EINVAL;
-
-	dev = sys_open(KCHAN_DEV, O_RDWR | O_CLOEXEC);
-	if (dev < 0)
-		return dev;
-	ret = sys_ioctl(dev, KCHAN_IOC_CREATE, &arg);
-	sys_close(dev);
-	return ret;
+	return sys_dev_ioctl(KCHAN_IOC_CREATE, &arg);
 }
 
 int kchan_close(int ch)

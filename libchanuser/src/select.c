@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: LGPL-2.1 OR MIT
 /*
- * select.c - kchan_select(), Go's select statement: the public cases are
- * translated into the ABI's struct kchan_select_case and handed to
- * KCHAN_IOC_SELECT in one call.
+ * select.c - kchan_select() and kchan_select_biased(), Go's select
+ * statement: the public cases are translated into the ABI's struct
+ * kchan_select_case and handed to KCHAN_IOC_SELECT in one call.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -28,7 +28,9 @@ static int select_fd(const struct kchan_case *cases, size_t n, int *opened)
 	return *opened;
 }
 
-int kchan_select(struct kchan_case *cases, size_t n, int64_t timeout_ns)
+/* KCHAN_IOC_SELECT over @cases with @flags besides the timeout's. */
+static int do_select(struct kchan_case *cases, size_t n, int64_t timeout_ns,
+		     unsigned int flags)
 {
 	/* Only the first @n are passed, each filled below. */
 	struct kchan_select_case kc[KCHAN_SELECT_MAX_CASES];
@@ -50,13 +52,14 @@ int kchan_select(struct kchan_case *cases, size_t n, int64_t timeout_ns)
 			.elem	= (uintptr_t)cases[i].elem,
 		};
 	}
+	arg.flags = flags;
 	if (timeout_ns == 0) {
-		arg.flags = KCHAN_SELECT_NONBLOCK;
+		arg.flags |= KCHAN_SELECT_NONBLOCK;
 	} else if (timeout_ns > 0) {
 		arg.deadline_ns = sys_deadline_ns(timeout_ns);
 		if (arg.deadline_ns < 0)
 			return arg.deadline_ns;
-		arg.flags = KCHAN_SELECT_DEADLINE;
+		arg.flags |= KCHAN_SELECT_DEADLINE;
 	}
 
 	fd = select_fd(cases, n, &opened);
@@ -73,4 +76,14 @@ int kchan_select(struct kchan_case *cases, size_t n, int64_t timeout_ns)
 	i = ret & KCHAN_SELECT_INDEX_MASK;
 	cases[i].closed = !!(ret & KCHAN_SELECT_CLOSED);
 	return i;
+}
+
+int kchan_select(struct kchan_case *cases, size_t n, int64_t timeout_ns)
+{
+	return do_select(cases, n, timeout_ns, 0);
+}
+
+int kchan_select_biased(struct kchan_case *cases, size_t n, int64_t timeout_ns)
+{
+	return do_select(cases, n, timeout_ns, KCHAN_SELECT_BIASED);
 }

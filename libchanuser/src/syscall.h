@@ -47,6 +47,18 @@ static inline int sys_ioctl(int fd, unsigned long cmd, void *arg)
 	return sys_result(ioctl(fd, cmd, arg), saved_errno);
 }
 
+/* An ioctl on a descriptor of /dev/kchan opened for it; the result. */
+static inline int sys_dev_ioctl(unsigned long cmd, void *arg)
+{
+	int dev = sys_open("/dev/kchan", O_RDWR | O_CLOEXEC), ret;
+
+	if (dev < 0)
+		return dev;
+	ret = sys_ioctl(dev, cmd, arg);
+	sys_close(dev);
+	return ret;
+}
+
 /* CLOCK_MONOTONIC now in nanoseconds (never negative), or -errno. */
 static inline int64_t sys_monotonic_ns(void)
 {

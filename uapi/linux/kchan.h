@@ -20,7 +20,10 @@
  * Every ioctl returns a negative errno on failure (the C library turns it
  * into -1 and errno):
  *
- * - ENOTTY: unknown ioctl command on /dev/kchan or on a channel descriptor.
+ * - ENOTTY: unknown ioctl command (also a number built with another
+ *   direction or size than this header's) on /dev/kchan, on a channel
+ *   descriptor or on a selector descriptor, or a command issued on the
+ *   wrong kind of descriptor.
  * - EFAULT: an argument pointer (the argument structure or an element
  *   buffer) is not accessible.  Nothing was sent, received or created.
  * - EINVAL: @size is smaller than the first published version of the
@@ -32,20 +35,36 @@
  * - EPIPE: send on a closed channel, or a second close.
  * - EAGAIN: the operation would block and the descriptor is O_NONBLOCK
  *   or the call passed %KCHAN_XFER_NONBLOCK (%KCHAN_SELECT_NONBLOCK for a
- *   select, which ignores O_NONBLOCK).
- * - ETIMEDOUT: the %KCHAN_XFER_DEADLINE (%KCHAN_SELECT_DEADLINE) deadline
- *   passed before the operation could complete.
+ *   select, which ignores O_NONBLOCK; %KCHAN_SELECTOR_WAIT_NONBLOCK, or a
+ *   selector created with %KCHAN_NONBLOCK, for a selector wait).
+ * - ETIMEDOUT: the %KCHAN_XFER_DEADLINE (%KCHAN_SELECT_DEADLINE,
+ *   %KCHAN_SELECTOR_WAIT_DEADLINE) deadline passed before the operation
+ *   could complete.
  * - EINTR: a signal handler ran while the operation was blocked.  A call
  *   without a deadline is instead restarted transparently when the handler
  *   has SA_RESTART; stops and the freezer restart any call (a deadline is
- *   absolute, so it does not drift).  Nothing was transferred.
- * - ENOMEM: the channel's ring, or the buffer a blocking call parks its
- *   element in, could not be allocated; both are charged to the caller's
- *   memory cgroup, and a cgroup at its memory.max gets ENOMEM, not an OOM
- *   kill.
- * - ENOSPC: the caller's user already has max_channels_per_user channels
- *   (a module parameter).
- * - EMFILE/ENFILE: no descriptor left for the new channel.
+ *   absolute, so it does not drift).  Also a fatal signal that interrupts
+ *   the wait for a channel's (or a selector's) lock, which another task
+ *   may hold for long while its user copy is stalled.  Nothing was
+ *   transferred.
+ * - EEXIST, ENOENT: %KCHAN_IOC_SELECTOR_ADD of a case already registered,
+ *   %KCHAN_IOC_SELECTOR_DEL of one that is not (struct kchan_selector_ctl).
+ * - ENOMEM: an allocation failed: the channel, its ring, the buffer a
+ *   blocking call parks its element in or the record of its wait, the
+ *   bookkeeping of a select of more than 8 cases, a selector or one of its
+ *   cases.  All are charged to the caller's memory cgroup, and a cgroup at
+ *   its memory.max gets ENOMEM, not an OOM kill.
+ * - ENOSPC: a per-user budget is spent (the module parameters
+ *   max_channels_per_user, user_bytes_soft and user_bytes_hard; a task in
+ *   a user namespace counts against the host user who owns it):
+ *   %KCHAN_IOC_CREATE when the user already has max_channels_per_user
+ *   channels or the channel would take its channels beyond
+ *   user_bytes_soft; and any charge beyond user_bytes_hard: a creation, a
+ *   send, receive or select that has to block (the element it parks
+ *   counts against the channel's creator), a select of more than 8 cases,
+ *   %KCHAN_IOC_SELECTOR_CREATE, %KCHAN_IOC_SELECTOR_ADD.  Nothing was
+ *   done.
+ * - EMFILE/ENFILE: no descriptor left for the new channel or selector.
  */
 
 /**
@@ -326,7 +345,9 @@ struct kchan_select {
  *	wait is recorded once it ended, however it ended (completed, closed,
  *	timed out, interrupted); a select records its wait on the channel of
  *	every case it queued, so the buckets sum to @send_blocks +
- *	@recv_blocks once no task is blocked on the channel.
+ *	@recv_blocks once no task is blocked on the channel (a wait left
+ *	queued by a task killed while it waited for the channel's lock is
+ *	recorded when it is dropped, by the next operation that meets it).
  *
  * A snapshot taken under the channel's lock: the counters are consistent
  * with each other.
@@ -345,6 +366,124 @@ struct kchan_stats {
 
 /** KCHAN_STATS_SIZE_VER0 - size of the first published struct kchan_stats. */
 #define KCHAN_STATS_SIZE_VER0	312
+
+/**
+ * DOC: Selectors
+ *
+ * A selector is a persistent set of send and receive cases, like an epoll
+ * instance, whose wait *performs* one case, like a select: register each
+ * case once (%KCHAN_IOC_SELECTOR_ADD), then wait as often as needed
+ * (%KCHAN_IOC_SELECTOR_WAIT).  A wait performs exactly one case that can
+ * proceed, chosen uniformly at random among them, and says which by the
+ * tag the case was registered with; its cost does not grow with the
+ * registered cases that cannot proceed.  The selector is a descriptor of
+ * its own ("[kchan_selector]"): pollable (readable while some case may
+ * proceed), inherited over fork(), passed with SCM_RIGHTS.  It does not
+ * keep its channels alive: the close(2) of a channel's last descriptor
+ * removes the channel's cases from every selector.
+ *
+ * A case is known by its channel and direction: the same channel through
+ * another descriptor (dup(2)) is the same case.  Its element pointer is
+ * kept as given and dereferenced, when the case is performed, in the
+ * memory of the task that waits.  Each case costs its registering user
+ * about 160 bytes of kernel memory, charged to its memory cgroup and its
+ * budget (ENOSPC beyond user_bytes_hard).
+ *
+ * A selector watches readiness; it does not queue as a blocked task does.
+ * On an unbuffered channel a send case can proceed only while a receiver
+ * is blocked on the channel (in a receive or a select), and a receive case
+ * only while a sender is: two selectors, or a selector and a poll loop,
+ * never meet each other on an unbuffered channel.
+ */
+
+/* Flags of struct kchan_selector_create: %KCHAN_CLOEXEC, %KCHAN_NONBLOCK. */
+
+/**
+ * struct kchan_selector_create - argument of %KCHAN_IOC_SELECTOR_CREATE
+ * @size: sizeof(struct kchan_selector_create) as known to user space; at
+ *	least %KCHAN_SELECTOR_CREATE_SIZE_VER0.
+ * @flags: %KCHAN_CLOEXEC and/or %KCHAN_NONBLOCK (a wait on the descriptor
+ *	then never blocks, as with %KCHAN_SELECTOR_WAIT_NONBLOCK); other bits
+ *	must be zero.
+ */
+struct kchan_selector_create {
+	__u32 size;
+	__u32 flags;
+};
+
+/** KCHAN_SELECTOR_CREATE_SIZE_VER0 - size of the first struct kchan_selector_create. */
+#define KCHAN_SELECTOR_CREATE_SIZE_VER0	8
+
+/**
+ * struct kchan_selector_ctl - argument of %KCHAN_IOC_SELECTOR_ADD and
+ * %KCHAN_IOC_SELECTOR_DEL
+ * @size: sizeof(struct kchan_selector_ctl) as known to user space; at
+ *	least %KCHAN_SELECTOR_CTL_SIZE_VER0.
+ * @flags: must be zero.
+ * @fd: a channel descriptor.
+ * @op: %KCHAN_CASE_RECV or %KCHAN_CASE_SEND.
+ * @elem: add: user pointer to the element to send or the buffer to receive
+ *	into, in the memory of the task that will wait; del: must be zero.
+ * @tag: add: the value a wait reports when it performs this case; del:
+ *	must be zero.
+ *
+ * Errors besides the general ones: EBADF for a descriptor that is not
+ * open, EINVAL for one that is not a channel; EEXIST when adding a case of
+ * the same channel and direction twice; ENOENT when deleting one that is
+ * not there; ENOSPC when the caller's budget is spent.
+ */
+struct kchan_selector_ctl {
+	__u32 size;
+	__u32 flags;
+	__s32 fd;
+	__u32 op;
+	__aligned_u64 elem;
+	__aligned_u64 tag;
+};
+
+/** KCHAN_SELECTOR_CTL_SIZE_VER0 - size of the first struct kchan_selector_ctl. */
+#define KCHAN_SELECTOR_CTL_SIZE_VER0	32
+
+/* Flags of struct kchan_selector_wait. */
+/** KCHAN_SELECTOR_WAIT_NONBLOCK - fail with EAGAIN when no case can proceed. */
+#define KCHAN_SELECTOR_WAIT_NONBLOCK	0x1U
+/**
+ * KCHAN_SELECTOR_WAIT_DEADLINE - @deadline_ns is valid: wait at most until
+ * that CLOCK_MONOTONIC time, then fail with ETIMEDOUT.
+ */
+#define KCHAN_SELECTOR_WAIT_DEADLINE	0x2U
+
+/**
+ * struct kchan_selector_wait - argument of %KCHAN_IOC_SELECTOR_WAIT
+ * @size: sizeof(struct kchan_selector_wait) as known to user space; at
+ *	least %KCHAN_SELECTOR_WAIT_SIZE_VER0.
+ * @flags: %KCHAN_SELECTOR_WAIT_NONBLOCK, %KCHAN_SELECTOR_WAIT_DEADLINE;
+ *	other bits must be zero.
+ * @deadline_ns: absolute CLOCK_MONOTONIC time in nanoseconds (>= 0), as
+ *	the caller's clock_gettime() reads it, used only with
+ *	%KCHAN_SELECTOR_WAIT_DEADLINE (must be zero otherwise).
+ * @tag: out: the tag of the case the wait performed, written whenever the
+ *	result concerns a case (1, 0, EPIPE, EFAULT); in: ignored.
+ *
+ * Performs exactly one registered case that can proceed, chosen uniformly
+ * at random among them, and returns 1 (sent or received) or 0 (a receive
+ * case whose channel is closed and drained: its buffer is untouched).
+ * With no case able to proceed it waits, unless told not to (EAGAIN) or
+ * the deadline passes (ETIMEDOUT); with no case registered it waits for the
+ * deadline (forever without one) or a signal.  A send case whose channel
+ * is closed fails the wait with EPIPE, @tag saying which.  EFAULT: the
+ * case's element is not accessible in the waiting task; nothing happened.
+ * EINTR/restart: a signal, as for a select.
+ */
+struct kchan_selector_wait {
+	__u32 size;
+	__u32 flags;
+	__s64 deadline_ns;
+	__aligned_u64 tag;
+};
+
+/** KCHAN_SELECTOR_WAIT_SIZE_VER0 - size of the first struct kchan_selector_wait. */
+#define KCHAN_SELECTOR_WAIT_SIZE_VER0	24
 
 /**
  * KCHAN_IOC_CREATE - create a channel; on /dev/kchan.
@@ -423,5 +562,35 @@ struct kchan_stats {
  * "closed".
  */
 #define KCHAN_IOC_SELECT	_IOW(KCHAN_IOC_MAGIC, 0x20, struct kchan_select)
+
+/**
+ * KCHAN_IOC_SELECTOR_CREATE - create a selector; on /dev/kchan.
+ *
+ * Argument: struct kchan_selector_create.  Returns the new selector
+ * descriptor.
+ */
+#define KCHAN_IOC_SELECTOR_CREATE	_IOW(KCHAN_IOC_MAGIC, 0x30, struct kchan_selector_create)
+
+/**
+ * KCHAN_IOC_SELECTOR_ADD - register a case; on a selector descriptor.
+ *
+ * Argument: struct kchan_selector_ctl.  Returns 0.
+ */
+#define KCHAN_IOC_SELECTOR_ADD		_IOW(KCHAN_IOC_MAGIC, 0x31, struct kchan_selector_ctl)
+
+/**
+ * KCHAN_IOC_SELECTOR_DEL - remove a case; on a selector descriptor.
+ *
+ * Argument: struct kchan_selector_ctl (@elem and @tag zero).  Returns 0.
+ */
+#define KCHAN_IOC_SELECTOR_DEL		_IOW(KCHAN_IOC_MAGIC, 0x32, struct kchan_selector_ctl)
+
+/**
+ * KCHAN_IOC_SELECTOR_WAIT - perform one case that can proceed; on a
+ * selector descriptor.
+ *
+ * Argument: struct kchan_selector_wait.  Returns 1 or 0, @tag set.
+ */
+#define KCHAN_IOC_SELECTOR_WAIT		_IOWR(KCHAN_IOC_MAGIC, 0x33, struct kchan_selector_wait)
 
 #endif /* _UAPI_LINUX_KCHAN_H */
