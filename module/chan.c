@@ -67,7 +67,7 @@ static int kchan_chan_release(struct inode *inode, struct file *file)
 	struct kchan *ch = file->private_data;
 
 	kchan_proc_del(ch);
-	kchan_selector_channel_gone(ch);
+	kchan_selector_end_gone(&ch->end);
 	kchan_put(ch);
 	return 0;
 }
@@ -125,7 +125,7 @@ static __poll_t kchan_chan_poll(struct file *file, poll_table *wait)
 {
 	struct kchan *ch = file->private_data;
 
-	poll_wait(file, &ch->poll_wq, wait);
+	poll_wait(file, &ch->end.poll_wq, wait);
 	/*
 	 * Order the queueing above before reading the mask below.  Pairs
 	 * with wq_has_sleeper() in kchan_wake_pollers(), which the wakers
@@ -135,7 +135,7 @@ static __poll_t kchan_chan_poll(struct file *file, poll_table *wait)
 	 * channel lock, so it never mixes two states.
 	 */
 	smp_mb();
-	return READ_ONCE(ch->ready);
+	return READ_ONCE(ch->end.ready);
 }
 
 static long kchan_ioctl_xfer(struct file *file, void __user *uarg, bool send)
@@ -186,8 +186,8 @@ static long kchan_ioctl_info(struct kchan *ch, struct kchan_info __user *uinfo)
 		return -EINTR;
 	info.state = ch->closed ? KCHAN_STATE_CLOSED : 0;
 	info.len = kchan_ring_count(&ch->ring) + ch->nr_returned;
-	info.sendq = ch->nr_sendq;
-	info.recvq = ch->nr_recvq;
+	info.sendq = ch->sendq.nr;
+	info.recvq = ch->recvq.nr;
 	mutex_unlock(&ch->lock);
 
 	return kchan_copy_out(uinfo, &info, sizeof(info), usize);
@@ -270,8 +270,8 @@ static void kchan_chan_show_fdinfo(struct seq_file *m, struct file *file)
 	seq_printf(m, "len:\t%llu\n",
 		   (u64)kchan_ring_count(&ch->ring) + ch->nr_returned);
 	seq_printf(m, "closed:\t%d\n", ch->closed);
-	seq_printf(m, "sendq:\t%u\n", ch->nr_sendq);
-	seq_printf(m, "recvq:\t%u\n", ch->nr_recvq);
+	seq_printf(m, "sendq:\t%u\n", ch->sendq.nr);
+	seq_printf(m, "recvq:\t%u\n", ch->recvq.nr);
 	seq_printf(m, "sends:\t%llu\n", ch->sends);
 	seq_printf(m, "recvs:\t%llu\n", ch->recvs);
 	seq_printf(m, "send-blocks:\t%llu\n", ch->send_blocks);
@@ -294,6 +294,52 @@ static const struct file_operations kchan_chan_fops = {
 	.compat_ioctl	= compat_ptr_ioctl,
 };
 
+/* A channel as select, the selector and poll see it. */
+static int kchan_chan_step(struct kchan_end *end, bool send, u8 __user *elem)
+{
+	return send ? kchan_send_step(end->ch, elem) :
+		      kchan_recv_step(end->ch, elem);
+}
+
+static bool kchan_chan_case_ready(struct kchan_end *end, bool send,
+				  const struct kchan_wait *self)
+{
+	return kchan_case_ready(end->ch, send, self);
+}
+
+static struct kchan_queue *kchan_chan_queue(struct kchan_end *end, bool send)
+{
+	return send ? &end->ch->sendq : &end->ch->recvq;
+}
+
+static void kchan_chan_unlock(struct kchan_end *end, bool wake)
+{
+	if (wake)
+		kchan_unlock_wake(end->ch);
+	else
+		kchan_unlock(end->ch);
+}
+
+static void kchan_chan_get(struct kchan_end *end)
+{
+	kref_get(&end->ch->refs);
+}
+
+static void kchan_chan_put(struct kchan_end *end)
+{
+	kchan_put(end->ch);
+}
+
+static const struct kchan_end_ops kchan_chan_end_ops = {
+	.step		= kchan_chan_step,
+	.case_ready	= kchan_chan_case_ready,
+	.queue		= kchan_chan_queue,
+	.unlock		= kchan_chan_unlock,
+	.get		= kchan_chan_get,
+	.put		= kchan_chan_put,
+	.handoff	= true,
+};
+
 /**
  * kchan_from_file() - the channel behind a file, if it is one
  * @file: any file
@@ -303,6 +349,19 @@ static const struct file_operations kchan_chan_fops = {
 struct kchan *kchan_from_file(struct file *file)
 {
 	return file->f_op == &kchan_chan_fops ? file->private_data : NULL;
+}
+
+/**
+ * kchan_end_from_file() - the end behind a file that select can name
+ * @file: any file
+ *
+ * Return: the end, or NULL when @file is no such descriptor.
+ */
+struct kchan_end *kchan_end_from_file(struct file *file)
+{
+	struct kchan *ch = kchan_from_file(file);
+
+	return ch ? &ch->end : NULL;
 }
 
 static int kchan_validate_create(const struct kchan_create *args)
@@ -357,17 +416,15 @@ int kchan_create_fd(const struct kchan_create *args)
 	ch->id = id;
 	ch->slot = KCHAN_SLOT_UNLISTED;
 	mutex_init(&ch->lock);
-	INIT_LIST_HEAD(&ch->sendq);
-	INIT_LIST_HEAD(&ch->recvq);
+	kchan_queue_init(&ch->sendq);
+	kchan_queue_init(&ch->recvq);
 	INIT_LIST_HEAD(&ch->returned);
-	init_waitqueue_head(&ch->poll_wq);
-	spin_lock_init(&ch->sel_lock);
-	INIT_LIST_HEAD(&ch->sel_items);
+	kchan_end_init(&ch->end, &kchan_chan_end_ops, ch);
 	kref_init(&ch->refs);
 	ret = kchan_ring_init(&ch->ring, args->elem_size, args->capacity);
 	if (ret)
 		goto out_free_chan;
-	ch->ready = kchan_ready_mask(ch);
+	ch->end.ready = kchan_ready_mask(ch);
 
 	fd = get_unused_fd_flags(args->flags & KCHAN_CLOEXEC ? O_CLOEXEC : 0);
 	if (fd < 0) {

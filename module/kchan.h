@@ -84,22 +84,93 @@ struct kchan_origin {
 };
 
 /**
+ * struct kchan_queue - the blocked tasks of one direction
+ * @list: their waiters (struct kchan_waiter.node), oldest first.
+ * @nr: length of @list, stale select waiters included until dropped;
+ *	written with WRITE_ONCE(), read locklessly by /proc/kchan.
+ * @since: when the oldest waiter was queued (its struct kchan_waiter.start),
+ *	0 while @list is empty; written with WRITE_ONCE(), read locklessly by
+ *	/proc/kchan.
+ *
+ * Guarded by the lock of the channel it belongs to.
+ */
+struct kchan_queue {
+	struct list_head list;
+	u32 nr;
+	u64 since;
+};
+
+struct kchan_end;
+struct kchan_wait;
+
+/**
+ * struct kchan_end_ops - what select, the selector and poll do to one kind
+ * of descriptor
+ * @step: try one send (@send) or receive of the element at @elem without
+ *	blocking, the channel locked.  Return: 1, 0 (a receive: closed and
+ *	drained), -EPIPE, -EFAULT or %KCHAN_WOULD_BLOCK.
+ * @case_ready: whether @step would proceed, the channel locked, not
+ *	counting the waiters of @self as partners.
+ * @queue: the queue a blocked task of direction @send joins, the channel
+ *	locked.
+ * @unlock: publish what the step or the queueing changed and unlock the
+ *	channel; with @wake, wake whom the change concerns.
+ * @get: take a reference that keeps the end alive.
+ * @put: drop it.
+ * @handoff: a waiter of this end is completed by a peer that moves the
+ *	element (a receiver gets a message to fill, kchan_take_delivered());
+ *	otherwise it is only ever completed as closed, and the caller sends
+ *	or receives itself.
+ *
+ * Which directions an end has is decided when a case names it
+ * (kchan_end_from_file()).
+ */
+struct kchan_end_ops {
+	int (*step)(struct kchan_end *end, bool send, u8 __user *elem);
+	bool (*case_ready)(struct kchan_end *end, bool send,
+			   const struct kchan_wait *self);
+	struct kchan_queue *(*queue)(struct kchan_end *end, bool send);
+	void (*unlock)(struct kchan_end *end, bool wake);
+	void (*get)(struct kchan_end *end);
+	void (*put)(struct kchan_end *end);
+	bool handoff;
+};
+
+/**
+ * struct kchan_end - one kind of descriptor as select, the selector and
+ * poll see it: a channel, or later one end of a broadcast
+ * @ops: what it does.
+ * @ch: the channel whose lock guards it, and whose statistics it counts in.
+ * @ready: its poll mask (EPOLLIN, EPOLLOUT, EPOLLHUP and their aliases),
+ *	written with WRITE_ONCE() under the channel's lock whenever the state
+ *	behind it changes, read locklessly.
+ * @poll_wq: poll/epoll waiters, woken just before the lock is dropped;
+ *	also the entries of the selector cases registered on the end
+ *	(selector.c).
+ * @sel_lock: guards @sel_items.
+ * @sel_items: the selector cases registered on the end (struct
+ *	kchan_sel_item.end_node), removed when its file is released.
+ */
+struct kchan_end {
+	const struct kchan_end_ops *ops;
+	struct kchan *ch;
+	__poll_t ready;
+	wait_queue_head_t poll_wq;
+	spinlock_t sel_lock;	/* guards @sel_items */
+	struct list_head sel_items;
+};
+
+/**
  * struct kchan - one channel
  * @lock: guards every field below up to @wait_hist, and the ring's state.
  * @ring: queued elements, oldest first.
- * @sendq: blocked senders (struct kchan_waiter.node), oldest first.
- * @recvq: blocked receivers (struct kchan_waiter.node), oldest first.
+ * @sendq: blocked senders, oldest first.
+ * @recvq: blocked receivers, oldest first.
  * @returned: elements (struct kchan_msg.node) that were handed to a
  *	receiver which then failed to copy them out; they are received again
  *	before anything in @ring, so no element is ever lost.
- * @nr_sendq: length of @sendq (stale select waiters included until
- *	dropped).
- * @nr_recvq: length of @recvq, likewise.
  * @nr_returned: length of @returned.
  * @closed: set once by Go's close(ch).
- * @ready: the poll mask (EPOLLIN, EPOLLOUT, EPOLLHUP and their aliases)
- *	that the fields above make true; written with WRITE_ONCE() under
- *	@lock by kchan_unlock(), read locklessly.
  * @sends: elements sent: queued in the ring, handed to a blocked receiver,
  *	or taken from a blocked sender.
  * @recvs: elements received: copied out, or handed to a blocked receiver
@@ -112,16 +183,8 @@ struct kchan_origin {
  * @wait_hist: blocked-wait durations, log2 buckets of nanoseconds; one
  *	entry per ended wait, recorded by whoever takes the waiter off its
  *	queue (kchan_record_wait()).
- * @sendq_since: when the oldest waiter on @sendq was queued (its
- *	struct kchan_waiter.start), 0 while @sendq is empty; written with
- *	WRITE_ONCE(), read locklessly by /proc/kchan.
- * @recvq_since: likewise for @recvq.
- * @poll_wq: poll/epoll waiters, woken just before @lock is dropped; also the
- *	entries of the selector cases registered on the channel
- *	(selector.c).
- * @sel_lock: guards @sel_items.
- * @sel_items: the selector cases registered on the channel (struct
- *	kchan_sel_item.ch_node), removed when its file is released.
+ * @end: the channel as select, the selector and poll see it; its @ready
+ *	is the mask the fields above make true, published by kchan_unlock().
  * @refs: the channel file's reference, those /proc/kchan takes while it
  *	prints the channel, and that of an element a killed receiver gives
  *	back through a work item (wait.c); the last one frees the channel.
@@ -142,14 +205,11 @@ struct kchan_origin {
 struct kchan {
 	struct mutex lock;	/* guards the fields below; see above */
 	struct kchan_ring ring;
-	struct list_head sendq;
-	struct list_head recvq;
+	struct kchan_queue sendq;
+	struct kchan_queue recvq;
 	struct list_head returned;
-	u32 nr_sendq;
-	u32 nr_recvq;
 	u32 nr_returned;
 	bool closed;
-	__poll_t ready;
 	u64 sends;
 	u64 recvs;
 	u64 send_blocks;
@@ -157,11 +217,7 @@ struct kchan {
 	u64 timeouts;
 	u64 selects_won;
 	u64 wait_hist[KCHAN_STATS_HIST_BUCKETS];
-	u64 sendq_since;
-	u64 recvq_since;
-	wait_queue_head_t poll_wq;
-	spinlock_t sel_lock;	/* guards @sel_items */
-	struct list_head sel_items;
+	struct kchan_end end;
 	struct kref refs;
 	struct file *file;
 	struct kchan_user *user;
@@ -229,12 +285,10 @@ enum kchan_wake_reason {
 #define KCHAN_SEL_OPEN		(-1)
 #define KCHAN_SEL_ABORTED	(-2)
 
-struct kchan_wait;
-
 /**
  * struct kchan_waiter - one case of a blocked call, queued on a channel
- * @node: on struct kchan.sendq or struct kchan.recvq, under that
- *	channel's lock; empty once dequeued.
+ * @node: on @queue, under its channel's lock; empty once dequeued.
+ * @queue: the queue it joined (kchan_enqueue()).
  * @wait: the blocked call this waiter is one case of (a plain send or
  *	receive is a select of one case).  A waiter may be completed only by
  *	the task that claims @wait for it (kchan_claim()).
@@ -242,12 +296,13 @@ struct kchan_wait;
  *	receiver; freed with @wait.
  * @index: the waiter's case index in @wait.
  * @state: an enum kchan_waiter_state; see the locking rules above.
- * @sender: queued on the channel's sendq, else on its recvq.
+ * @sender: a send, else a receive.
  * @start: when it was queued (local_clock()), for the wait histogram;
  *	set under the lock.
  */
 struct kchan_waiter {
 	struct list_head node;
+	struct kchan_queue *queue;
 	struct kchan_wait *wait;
 	struct kchan_msg *msg;
 	int index;
@@ -317,6 +372,7 @@ int kchan_copy_out(void __user *uarg, const void *karg, size_t ksize,
 /* chan.c */
 int kchan_create_fd(const struct kchan_create *args);
 struct kchan *kchan_from_file(struct file *file);
+struct kchan_end *kchan_end_from_file(struct file *file);
 void kchan_put(struct kchan *ch);
 
 /* xfer.c */
@@ -365,15 +421,20 @@ int kchan_limits_init(void);
 void kchan_limits_exit(void);
 
 /* wait.c */
-void kchan_wake_pollers(struct kchan *ch, __poll_t mask);
-void kchan_enqueue(struct kchan *ch, struct kchan_waiter *w);
+void kchan_end_init(struct kchan_end *end, const struct kchan_end_ops *ops,
+		    struct kchan *ch);
+void kchan_wake_pollers(struct kchan_end *end, __poll_t mask);
+void kchan_queue_init(struct kchan_queue *q);
+void kchan_enqueue(struct kchan *ch, struct kchan_queue *q,
+		   struct kchan_waiter *w);
 void kchan_dequeue(struct kchan *ch, struct kchan_waiter *w);
+void kchan_drop_queue(struct kchan *ch, struct kchan_queue *q);
 void kchan_drop_waiters(struct kchan *ch);
-struct kchan_waiter *kchan_first_waiter(struct kchan *ch, bool sender);
-bool kchan_has_partner(struct kchan *ch, bool sender,
+struct kchan_waiter *kchan_first_waiter(struct kchan *ch, struct kchan_queue *q);
+bool kchan_has_partner(struct kchan *ch, struct kchan_queue *q,
 		       const struct kchan_wait *self);
 bool kchan_claim(struct kchan *ch, struct kchan_waiter *w);
-struct kchan_waiter *kchan_claim_first(struct kchan *ch, bool sender);
+struct kchan_waiter *kchan_claim_first(struct kchan *ch, struct kchan_queue *q);
 void kchan_complete(struct kchan *ch, struct kchan_waiter *w, int state);
 int kchan_may_block(const struct kchan_wait_opts *opts);
 int kchan_schedule(const struct kchan_wait_opts *opts);
@@ -402,6 +463,6 @@ void kchan_select_init(void);
 
 /* selector.c */
 long kchan_selector_create_fd(const void __user *uarg);
-void kchan_selector_channel_gone(struct kchan *ch);
+void kchan_selector_end_gone(struct kchan_end *end);
 
 #endif /* _KCHAN_H */

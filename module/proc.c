@@ -181,8 +181,8 @@ static void kchan_proc_stop(struct seq_file *m, void *v)
 /* Nanoseconds the oldest blocked task of @ch has waited at @now, or 0. */
 static u64 kchan_oldest_wait(const struct kchan *ch, u64 now)
 {
-	u64 send = READ_ONCE(ch->sendq_since);
-	u64 recv = READ_ONCE(ch->recvq_since);
+	u64 send = READ_ONCE(ch->sendq.since);
+	u64 recv = READ_ONCE(ch->recvq.since);
 	u64 since = send && recv ? min(send, recv) : max(send, recv);
 
 	/* local_clock() of another CPU may be a little ahead of ours. */
@@ -232,8 +232,8 @@ static int kchan_proc_show(struct seq_file *m, void *v)
 		   from_kuid_munged(cred->user_ns, ch->owner),
 		   ch->ring.elem_size, ch->ring.capacity,
 		   (u64)kchan_ring_len(&ch->ring) + READ_ONCE(ch->nr_returned),
-		   READ_ONCE(ch->closed), READ_ONCE(ch->nr_sendq),
-		   READ_ONCE(ch->nr_recvq),
+		   READ_ONCE(ch->closed), READ_ONCE(ch->sendq.nr),
+		   READ_ONCE(ch->recvq.nr),
 		   kchan_oldest_wait(ch, local_clock()));
 	return 0;
 }

@@ -60,13 +60,13 @@
  * struct kchan_sel_case - one case, as the kernel keeps it
  * @f: the channel's file, held (fdget()) for the whole select; no file for
  *	a case that is never ready (descriptor -1).
- * @ch: the channel, or NULL.
+ * @end: the channel's end (a channel, or one end of a broadcast), or NULL.
  * @elem: the element to send or the buffer to receive into.
  * @send: a send case, else a receive case.
  */
 struct kchan_sel_case {
 	struct fd f;
-	struct kchan *ch;
+	struct kchan_end *end;
 	u8 __user *elem;
 	bool send;
 };
@@ -166,7 +166,7 @@ static void kchan_sel_free(struct kchan_sel *s)
 	if (s->wait)
 		kchan_wait_put(s->wait);
 	for (i = 0; i < s->nr_read; i++)
-		if (s->cases[i].ch)
+		if (s->cases[i].end)
 			fdput(s->cases[i].f);
 	if (s->heap) {
 		kchan_scratch_free(s->heap);
@@ -239,7 +239,7 @@ static int kchan_sel_read_case(struct kchan_sel *s, u32 i, bool biased)
 	struct kchan_sel_case *c = &s->cases[i];
 	u32 j;
 
-	c->ch = NULL;
+	c->end = NULL;
 	if (kc->flags || kc->__reserved)
 		return -EINVAL;
 	if (kc->op != KCHAN_CASE_RECV && kc->op != KCHAN_CASE_SEND)
@@ -250,8 +250,8 @@ static int kchan_sel_read_case(struct kchan_sel *s, u32 i, bool biased)
 	c->f = fdget(kc->fd);
 	if (!kchan_fd_file(c->f))
 		return -EBADF;
-	c->ch = kchan_from_file(kchan_fd_file(c->f));
-	if (!c->ch) {
+	c->end = kchan_end_from_file(kchan_fd_file(c->f));
+	if (!c->end) {
 		fdput(c->f);
 		return -EINVAL;
 	}
@@ -268,8 +268,7 @@ static int kchan_sel_read_case(struct kchan_sel *s, u32 i, bool biased)
 /* Try case @c once; its channel is locked. */
 static int kchan_sel_step(struct kchan_sel_case *c)
 {
-	return c->send ? kchan_send_step(c->ch, c->elem) :
-			 kchan_recv_step(c->ch, c->elem);
+	return c->end->ops->step(c->end, c->send, c->elem);
 }
 
 /*
@@ -280,7 +279,7 @@ static long kchan_sel_stepped(struct kchan_sel *s, u32 i, int ret)
 {
 	if (ret < 0)
 		return ret;
-	s->cases[i].ch->selects_won++;
+	s->cases[i].end->ch->selects_won++;
 	return ret ? i : i | KCHAN_SELECT_CLOSED;
 }
 
@@ -293,7 +292,7 @@ static long kchan_sel_stepped(struct kchan_sel *s, u32 i, int ret)
  */
 static bool kchan_sel_maybe_ready(const struct kchan_sel_case *c)
 {
-	__poll_t mask = READ_ONCE(c->ch->ready);
+	__poll_t mask = READ_ONCE(c->end->ready);
 
 	return mask & (c->send ? EPOLLOUT : EPOLLIN);
 }
@@ -314,12 +313,12 @@ static long kchan_sel_poll(struct kchan_sel *s)
 
 		if (!kchan_sel_maybe_ready(c))
 			continue;
-		if (mutex_lock_killable(&c->ch->lock))
+		if (mutex_lock_killable(&c->end->ch->lock))
 			return -EINTR;
 		ret = kchan_sel_step(c);
 		if (ret != KCHAN_WOULD_BLOCK)
 			ret = kchan_sel_stepped(s, i, ret);
-		kchan_unlock_wake(c->ch);
+		c->end->ops->unlock(c->end, true);
 		if (ret != KCHAN_WOULD_BLOCK)
 			return ret;
 	}
@@ -350,13 +349,15 @@ static int kchan_sel_prepare(struct kchan_sel *s)
 		struct kchan_waiter *w = &wait->waiters[i];
 		struct kchan_msg *msg;
 
-		msg = kchan_msg_alloc(c->ch);
+		w->sender = c->send;
+		/* Only a peer that hands over the element needs a message. */
+		if (!c->end->ops->handoff)
+			continue;
+		msg = kchan_msg_alloc(c->end->ch);
 		if (IS_ERR(msg))
 			return PTR_ERR(msg);
 		w->msg = msg;
-		w->sender = c->send;
-		if (c->send &&
-		    copy_from_user(msg->data, c->elem, c->ch->ring.elem_size))
+		if (c->send && copy_from_user(msg->data, c->elem, msg->size))
 			return -EFAULT;
 	}
 	return 0;
@@ -377,28 +378,30 @@ static long kchan_sel_enqueue(struct kchan_sel *s)
 	for (k = 0; k < s->nr_poll; k++) {
 		u32 i = s->pollorder[k];
 		struct kchan_sel_case *c = &s->cases[i];
-		struct kchan *ch = c->ch;
+		struct kchan_end *end = c->end;
+		struct kchan *ch = end->ch;
 		long ret;
 
 		if (mutex_lock_killable(&ch->lock))
 			return -EINTR;
 		if (READ_ONCE(wait->winner) != KCHAN_SEL_OPEN) {
-			kchan_unlock(ch);
+			end->ops->unlock(end, false);
 			return KCHAN_SEL_SLEEP;
 		}
-		if (!kchan_case_ready(ch, c->send, wait)) {
-			kchan_enqueue(ch, &wait->waiters[i]);
+		if (!end->ops->case_ready(end, c->send, wait)) {
+			kchan_enqueue(ch, end->ops->queue(end, c->send),
+				      &wait->waiters[i]);
 			if (c->send)
 				ch->send_blocks++;
 			else
 				ch->recv_blocks++;
 			/* The waiter makes the other side ready for poll. */
-			kchan_unlock_wake(ch);
+			end->ops->unlock(end, true);
 			continue;
 		}
 		/* Ready: claim our own wait for it, as a completer would. */
 		if (cmpxchg(&wait->winner, KCHAN_SEL_OPEN, i) != KCHAN_SEL_OPEN) {
-			kchan_unlock(ch);
+			end->ops->unlock(end, false);
 			return KCHAN_SEL_SLEEP;
 		}
 		ret = kchan_sel_step(c);
@@ -406,7 +409,7 @@ static long kchan_sel_enqueue(struct kchan_sel *s)
 			ret = KCHAN_SEL_RETRY;
 		else
 			ret = kchan_sel_stepped(s, i, ret);
-		kchan_unlock_wake(ch);
+		end->ops->unlock(end, true);
 		return ret;
 	}
 	return KCHAN_SEL_SLEEP;
@@ -418,7 +421,7 @@ static bool kchan_sel_first_of_chan(struct kchan_sel *s, u32 i)
 	u32 j;
 
 	for (j = 0; j < i; j++)
-		if (s->cases[j].ch == s->cases[i].ch)
+		if (s->cases[j].end && s->cases[j].end->ch == s->cases[i].end->ch)
 			return false;
 	return true;
 }
@@ -440,16 +443,18 @@ static void kchan_sel_collect(struct kchan_sel *s, long outcome)
 		struct kchan_sel_case *c = &s->cases[i];
 		struct kchan_waiter *w = &wait->waiters[i];
 
-		if (mutex_lock_killable(&c->ch->lock))
+		struct kchan *ch = c->end->ch;
+
+		if (mutex_lock_killable(&ch->lock))
 			continue;
 		if (!list_empty(&w->node))
-			kchan_dequeue(c->ch, w);
+			kchan_dequeue(ch, w);
 		if (outcome == -ETIMEDOUT && kchan_sel_first_of_chan(s, i))
-			c->ch->timeouts++;
+			ch->timeouts++;
 		/* A send completed as "closed" did not win: it fails. */
 		if (i == outcome && (w->state == KCHAN_DONE || !c->send))
-			c->ch->selects_won++;
-		kchan_unlock(c->ch);
+			ch->selects_won++;
+		c->end->ops->unlock(c->end, false);
 	}
 }
 
@@ -464,7 +469,7 @@ static long kchan_sel_result(struct kchan_sel *s, int winner)
 		return w->state == KCHAN_DONE ? winner : -EPIPE;
 	if (w->state == KCHAN_CLOSED)
 		return winner | KCHAN_SELECT_CLOSED;
-	ret = kchan_take_delivered(c->ch, w, c->elem);
+	ret = kchan_take_delivered(c->end->ch, w, c->elem);
 	return ret < 0 ? ret : winner;
 }
 
@@ -531,7 +536,7 @@ static long kchan_sel_run(struct kchan_sel *s)
 /* The channel of the case a select's result names, or NULL. */
 static struct kchan *kchan_sel_chosen(struct kchan_sel *s, long ret)
 {
-	return ret < 0 ? NULL : s->cases[ret & KCHAN_SELECT_INDEX_MASK].ch;
+	return ret < 0 ? NULL : s->cases[ret & KCHAN_SELECT_INDEX_MASK].end->ch;
 }
 
 /**

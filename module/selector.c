@@ -30,11 +30,12 @@
  * likely to be performed (a random pick, rejecting the ones that cannot).
  *
  * Lifetime: the epoll way.  A selector does not pin its channels: an item
- * holds a pointer to its channel, and the channel's file release removes
- * the channel's items from every selector (kchan_selector_channel_gone(),
+ * holds a pointer to its channel's end (struct kchan_end: the channel, or
+ * one end of a broadcast), and the release of that end's file removes the
+ * end's items from every selector (kchan_selector_end_gone(),
  * eventpoll_release_file()'s counterpart).  A wait that performs a case
- * holds a reference on the item and on the channel (struct kchan.refs) for
- * the moment it needs them.  The selector lives while its file does, or
+ * holds a reference on the item and on the end (struct kchan_end_ops
+ * get/put) for the moment it needs them.  The selector lives while its file does, or
  * while a channel release is removing one of its items (struct
  * kchan_selector.refs).
  *
@@ -47,7 +48,7 @@
  * - struct kchan_selector.lock (a spinlock, interrupts off: it is taken in
  *   the wake-up of a channel's poll_wq, under that queue's lock) guards the
  *   ready set and each item's @ready_idx and @dead.
- * - struct kchan.sel_lock (a spinlock) guards the channel's list of items.
+ * - struct kchan_end.sel_lock (a spinlock) guards the end's list of items.
  * - Order: a channel's lock, then its poll_wq lock (the wake-up of
  *   kchan_unlock_wake()); a selector's mtx, then a channel's poll_wq lock
  *   or sel_lock; either of those, then the selector's lock, then its wait
@@ -112,10 +113,11 @@ struct kchan_selector {
 /**
  * struct kchan_sel_item - one registered case
  * @node: in the selector's @items, under its @mtx.
- * @ch_node: on the channel's @sel_items, under the channel's @sel_lock.
- * @wait: the entry on the channel's poll_wq.
+ * @end_node: on the end's @sel_items, under the end's @sel_lock.
+ * @wait: the entry on the end's poll_wq.
  * @sel: the selector.
- * @ch: the channel; valid while the item is registered (see above).
+ * @end: the channel's end (a channel, or one end of a broadcast); valid
+ *	while the item is registered (see above).
  * @elem: the element to send or the buffer to receive into, in the
  *	memory of the task that waits.
  * @tag: what a wait reports when it performs the case.
@@ -127,15 +129,15 @@ struct kchan_selector {
  *	selector's @lock.
  * @refs: the selector's reference and that of a wait performing it.
  *
- * @ch, @elem, @tag, @events and @send are set before the item is
+ * @end, @elem, @tag, @events and @send are set before the item is
  * registered and never change.
  */
 struct kchan_sel_item {
 	struct rb_node node;
-	struct list_head ch_node;
+	struct list_head end_node;
 	wait_queue_entry_t wait;
 	struct kchan_selector *sel;
-	struct kchan *ch;
+	struct kchan_end *end;
 	u8 __user *elem;
 	u64 tag;
 	struct kchan_user *user;
@@ -196,7 +198,7 @@ static void kchan_sel_ready_del(struct kchan_selector *sel,
 /* Whether @item's channel says, by its published mask, it may proceed. */
 static bool kchan_sel_item_maybe_ready(const struct kchan_sel_item *item)
 {
-	return READ_ONCE(item->ch->ready) & item->events;
+	return READ_ONCE(item->end->ready) & item->events;
 }
 
 /*
@@ -215,8 +217,8 @@ static struct kchan_sel_item *kchan_sel_ready_pick(struct kchan_selector *sel)
 		kchan_sel_ready_del(sel, item);
 		if (kchan_sel_item_maybe_ready(item)) {
 			refcount_inc(&item->refs);
-			/* Not dead, so its channel's file holds a reference. */
-			kref_get(&item->ch->refs);
+			/* Not dead, so the end's file holds a reference. */
+			item->end->ops->get(item->end);
 			break;
 		}
 		item = NULL;
@@ -253,7 +255,7 @@ static int kchan_sel_item_wake(wait_queue_entry_t *wait, unsigned int mode,
 /* --- Items ---------------------------------------------------------------- */
 
 static struct kchan_sel_item *kchan_sel_item_find(struct kchan_selector *sel,
-						  const struct kchan *ch,
+						  const struct kchan_end *end,
 						  bool send)
 {
 	struct rb_node *n = sel->items.rb_node;
@@ -263,9 +265,9 @@ static struct kchan_sel_item *kchan_sel_item_find(struct kchan_selector *sel,
 		struct kchan_sel_item *item = rb_entry(n, struct kchan_sel_item,
 						       node);
 
-		if (ch == item->ch && send == item->send)
+		if (end == item->end && send == item->send)
 			return item;
-		if (ch < item->ch || (ch == item->ch && send < item->send))
+		if (end < item->end || (end == item->end && send < item->send))
 			n = n->rb_left;
 		else
 			n = n->rb_right;
@@ -283,8 +285,8 @@ static void kchan_sel_item_link(struct kchan_selector *sel,
 						       node);
 
 		parent = *p;
-		if (new->ch < item->ch ||
-		    (new->ch == item->ch && new->send < item->send))
+		if (new->end < item->end ||
+		    (new->end == item->end && new->send < item->send))
 			p = &(*p)->rb_left;
 		else
 			p = &(*p)->rb_right;
@@ -329,16 +331,16 @@ static int kchan_sel_ready_reserve(struct kchan_selector *sel, u32 nr)
 static void kchan_sel_item_remove(struct kchan_selector *sel,
 				  struct kchan_sel_item *item)
 {
-	struct kchan *ch = item->ch;
+	struct kchan_end *end = item->end;
 	unsigned long flags;
 
 	lockdep_assert_held(&sel->mtx);
 	rb_erase(&item->node, &sel->items);
 	sel->nr_items--;
-	remove_wait_queue(&ch->poll_wq, &item->wait);
-	spin_lock(&ch->sel_lock);
-	list_del(&item->ch_node);
-	spin_unlock(&ch->sel_lock);
+	remove_wait_queue(&end->poll_wq, &item->wait);
+	spin_lock(&end->sel_lock);
+	list_del(&item->end_node);
+	spin_unlock(&end->sel_lock);
 	spin_lock_irqsave(&sel->lock, flags);
 	item->dead = true;
 	kchan_sel_ready_del(sel, item);
@@ -347,10 +349,10 @@ static void kchan_sel_item_remove(struct kchan_selector *sel,
 	kchan_sel_item_put(item);
 }
 
-/* Read a struct kchan_selector_ctl and find its channel. */
+/* Read a struct kchan_selector_ctl and find its channel's end. */
 static int kchan_selector_read_ctl(const void __user *uarg,
 				   struct kchan_selector_ctl *ctl,
-				   struct fd *f, struct kchan **ch)
+				   struct fd *f, struct kchan_end **end)
 {
 	int ret;
 
@@ -365,8 +367,8 @@ static int kchan_selector_read_ctl(const void __user *uarg,
 	*f = fdget(ctl->fd);
 	if (!kchan_fd_file(*f))
 		return -EBADF;
-	*ch = kchan_from_file(kchan_fd_file(*f));
-	if (!*ch) {
+	*end = kchan_end_from_file(kchan_fd_file(*f));
+	if (!*end) {
 		fdput(*f);
 		return -EINVAL;
 	}
@@ -380,11 +382,11 @@ static long kchan_selector_add(struct kchan_selector *sel,
 	struct kchan_sel_item *item;
 	struct kchan_user *user;
 	unsigned long flags;
-	struct kchan *ch;
+	struct kchan_end *end;
 	struct fd f;
 	int ret;
 
-	ret = kchan_selector_read_ctl(uarg, &ctl, &f, &ch);
+	ret = kchan_selector_read_ctl(uarg, &ctl, &f, &end);
 	if (ret)
 		return ret;
 	user = kchan_user_current();
@@ -399,7 +401,7 @@ static long kchan_selector_add(struct kchan_selector *sel,
 	if (!item)
 		goto out_uncharge;
 	item->sel = sel;
-	item->ch = ch;
+	item->end = end;
 	item->elem = u64_to_user_ptr(ctl.elem);
 	item->tag = ctl.tag;
 	item->user = user;
@@ -413,16 +415,16 @@ static long kchan_selector_add(struct kchan_selector *sel,
 	if (mutex_lock_killable(&sel->mtx))
 		goto out_free;
 	ret = -EEXIST;
-	if (kchan_sel_item_find(sel, ch, item->send))
+	if (kchan_sel_item_find(sel, end, item->send))
 		goto out_unlock;
 	ret = kchan_sel_ready_reserve(sel, sel->nr_items + 1);
 	if (ret)
 		goto out_unlock;
 	kchan_sel_item_link(sel, item);
-	spin_lock(&ch->sel_lock);
-	list_add_tail(&item->ch_node, &ch->sel_items);
-	spin_unlock(&ch->sel_lock);
-	add_wait_queue(&ch->poll_wq, &item->wait);
+	spin_lock(&end->sel_lock);
+	list_add_tail(&item->end_node, &end->sel_items);
+	spin_unlock(&end->sel_lock);
+	add_wait_queue(&end->poll_wq, &item->wait);
 	/*
 	 * Order the queueing above before reading the mask below; pairs with
 	 * wq_has_sleeper() in kchan_wake_pollers(), as kchan_chan_poll() does:
@@ -438,7 +440,7 @@ static long kchan_selector_add(struct kchan_selector *sel,
 		wake_up_interruptible_poll(&sel->poll_wq, EPOLLIN | EPOLLRDNORM);
 	}
 	mutex_unlock(&sel->mtx);
-	trace_kchan_selector_ctl(sel->id, ch, ctl.op, ctl.tag, true, 0);
+	trace_kchan_selector_ctl(sel->id, end->ch, ctl.op, ctl.tag, true, 0);
 	fdput(f);
 	return 0;
 
@@ -449,7 +451,7 @@ out_free:
 out_uncharge:
 	kchan_budget_uncharge(user, KCHAN_SEL_ITEM_BYTES);
 out_fdput:
-	trace_kchan_selector_ctl(sel->id, ch, ctl.op, ctl.tag, true, ret);
+	trace_kchan_selector_ctl(sel->id, end->ch, ctl.op, ctl.tag, true, ret);
 	fdput(f);
 	return ret;
 }
@@ -459,11 +461,11 @@ static long kchan_selector_del(struct kchan_selector *sel,
 {
 	struct kchan_selector_ctl ctl;
 	struct kchan_sel_item *item;
-	struct kchan *ch;
+	struct kchan_end *end;
 	struct fd f;
 	int ret;
 
-	ret = kchan_selector_read_ctl(uarg, &ctl, &f, &ch);
+	ret = kchan_selector_read_ctl(uarg, &ctl, &f, &end);
 	if (ret)
 		return ret;
 	ret = -EINVAL;
@@ -472,7 +474,7 @@ static long kchan_selector_del(struct kchan_selector *sel,
 	ret = -EINTR;
 	if (mutex_lock_killable(&sel->mtx))
 		goto out_fdput;
-	item = kchan_sel_item_find(sel, ch, ctl.op == KCHAN_CASE_SEND);
+	item = kchan_sel_item_find(sel, end, ctl.op == KCHAN_CASE_SEND);
 	ret = -ENOENT;
 	if (item) {
 		kchan_sel_item_remove(sel, item);
@@ -480,66 +482,64 @@ static long kchan_selector_del(struct kchan_selector *sel,
 	}
 	mutex_unlock(&sel->mtx);
 out_fdput:
-	trace_kchan_selector_ctl(sel->id, ch, ctl.op, 0, false, ret);
+	trace_kchan_selector_ctl(sel->id, end->ch, ctl.op, 0, false, ret);
 	fdput(f);
 	return ret;
 }
 
 /**
- * kchan_selector_channel_gone() - remove a channel's cases from every
- * selector
- * @ch: a channel whose file is being released
+ * kchan_selector_end_gone() - remove an end's cases from every selector
+ * @end: an end whose file is being released
  *
- * No task can register the channel any more: that takes a descriptor.
+ * No task can register the end any more: that takes a descriptor.
  */
-void kchan_selector_channel_gone(struct kchan *ch)
+void kchan_selector_end_gone(struct kchan_end *end)
 {
 	struct kchan_sel_item *item;
 	struct kchan_selector *sel;
 	bool send;
 
-	spin_lock(&ch->sel_lock);
-	while ((item = list_first_entry_or_null(&ch->sel_items,
+	spin_lock(&end->sel_lock);
+	while ((item = list_first_entry_or_null(&end->sel_items,
 						struct kchan_sel_item,
-						ch_node))) {
+						end_node))) {
 		/* The item lives while it is on this list. */
 		sel = item->sel;
 		send = item->send;
 		kref_get(&sel->refs);
-		spin_unlock(&ch->sel_lock);
+		spin_unlock(&end->sel_lock);
 
 		/* Gone meanwhile (deleted, or its selector released)? */
 		mutex_lock(&sel->mtx);
-		item = kchan_sel_item_find(sel, ch, send);
+		item = kchan_sel_item_find(sel, end, send);
 		if (item)
 			kchan_sel_item_remove(sel, item);
 		mutex_unlock(&sel->mtx);
 		kref_put(&sel->refs, kchan_selector_free);
 
-		spin_lock(&ch->sel_lock);
+		spin_lock(&end->sel_lock);
 	}
-	spin_unlock(&ch->sel_lock);
+	spin_unlock(&end->sel_lock);
 }
 
 /* --- Waiting ------------------------------------------------------------- */
 
 /*
- * Perform @item's case once; its channel is referenced.  Returns the
+ * Perform @item's case once; its end is referenced.  Returns the
  * step's result (1, 0, -EPIPE, -EFAULT or KCHAN_WOULD_BLOCK) or -EINTR.
  */
 static int kchan_sel_item_perform(struct kchan_sel_item *item)
 {
-	struct kchan *ch = item->ch;
+	struct kchan_end *end = item->end;
 	int ret;
 
-	if (mutex_lock_killable(&ch->lock))
+	if (mutex_lock_killable(&end->ch->lock))
 		return -EINTR;
-	ret = item->send ? kchan_send_step(ch, item->elem) :
-			   kchan_recv_step(ch, item->elem);
+	ret = end->ops->step(end, item->send, item->elem);
 	if (ret >= 0)
-		ch->selects_won++;
+		end->ch->selects_won++;
 	/* Puts the item back into the ready set if it can proceed again. */
-	kchan_unlock_wake(ch);
+	end->ops->unlock(end, true);
 	return ret;
 }
 
@@ -593,7 +593,7 @@ static long kchan_selector_perform(struct kchan_selector *sel,
 				*item_out = item;
 				return ret;
 			}
-			kchan_put(item->ch);
+			item->end->ops->put(item->end);
 			kchan_sel_item_put(item);
 			if (ret == -EINTR)
 				return ret;
@@ -641,11 +641,11 @@ static long kchan_selector_wait(struct kchan_selector *sel,
 	ret = kchan_selector_perform(sel, &opts, &item);
 	if (item && put_user(item->tag, &uw->tag))
 		ret = -EFAULT;
-	trace_kchan_selector_wait(sel->id, item ? item->ch : NULL,
+	trace_kchan_selector_wait(sel->id, item ? item->end->ch : NULL,
 				  item ? item->tag : 0, ret,
 				  READ_ONCE(sel->nr_items));
 	if (item) {
-		kchan_put(item->ch);
+		item->end->ops->put(item->end);
 		kchan_sel_item_put(item);
 	}
 	return ret;

@@ -93,8 +93,8 @@ TRACE_EVENT(kchan_block,
 	    TP_fast_assign(__entry->id = ch->id;
 			   __entry->pid = w->wait->pid;
 			   __entry->sender = w->sender;
-			   __entry->sendq = ch->nr_sendq;
-			   __entry->recvq = ch->nr_recvq;),
+			   __entry->sendq = ch->sendq.nr;
+			   __entry->recvq = ch->recvq.nr;),
 	    TP_printk("id=%llu pid=%d op=%s sendq=%u recvq=%u",
 		      __entry->id, __entry->pid,
 		      kchan_show_op(__entry->sender),

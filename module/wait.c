@@ -60,30 +60,45 @@
 #include "trace.h"
 
 /**
- * kchan_wake_pollers() - wake poll/epoll waiters of a channel
- * @ch: the channel, locked (kchan_unlock_wake())
+ * kchan_wake_pollers() - wake poll/epoll waiters of an end
+ * @end: the end, its channel locked (kchan_unlock_wake())
  * @mask: the events that are true now; nothing is woken for an empty mask
  */
-void kchan_wake_pollers(struct kchan *ch, __poll_t mask)
+void kchan_wake_pollers(struct kchan_end *end, __poll_t mask)
 {
 	/* Pairs with the smp_mb() after poll_wait() in kchan_chan_poll(). */
-	if (mask && wq_has_sleeper(&ch->poll_wq))
-		wake_up_interruptible_poll(&ch->poll_wq, mask);
+	if (mask && wq_has_sleeper(&end->poll_wq))
+		wake_up_interruptible_poll(&end->poll_wq, mask);
 }
 
-static struct list_head *kchan_queue(struct kchan *ch, bool sender)
+/**
+ * kchan_end_init() - set up an end
+ * @end: the end
+ * @ops: what its kind does
+ * @ch: the channel whose lock guards it
+ *
+ * Its poll mask starts empty: the owner publishes the first one.
+ */
+void kchan_end_init(struct kchan_end *end, const struct kchan_end_ops *ops,
+		    struct kchan *ch)
 {
-	return sender ? &ch->sendq : &ch->recvq;
+	end->ops = ops;
+	end->ch = ch;
+	end->ready = 0;
+	init_waitqueue_head(&end->poll_wq);
+	spin_lock_init(&end->sel_lock);
+	INIT_LIST_HEAD(&end->sel_items);
 }
 
-static u32 *kchan_queue_len(struct kchan *ch, bool sender)
+/**
+ * kchan_queue_init() - an empty queue
+ * @q: the queue
+ */
+void kchan_queue_init(struct kchan_queue *q)
 {
-	return sender ? &ch->nr_sendq : &ch->nr_recvq;
-}
-
-static u64 *kchan_queue_since(struct kchan *ch, bool sender)
-{
-	return sender ? &ch->sendq_since : &ch->recvq_since;
+	INIT_LIST_HEAD(&q->list);
+	q->nr = 0;
+	q->since = 0;
 }
 
 /**
@@ -132,42 +147,41 @@ void kchan_wait_put(struct kchan_wait *wait)
 }
 
 /**
- * kchan_enqueue() - queue a waiter at the tail of its channel queue
- * @ch: the channel, locked
- * @w: the waiter; @w->sender says which queue
+ * kchan_enqueue() - queue a waiter at the tail of a queue
+ * @ch: the channel the queue belongs to, locked
+ * @q: the queue
+ * @w: the waiter
  *
  * The queue holds a reference to @w's wait until @w is dequeued.
  */
-void kchan_enqueue(struct kchan *ch, struct kchan_waiter *w)
+void kchan_enqueue(struct kchan *ch, struct kchan_queue *q,
+		   struct kchan_waiter *w)
 {
-	struct list_head *queue = kchan_queue(ch, w->sender);
-	u32 *nr = kchan_queue_len(ch, w->sender);
-
 	lockdep_assert_held(&ch->lock);
 	refcount_inc(&w->wait->refs);
+	w->queue = q;
 	w->start = local_clock();
-	if (list_empty(queue))
-		WRITE_ONCE(*kchan_queue_since(ch, w->sender), w->start);
-	list_add_tail(&w->node, queue);
-	WRITE_ONCE(*nr, *nr + 1);
+	if (list_empty(&q->list))
+		WRITE_ONCE(q->since, w->start);
+	list_add_tail(&w->node, &q->list);
+	WRITE_ONCE(q->nr, q->nr + 1);
 	trace_kchan_block(ch, w);
 }
 
 /* Take @w off its queue; its wait's reference is the caller's to drop. */
 static void kchan_unqueue(struct kchan *ch, struct kchan_waiter *w)
 {
-	struct list_head *queue = kchan_queue(ch, w->sender);
-	u32 *nr = kchan_queue_len(ch, w->sender);
-	bool oldest = list_is_first(&w->node, queue);
+	struct kchan_queue *q = w->queue;
+	bool oldest = list_is_first(&w->node, &q->list);
 	struct kchan_waiter *next;
 
 	lockdep_assert_held(&ch->lock);
 	list_del_init(&w->node);
-	WRITE_ONCE(*nr, *nr - 1);
+	WRITE_ONCE(q->nr, q->nr - 1);
 	if (oldest) {
-		next = list_first_entry_or_null(queue, struct kchan_waiter, node);
-		WRITE_ONCE(*kchan_queue_since(ch, w->sender),
-			   next ? next->start : 0);
+		next = list_first_entry_or_null(&q->list, struct kchan_waiter,
+						node);
+		WRITE_ONCE(q->since, next ? next->start : 0);
 	}
 }
 
@@ -197,12 +211,17 @@ void kchan_dequeue(struct kchan *ch, struct kchan_waiter *w)
 	kchan_wait_put(w->wait);
 }
 
-/* Drop every waiter of @queue, each of which must be stale. */
-static void kchan_drop_queue(struct kchan *ch, struct list_head *queue)
+/**
+ * kchan_drop_queue() - drop the waiters left on a queue being destroyed
+ * @ch: the channel the queue belongs to, locked; no task can reach it
+ * @q: the queue; only waiters whose owners left them (killed while
+ *	waiting for a lock) can be left, all stale
+ */
+void kchan_drop_queue(struct kchan *ch, struct kchan_queue *q)
 {
 	struct kchan_waiter *w, *next;
 
-	list_for_each_entry_safe(w, next, queue, node) {
+	list_for_each_entry_safe(w, next, &q->list, node) {
 		WARN_ON_ONCE(READ_ONCE(w->wait->winner) == KCHAN_SEL_OPEN);
 		kchan_dequeue(ch, w);
 	}
@@ -225,21 +244,21 @@ void kchan_drop_waiters(struct kchan *ch)
 
 /**
  * kchan_first_waiter() - the oldest waiter of a queue whose select is open
- * @ch: the channel, locked
- * @sender: the send queue, or else the receive queue
+ * @ch: the channel the queue belongs to, locked
+ * @q: the queue
  *
  * Drops stale entries found on the way.  The waiter returned may still be
  * claimed by someone else before the caller claims it.
  *
  * Return: the waiter, or NULL.
  */
-struct kchan_waiter *kchan_first_waiter(struct kchan *ch, bool sender)
+struct kchan_waiter *kchan_first_waiter(struct kchan *ch, struct kchan_queue *q)
 {
-	struct list_head *queue = kchan_queue(ch, sender);
 	struct kchan_waiter *w;
 
 	lockdep_assert_held(&ch->lock);
-	while ((w = list_first_entry_or_null(queue, struct kchan_waiter, node))) {
+	while ((w = list_first_entry_or_null(&q->list, struct kchan_waiter,
+					     node))) {
 		if (READ_ONCE(w->wait->winner) == KCHAN_SEL_OPEN)
 			return w;
 		kchan_dequeue(ch, w);
@@ -250,8 +269,8 @@ struct kchan_waiter *kchan_first_waiter(struct kchan *ch, bool sender)
 /**
  * kchan_has_partner() - whether a queue holds a waiter that a case of
  * another call could complete
- * @ch: the channel, locked
- * @sender: the send queue, or else the receive queue
+ * @ch: the channel the queue belongs to, locked
+ * @q: the queue
  * @self: a wait whose own waiters do not count (a select never proceeds
  *	with itself, as in Go)
  *
@@ -259,13 +278,13 @@ struct kchan_waiter *kchan_first_waiter(struct kchan *ch, bool sender)
  *
  * Return: true if such a waiter is queued.
  */
-bool kchan_has_partner(struct kchan *ch, bool sender,
+bool kchan_has_partner(struct kchan *ch, struct kchan_queue *q,
 		       const struct kchan_wait *self)
 {
 	struct kchan_waiter *w, *next;
 
 	lockdep_assert_held(&ch->lock);
-	list_for_each_entry_safe(w, next, kchan_queue(ch, sender), node) {
+	list_for_each_entry_safe(w, next, &q->list, node) {
 		if (w->wait == self)
 			continue;
 		if (READ_ONCE(w->wait->winner) == KCHAN_SEL_OPEN)
@@ -296,17 +315,17 @@ bool kchan_claim(struct kchan *ch, struct kchan_waiter *w)
 
 /**
  * kchan_claim_first() - claim the oldest waiter of a queue that can be
- * @ch: the channel, locked
- * @sender: the send queue, or else the receive queue
+ * @ch: the channel the queue belongs to, locked
+ * @q: the queue
  *
  * Return: the claimed waiter, which the caller must complete before
  * dropping the lock, or NULL.
  */
-struct kchan_waiter *kchan_claim_first(struct kchan *ch, bool sender)
+struct kchan_waiter *kchan_claim_first(struct kchan *ch, struct kchan_queue *q)
 {
 	struct kchan_waiter *w;
 
-	while ((w = kchan_first_waiter(ch, sender)))
+	while ((w = kchan_first_waiter(ch, q)))
 		if (kchan_claim(ch, w))
 			return w;
 	return NULL;
@@ -496,7 +515,7 @@ static void __kchan_give_back(struct kchan *ch, struct kchan_msg *msg)
 {
 	struct kchan_waiter *w;
 
-	w = kchan_claim_first(ch, false);
+	w = kchan_claim_first(ch, &ch->recvq);
 	if (w) {
 		/* Counted as received once, by whoever handed it over. */
 		memcpy(w->msg->data, msg->data, ch->ring.elem_size);

@@ -70,9 +70,9 @@ __poll_t kchan_ready_mask(const struct kchan *ch)
 
 	if (ch->closed)
 		return KCHAN_EV_IN | KCHAN_EV_OUT | EPOLLHUP;
-	if (!kchan_ring_empty(&ch->ring) || ch->nr_returned || ch->nr_sendq)
+	if (!kchan_ring_empty(&ch->ring) || ch->nr_returned || ch->sendq.nr)
 		mask |= KCHAN_EV_IN;
-	if (!kchan_ring_full(&ch->ring) || ch->nr_recvq)
+	if (!kchan_ring_full(&ch->ring) || ch->recvq.nr)
 		mask |= KCHAN_EV_OUT;
 	return mask;
 }
@@ -83,7 +83,7 @@ static __poll_t kchan_publish(struct kchan *ch)
 	__poll_t mask = kchan_ready_mask(ch);
 
 	/* Read by kchan_chan_poll() after its smp_mb(); see there. */
-	WRITE_ONCE(ch->ready, mask);
+	WRITE_ONCE(ch->end.ready, mask);
 	return mask;
 }
 
@@ -114,7 +114,7 @@ void kchan_unlock(struct kchan *ch)
  */
 void kchan_unlock_wake(struct kchan *ch)
 {
-	kchan_wake_pollers(ch, kchan_publish(ch));
+	kchan_wake_pollers(&ch->end, kchan_publish(ch));
 	mutex_unlock(&ch->lock);
 }
 
@@ -138,9 +138,9 @@ bool kchan_case_ready(struct kchan *ch, bool send,
 		return true;
 	if (send)
 		return !kchan_ring_full(&ch->ring) ||
-		       kchan_has_partner(ch, false, self);
+		       kchan_has_partner(ch, &ch->recvq, self);
 	return ch->nr_returned || !kchan_ring_empty(&ch->ring) ||
-	       kchan_has_partner(ch, true, self);
+	       kchan_has_partner(ch, &ch->sendq, self);
 }
 
 /**
@@ -162,7 +162,7 @@ int kchan_send_step(struct kchan *ch, const u8 __user *src)
 		return -EPIPE;
 
 	/* Fill the receiver's buffer first: a fault then claims nothing. */
-	while ((w = kchan_first_waiter(ch, false))) {
+	while ((w = kchan_first_waiter(ch, &ch->recvq))) {
 		if (copy_from_user(w->msg->data, src, esz))
 			return -EFAULT;
 		if (kchan_claim(ch, w)) {
@@ -193,7 +193,7 @@ static void kchan_return_msg(struct kchan *ch, struct kchan_msg *msg)
 static bool kchan_refill_from_sender(struct kchan *ch)
 {
 	struct kchan_ring *ring = &ch->ring;
-	struct kchan_waiter *w = kchan_claim_first(ch, true);
+	struct kchan_waiter *w = kchan_claim_first(ch, &ch->sendq);
 
 	if (!w)
 		return false;
@@ -247,7 +247,7 @@ int kchan_recv_step(struct kchan *ch, u8 __user *dst)
 	 * for it.  Its send happened either way; a failed copy gives the
 	 * element back to the front of the channel.
 	 */
-	w = kchan_claim_first(ch, true);
+	w = kchan_claim_first(ch, &ch->sendq);
 	if (w) {
 		msg = w->msg;
 		w->msg = NULL;
@@ -305,7 +305,7 @@ static int kchan_block(struct kchan *ch, struct kchan_wait *wait,
 
 	lockdep_assert_held(&ch->lock);
 
-	kchan_enqueue(ch, w);
+	kchan_enqueue(ch, w->sender ? &ch->sendq : &ch->recvq, w);
 	if (w->sender)
 		ch->send_blocks++;
 	else
@@ -495,7 +495,7 @@ static long kchan_send_run(struct kchan *ch, const u8 __user *src, size_t n)
 	long ret;
 
 	lockdep_assert_held(&ch->lock);
-	if (n == 1 || ch->closed || !list_empty(&ch->recvq))
+	if (n == 1 || ch->closed || !list_empty(&ch->recvq.list))
 		return kchan_send_step(ch, src);
 	ret = kchan_ring_push_user(&ch->ring, src, n);
 	if (ret > 0)
@@ -634,13 +634,13 @@ long kchan_recv(struct kchan *ch, u8 __user *elems, size_t count,
 	return ret;
 }
 
-/* Complete every live waiter of @queue as closed; returns how many. */
-static u32 kchan_close_queue(struct kchan *ch, struct list_head *queue)
+/* Complete every live waiter of @q as closed; returns how many. */
+static u32 kchan_close_queue(struct kchan *ch, struct kchan_queue *q)
 {
 	struct kchan_waiter *w, *next;
 	u32 woken = 0;
 
-	list_for_each_entry_safe(w, next, queue, node) {
+	list_for_each_entry_safe(w, next, &q->list, node) {
 		if (kchan_claim(ch, w)) {
 			kchan_complete(ch, w, KCHAN_CLOSED);
 			woken++;
