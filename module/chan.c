@@ -42,15 +42,11 @@ static size_t kchan_chan_bytes(u32 elem_size, u32 capacity)
 static void kchan_destroy(struct kref *kref)
 {
 	struct kchan *ch = container_of(kref, struct kchan, refs);
-	size_t bytes = kchan_chan_bytes(ch->ring.elem_size, ch->ring.capacity);
 
 	kchan_drop_waiters(ch);
 	kchan_release_returned(ch);
-	kchan_ring_destroy(&ch->ring);
-	kchan_user_del_channel(ch->user, bytes);
 	kchan_origin_put(ch);
-	mutex_destroy(&ch->lock);
-	kchan_chan_free(ch);
+	ch->end.ops->discard(ch);
 }
 
 /**
@@ -72,12 +68,18 @@ static int kchan_chan_release(struct inode *inode, struct file *file)
 	return 0;
 }
 
-/*
- * Turn a read/write length into a count of whole elements.  VFS clamps
- * huge lengths to MAX_RW_COUNT, which need not be a multiple of the
- * element size: only then is the remainder dropped.
+/**
+ * kchan_rw_count() - turn a read/write length into whole elements
+ * @ch: the channel
+ * @len: the length
+ * @count: out: the number of elements
+ *
+ * VFS clamps huge lengths to MAX_RW_COUNT, which need not be a multiple
+ * of the element size: only then is the remainder dropped.
+ *
+ * Return: 0, or -EINVAL for a length that is not a multiple.
  */
-static int kchan_rw_count(const struct kchan *ch, size_t len, size_t *count)
+int kchan_rw_count(const struct kchan *ch, size_t len, size_t *count)
 {
 	u32 esz = ch->ring.elem_size;
 
@@ -138,37 +140,65 @@ static __poll_t kchan_chan_poll(struct file *file, poll_table *wait)
 	return READ_ONCE(ch->end.ready);
 }
 
+/**
+ * kchan_xfer_args() - read the argument of %KCHAN_IOC_SEND or %KCHAN_IOC_RECV
+ * @file: the descriptor it is issued on (for O_NONBLOCK)
+ * @uarg: struct kchan_xfer in user memory
+ * @elem_size: the element size of the descriptor's channel
+ * @x: out: the argument
+ * @opts: out: how the call may block
+ *
+ * Return: 0, -EFAULT, -EINVAL or -E2BIG.
+ */
+int kchan_xfer_args(struct file *file, const void __user *uarg, u32 elem_size,
+		    struct kchan_xfer *x, struct kchan_wait_opts *opts)
+{
+	u64 bytes;
+	int ret;
+
+	ret = kchan_copy_args(x, sizeof(*x), KCHAN_XFER_SIZE_VER0, uarg);
+	if (ret)
+		return ret;
+	if (x->flags & ~(KCHAN_XFER_NONBLOCK | KCHAN_XFER_DEADLINE))
+		return -EINVAL;
+	if (x->flags & KCHAN_XFER_DEADLINE ? x->deadline_ns < 0 : x->deadline_ns)
+		return -EINVAL;
+	if (!x->count || check_mul_overflow(x->count, (u64)elem_size, &bytes) ||
+	    bytes > MAX_RW_COUNT)
+		return -EINVAL;
+
+	opts->nonblock = (x->flags & KCHAN_XFER_NONBLOCK) ||
+			 (file->f_flags & O_NONBLOCK);
+	opts->has_deadline = x->flags & KCHAN_XFER_DEADLINE;
+	opts->deadline = kchan_monotonic_to_host(x->deadline_ns);
+	return 0;
+}
+
 static long kchan_ioctl_xfer(struct file *file, void __user *uarg, bool send)
 {
 	struct kchan *ch = file->private_data;
 	struct kchan_wait_opts opts = {};
 	struct kchan_xfer x;
-	u64 bytes;
 	int ret;
 
-	ret = kchan_copy_args(&x, sizeof(x), KCHAN_XFER_SIZE_VER0, uarg);
+	ret = kchan_xfer_args(file, uarg, ch->ring.elem_size, &x, &opts);
 	if (ret)
 		return ret;
-	if (x.flags & ~(KCHAN_XFER_NONBLOCK | KCHAN_XFER_DEADLINE))
-		return -EINVAL;
-	if (x.flags & KCHAN_XFER_DEADLINE ? x.deadline_ns < 0 : x.deadline_ns)
-		return -EINVAL;
-	if (!x.count || check_mul_overflow(x.count, (u64)ch->ring.elem_size,
-					   &bytes) || bytes > MAX_RW_COUNT)
-		return -EINVAL;
-
-	opts.nonblock = (x.flags & KCHAN_XFER_NONBLOCK) ||
-			(file->f_flags & O_NONBLOCK);
-	opts.has_deadline = x.flags & KCHAN_XFER_DEADLINE;
-	opts.deadline = kchan_monotonic_to_host(x.deadline_ns);
-
 	if (send)
 		return kchan_send(ch, u64_to_user_ptr(x.elems), x.count, &opts);
 	return kchan_recv(ch, u64_to_user_ptr(x.elems), x.count, &opts);
 }
 
-static long kchan_ioctl_info(struct kchan *ch, struct kchan_info __user *uinfo)
+/**
+ * kchan_ioctl_info() - the %KCHAN_IOC_INFO ioctl on any end
+ * @end: the end the descriptor names
+ * @uinfo: struct kchan_info in user memory
+ *
+ * Return: 0, -EFAULT, -EINVAL, -E2BIG or -EINTR.
+ */
+long kchan_ioctl_info(struct kchan_end *end, struct kchan_info __user *uinfo)
 {
+	struct kchan *ch = end->ch;
 	struct kchan_info info;
 	u32 usize;
 	int ret;
@@ -185,15 +215,20 @@ static long kchan_ioctl_info(struct kchan *ch, struct kchan_info __user *uinfo)
 	if (mutex_lock_killable(&ch->lock))
 		return -EINTR;
 	info.state = ch->closed ? KCHAN_STATE_CLOSED : 0;
-	info.len = kchan_ring_count(&ch->ring) + ch->nr_returned;
-	info.sendq = ch->sendq.nr;
-	info.recvq = ch->recvq.nr;
+	end->ops->info(end, &info);
 	mutex_unlock(&ch->lock);
 
 	return kchan_copy_out(uinfo, &info, sizeof(info), usize);
 }
 
-static long kchan_ioctl_stats(struct kchan *ch, struct kchan_stats __user *ust)
+/**
+ * kchan_ioctl_stats() - the %KCHAN_IOC_STATS ioctl on any end
+ * @ch: the channel the descriptor's end belongs to
+ * @ust: struct kchan_stats in user memory
+ *
+ * Return: 0, -EFAULT, -EINVAL, -E2BIG or -EINTR.
+ */
+long kchan_ioctl_stats(struct kchan *ch, struct kchan_stats __user *ust)
 {
 	struct kchan_stats st;
 	u32 usize;
@@ -242,7 +277,7 @@ static long kchan_chan_ioctl(struct file *file, unsigned int cmd,
 	case KCHAN_IOC_CLOSE:
 		return arg ? -EINVAL : kchan_close(ch);
 	case KCHAN_IOC_INFO:
-		return kchan_ioctl_info(ch, uarg);
+		return kchan_ioctl_info(&ch->end, uarg);
 	case KCHAN_IOC_STATS:
 		return kchan_ioctl_stats(ch, uarg);
 	case KCHAN_IOC_SELECT:
@@ -307,9 +342,17 @@ static bool kchan_chan_case_ready(struct kchan_end *end, bool send,
 	return kchan_case_ready(end->ch, send, self);
 }
 
-static struct kchan_queue *kchan_chan_queue(struct kchan_end *end, bool send)
+static void kchan_chan_enqueue(struct kchan_end *end, struct kchan_waiter *w)
 {
-	return send ? &end->ch->sendq : &end->ch->recvq;
+	struct kchan *ch = end->ch;
+
+	kchan_enqueue(ch, w->sender ? &ch->sendq : &ch->recvq, w);
+}
+
+static void kchan_chan_dequeue(struct kchan_end *end, struct kchan_waiter *w)
+{
+	if (!list_empty(&w->node))
+		kchan_dequeue(end->ch, w);
 }
 
 static void kchan_chan_unlock(struct kchan_end *end, bool wake)
@@ -330,13 +373,29 @@ static void kchan_chan_put(struct kchan_end *end)
 	kchan_put(end->ch);
 }
 
+/* KCHAN_IOC_INFO's state of a channel; it is locked. */
+static void kchan_chan_info(struct kchan_end *end, struct kchan_info *info)
+{
+	struct kchan *ch = end->ch;
+
+	info->len = kchan_ring_count(&ch->ring) + ch->nr_returned;
+	info->sendq = ch->sendq.nr;
+	info->recvq = ch->recvq.nr;
+}
+
 static const struct kchan_end_ops kchan_chan_end_ops = {
+	.dirs		= KCHAN_END_SEND | KCHAN_END_RECV,
+	.mask		= kchan_end_mask,
 	.step		= kchan_chan_step,
 	.case_ready	= kchan_chan_case_ready,
-	.queue		= kchan_chan_queue,
+	.enqueue	= kchan_chan_enqueue,
+	.dequeue	= kchan_chan_dequeue,
 	.unlock		= kchan_chan_unlock,
 	.get		= kchan_chan_get,
 	.put		= kchan_chan_put,
+	.arm		= kchan_end_arm_nothing,
+	.info		= kchan_chan_info,
+	.discard	= kchan_chan_discard,
 	.handoff	= true,
 };
 
@@ -361,16 +420,145 @@ struct kchan_end *kchan_end_from_file(struct file *file)
 {
 	struct kchan *ch = kchan_from_file(file);
 
-	return ch ? &ch->end : NULL;
+	return ch ? &ch->end : kchan_bcast_end_from_file(file);
 }
 
-static int kchan_validate_create(const struct kchan_create *args)
+/**
+ * kchan_validate_create() - check the argument of %KCHAN_IOC_CREATE
+ * @args: the argument
+ * @kind_flags: the flags the caller's kind accepts besides %KCHAN_CLOEXEC
+ *	and %KCHAN_NONBLOCK
+ *
+ * Return: 0, or -EINVAL.
+ */
+int kchan_validate_create(const struct kchan_create *args, u32 kind_flags)
 {
-	if (args->flags & ~(KCHAN_CLOEXEC | KCHAN_NONBLOCK))
+	if (args->flags & ~(KCHAN_CLOEXEC | KCHAN_NONBLOCK | kind_flags))
 		return -EINVAL;
 	if (args->__reserved)
 		return -EINVAL;
 	return kchan_check_limits(args->elem_size, args->capacity);
+}
+
+/**
+ * kchan_chan_new() - a new channel object with its ring, not yet reachable
+ * @args: the creation's sizes, validated (kchan_check_limits())
+ * @ops: what its end does
+ * @extra: kernel bytes its kind adds, charged with it
+ *
+ * Charges the caller's budget first: over it, nothing is allocated.  The
+ * caller sets the end's first poll mask and gives the channel its file
+ * with kchan_chan_install(), or undoes it with kchan_chan_discard().
+ *
+ * Return: the channel, holding its one reference, or ERR_PTR(-ENOSPC) or
+ * ERR_PTR(-ENOMEM).
+ */
+struct kchan *kchan_chan_new(const struct kchan_create *args,
+			     const struct kchan_end_ops *ops, size_t extra)
+{
+	struct kchan_user *user;
+	struct kchan *ch;
+	size_t bytes;
+	u64 id;
+	int ret;
+
+	user = kchan_user_current();
+	if (!user)
+		return ERR_PTR(-ENOMEM);
+	bytes = kchan_chan_bytes(args->elem_size, args->capacity) + extra;
+	ret = kchan_user_add_channel(user, bytes, &id);
+	if (ret)
+		return ERR_PTR(ret);
+
+	ch = kchan_chan_alloc();
+	if (!ch) {
+		ret = -ENOMEM;
+		goto out_uncharge;
+	}
+	ch->user = user;
+	ch->charged = bytes;
+	ch->owner = current_uid();
+	ch->id = id;
+	ch->slot = KCHAN_SLOT_UNLISTED;
+	mutex_init(&ch->lock);
+	kchan_queue_init(&ch->sendq);
+	kchan_queue_init(&ch->recvq);
+	INIT_LIST_HEAD(&ch->returned);
+	kchan_end_init(&ch->end, ops, ch);
+	kref_init(&ch->refs);
+	ret = kchan_ring_init(&ch->ring, args->elem_size, args->capacity);
+	if (ret)
+		goto out_free_chan;
+	return ch;
+
+out_free_chan:
+	mutex_destroy(&ch->lock);
+	kchan_chan_free(ch);
+out_uncharge:
+	kchan_user_del_channel(user, bytes);
+	return ERR_PTR(ret);
+}
+
+/**
+ * kchan_chan_discard() - undo kchan_chan_new() for a channel that never
+ * got a file
+ * @ch: the channel; its kind's own parts are already undone
+ */
+void kchan_chan_discard(struct kchan *ch)
+{
+	kchan_ring_destroy(&ch->ring);
+	mutex_destroy(&ch->lock);
+	kchan_user_del_channel(ch->user, ch->charged);
+	kchan_chan_free(ch);
+}
+
+/**
+ * kchan_chan_install() - give a new channel its file and descriptor
+ * @ch: from kchan_chan_new(), fully set up
+ * @fops: the file operations of its kind
+ * @name: the anonymous inode's name
+ * @flags: %KCHAN_CLOEXEC and %KCHAN_NONBLOCK
+ *
+ * Lists the channel in /proc/kchan and installs the descriptor last.  On
+ * failure the channel is gone: discarded, or released with its file.
+ *
+ * Return: the descriptor, or -EMFILE, -ENFILE or -ENOMEM.
+ */
+int kchan_chan_install(struct kchan *ch, const struct file_operations *fops,
+		       const char *name, u32 flags)
+{
+	int oflags = O_RDWR | (flags & KCHAN_NONBLOCK ? O_NONBLOCK : 0);
+	struct file *file;
+	int fd, ret;
+
+	fd = get_unused_fd_flags(flags & KCHAN_CLOEXEC ? O_CLOEXEC : 0);
+	if (fd < 0) {
+		ret = fd;
+		goto out_discard;
+	}
+	file = anon_inode_getfile(name, fops, ch, oflags);
+	if (IS_ERR(file)) {
+		ret = PTR_ERR(file);
+		goto out_put_fd;
+	}
+	stream_open(file_inode(file), file);
+	ch->file = file;
+	ret = kchan_proc_add(ch);
+	if (ret) {
+		/* Its release drops the channel. */
+		put_unused_fd(fd);
+		fput(file);
+		return ret;
+	}
+	trace_kchan_create(ch, fd);
+	fd_install(fd, file);
+	return fd;
+
+out_put_fd:
+	put_unused_fd(fd);
+out_discard:
+	ch->end.ops->discard(ch);
+	return ret;
 }
 
 /**
@@ -384,80 +572,15 @@ static int kchan_validate_create(const struct kchan_create *args)
  */
 int kchan_create_fd(const struct kchan_create *args)
 {
-	struct kchan_user *user;
-	int oflags = O_RDWR;
 	struct kchan *ch;
-	struct file *file;
-	size_t bytes;
-	u64 id;
-	int fd, ret;
+	int ret;
 
-	ret = kchan_validate_create(args);
+	ret = kchan_validate_create(args, 0);
 	if (ret)
 		return ret;
-	if (args->flags & KCHAN_NONBLOCK)
-		oflags |= O_NONBLOCK;
-	user = kchan_user_current();
-	if (!user)
-		return -ENOMEM;
-	/* Over the budget, nothing is allocated. */
-	bytes = kchan_chan_bytes(args->elem_size, args->capacity);
-	ret = kchan_user_add_channel(user, bytes, &id);
-	if (ret)
-		return ret;
-
-	ch = kchan_chan_alloc();
-	if (!ch) {
-		ret = -ENOMEM;
-		goto out_uncharge;
-	}
-	ch->user = user;
-	ch->owner = current_uid();
-	ch->id = id;
-	ch->slot = KCHAN_SLOT_UNLISTED;
-	mutex_init(&ch->lock);
-	kchan_queue_init(&ch->sendq);
-	kchan_queue_init(&ch->recvq);
-	INIT_LIST_HEAD(&ch->returned);
-	kchan_end_init(&ch->end, &kchan_chan_end_ops, ch);
-	kref_init(&ch->refs);
-	ret = kchan_ring_init(&ch->ring, args->elem_size, args->capacity);
-	if (ret)
-		goto out_free_chan;
+	ch = kchan_chan_new(args, &kchan_chan_end_ops, 0);
+	if (IS_ERR(ch))
+		return PTR_ERR(ch);
 	ch->end.ready = kchan_ready_mask(ch);
-
-	fd = get_unused_fd_flags(args->flags & KCHAN_CLOEXEC ? O_CLOEXEC : 0);
-	if (fd < 0) {
-		ret = fd;
-		goto out_free_ring;
-	}
-	file = anon_inode_getfile("[kchan]", &kchan_chan_fops, ch, oflags);
-	if (IS_ERR(file)) {
-		ret = PTR_ERR(file);
-		goto out_put_fd;
-	}
-	stream_open(file_inode(file), file);
-	ch->file = file;
-	ret = kchan_proc_add(ch);
-	if (ret)
-		goto out_put_file;
-	trace_kchan_create(ch, fd);
-	fd_install(fd, file);
-	return fd;
-
-out_put_file:
-	/* Its release drops the channel: nothing below is left to undo. */
-	put_unused_fd(fd);
-	fput(file);
-	return ret;
-out_put_fd:
-	put_unused_fd(fd);
-out_free_ring:
-	kchan_ring_destroy(&ch->ring);
-out_free_chan:
-	mutex_destroy(&ch->lock);
-	kchan_chan_free(ch);
-out_uncharge:
-	kchan_user_del_channel(user, bytes);
-	return ret;
+	return kchan_chan_install(ch, &kchan_chan_fops, "[kchan]", args->flags);
 }

@@ -64,9 +64,11 @@
 
 struct cgroup;
 struct file;
+struct kchan_bcast;
 struct kchan_create;
 struct kchan_user;
 struct pid;
+struct work_struct;
 
 /**
  * struct kchan_origin - who created a channel, for /proc/kchan
@@ -100,39 +102,65 @@ struct kchan_queue {
 	u64 since;
 };
 
+struct kchan;
 struct kchan_end;
 struct kchan_wait;
+struct kchan_waiter;
+
+/* Directions an end has (struct kchan_end_ops.dirs). */
+#define KCHAN_END_SEND	0x1
+#define KCHAN_END_RECV	0x2
+
+struct kchan_info;
 
 /**
  * struct kchan_end_ops - what select, the selector and poll do to one kind
  * of descriptor
+ * @dirs: %KCHAN_END_SEND and/or %KCHAN_END_RECV: the directions it has;
+ *	a case of the other direction is -EBADF.
+ * @mask: its poll mask now, without the lock: a hint that may be a moment
+ *	old, never one that misses a change made before the caller started.
  * @step: try one send (@send) or receive of the element at @elem without
  *	blocking, the channel locked.  Return: 1, 0 (a receive: closed and
  *	drained), -EPIPE, -EFAULT or %KCHAN_WOULD_BLOCK.
  * @case_ready: whether @step would proceed, the channel locked, not
  *	counting the waiters of @self as partners.
- * @queue: the queue a blocked task of direction @send joins, the channel
- *	locked.
+ * @enqueue: queue the waiter of a blocked task of direction @w->sender,
+ *	the channel locked.
+ * @dequeue: take it off again, if it is still queued, and record its wait;
+ *	the channel locked.
  * @unlock: publish what the step or the queueing changed and unlock the
  *	channel; with @wake, wake whom the change concerns.
  * @get: take a reference that keeps the end alive.
  * @put: drop it.
+ * @arm: make sure the end's poll_wq is woken when it next becomes ready
+ *	(an end that is not woken on every change keeps a list of whom to
+ *	wake); called after a poller or a selector case joined poll_wq.
+ * @info: fill %KCHAN_IOC_INFO's len, sendq and recvq, the channel locked.
+ * @discard: free a channel of this end's kind, not or no longer
+ *	reachable (its last reference, or a creation that failed).
  * @handoff: a waiter of this end is completed by a peer that moves the
  *	element (a receiver gets a message to fill, kchan_take_delivered());
- *	otherwise it is only ever completed as closed, and the caller sends
- *	or receives itself.
+ *	otherwise it is only nudged (%KCHAN_RETRY) when the end may have
+ *	become ready, and the caller tries again itself.
  *
  * Which directions an end has is decided when a case names it
  * (kchan_end_from_file()).
  */
 struct kchan_end_ops {
+	unsigned int dirs;
+	__poll_t (*mask)(struct kchan_end *end);
 	int (*step)(struct kchan_end *end, bool send, u8 __user *elem);
 	bool (*case_ready)(struct kchan_end *end, bool send,
 			   const struct kchan_wait *self);
-	struct kchan_queue *(*queue)(struct kchan_end *end, bool send);
+	void (*enqueue)(struct kchan_end *end, struct kchan_waiter *w);
+	void (*dequeue)(struct kchan_end *end, struct kchan_waiter *w);
 	void (*unlock)(struct kchan_end *end, bool wake);
 	void (*get)(struct kchan_end *end);
 	void (*put)(struct kchan_end *end);
+	void (*arm)(struct kchan_end *end);
+	void (*info)(struct kchan_end *end, struct kchan_info *info);
+	void (*discard)(struct kchan *ch);
 	bool handoff;
 };
 
@@ -193,6 +221,9 @@ struct kchan_end {
  *	reference to the file.
  * @user: the budget the channel and its parked elements are charged to
  *	(limits.c); set at creation, then read-only.
+ * @charged: the bytes the channel itself is charged for; likewise.
+ * @bc: the broadcast part of a broadcast channel (bcast.c), else NULL;
+ *	set at creation, then read-only.
  * @owner: the creator's real user id, shown by /proc/kchan; set at
  *	creation, then read-only.
  * @id: the channel's id, unique among the channels of its @user; set at
@@ -221,6 +252,8 @@ struct kchan {
 	struct kref refs;
 	struct file *file;
 	struct kchan_user *user;
+	size_t charged;
+	struct kchan_bcast *bc;
 	kuid_t owner;
 	u64 id;
 	u32 slot;
@@ -258,11 +291,14 @@ struct kchan_msg {
  * @KCHAN_DONE: the element moved: a sender's element was taken, or a
  *	receiver's message was filled.
  * @KCHAN_CLOSED: the channel was closed while the waiter was queued.
+ * @KCHAN_RETRY: the end may have become ready: the waiter's call tries
+ *	again (an end without handoff, such as a broadcast subscriber).
  */
 enum kchan_waiter_state {
 	KCHAN_WAITING,
 	KCHAN_DONE,
 	KCHAN_CLOSED,
+	KCHAN_RETRY,
 };
 
 /**
@@ -289,6 +325,8 @@ enum kchan_wake_reason {
  * struct kchan_waiter - one case of a blocked call, queued on a channel
  * @node: on @queue, under its channel's lock; empty once dequeued.
  * @queue: the queue it joined (kchan_enqueue()).
+ * @wqe: instead of @node, for an end without handoff: the entry on the
+ *	end's poll_wq that nudges the waiter (kchan_nudge_enqueue()).
  * @wait: the blocked call this waiter is one case of (a plain send or
  *	receive is a select of one case).  A waiter may be completed only by
  *	the task that claims @wait for it (kchan_claim()).
@@ -303,6 +341,7 @@ enum kchan_wake_reason {
 struct kchan_waiter {
 	struct list_head node;
 	struct kchan_queue *queue;
+	wait_queue_entry_t wqe;
 	struct kchan_wait *wait;
 	struct kchan_msg *msg;
 	int index;
@@ -370,7 +409,18 @@ int kchan_copy_out(void __user *uarg, const void *karg, size_t ksize,
 		   u32 usize);
 
 /* chan.c */
+int kchan_validate_create(const struct kchan_create *args, u32 kind_flags);
+struct kchan *kchan_chan_new(const struct kchan_create *args,
+			     const struct kchan_end_ops *ops, size_t extra);
+void kchan_chan_discard(struct kchan *ch);
+int kchan_chan_install(struct kchan *ch, const struct file_operations *fops,
+		       const char *name, u32 flags);
 int kchan_create_fd(const struct kchan_create *args);
+int kchan_xfer_args(struct file *file, const void __user *uarg, u32 elem_size,
+		    struct kchan_xfer *x, struct kchan_wait_opts *opts);
+int kchan_rw_count(const struct kchan *ch, size_t len, size_t *count);
+long kchan_ioctl_info(struct kchan_end *end, struct kchan_info __user *uinfo);
+long kchan_ioctl_stats(struct kchan *ch, struct kchan_stats __user *ust);
 struct kchan *kchan_from_file(struct file *file);
 struct kchan_end *kchan_end_from_file(struct file *file);
 void kchan_put(struct kchan *ch);
@@ -391,6 +441,8 @@ int kchan_send_step(struct kchan *ch, const u8 __user *src);
 int kchan_recv_step(struct kchan *ch, u8 __user *dst);
 int kchan_take_delivered(struct kchan *ch, struct kchan_waiter *w,
 			 u8 __user *dst);
+struct kchan_wait *kchan_wait_one(struct kchan *ch, bool sender,
+				  const u8 __user *src);
 
 /* cache.c */
 int kchan_cache_init(void);
@@ -423,11 +475,16 @@ void kchan_limits_exit(void);
 /* wait.c */
 void kchan_end_init(struct kchan_end *end, const struct kchan_end_ops *ops,
 		    struct kchan *ch);
+__poll_t kchan_end_mask(struct kchan_end *end);
+void kchan_end_arm_nothing(struct kchan_end *end);
 void kchan_wake_pollers(struct kchan_end *end, __poll_t mask);
 void kchan_queue_init(struct kchan_queue *q);
 void kchan_enqueue(struct kchan *ch, struct kchan_queue *q,
 		   struct kchan_waiter *w);
 void kchan_dequeue(struct kchan *ch, struct kchan_waiter *w);
+void kchan_nudge_enqueue(struct kchan_end *end, struct kchan_waiter *w,
+			 __poll_t events);
+bool kchan_nudge_dequeue(struct kchan_end *end, struct kchan_waiter *w);
 void kchan_drop_queue(struct kchan *ch, struct kchan_queue *q);
 void kchan_drop_waiters(struct kchan *ch);
 struct kchan_waiter *kchan_first_waiter(struct kchan *ch, struct kchan_queue *q);
@@ -441,6 +498,9 @@ int kchan_schedule(const struct kchan_wait_opts *opts);
 struct kchan_wait *kchan_wait_new(u32 nr, struct kchan_user *user);
 void kchan_wait_put(struct kchan_wait *wait);
 int kchan_sleep(struct kchan_wait *wait, const struct kchan_wait_opts *opts);
+int kchan_block(struct kchan_end *end, struct kchan_wait *wait,
+		const struct kchan_wait_opts *opts);
+void kchan_defer(struct work_struct *work);
 void kchan_record_wait(struct kchan *ch, const struct kchan_waiter *w,
 		       enum kchan_wake_reason reason);
 void kchan_give_back(struct kchan *ch, struct kchan_msg *msg);
@@ -456,6 +516,10 @@ void kchan_proc_del(struct kchan *ch);
 void kchan_origin_put(struct kchan *ch);
 int kchan_proc_init(void);
 void kchan_proc_exit(void);
+
+/* bcast.c */
+int kchan_bcast_create_fd(const struct kchan_create *args);
+struct kchan_end *kchan_bcast_end_from_file(struct file *file);
 
 /* select.c */
 long kchan_select(const void __user *uarg);

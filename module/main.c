@@ -29,6 +29,8 @@ static long kchan_dev_create(const void __user *uarg)
 	ret = kchan_copy_args(&args, sizeof(args), KCHAN_CREATE_SIZE_VER0, uarg);
 	if (ret)
 		return ret;
+	if (args.flags & KCHAN_BROADCAST)
+		return kchan_bcast_create_fd(&args);
 	return kchan_create_fd(&args);
 }
 
@@ -100,6 +102,7 @@ static int __init kchan_init(void)
 		     KCHAN_SELECTOR_CTL_SIZE_VER0);
 	BUILD_BUG_ON(sizeof(struct kchan_selector_wait) !=
 		     KCHAN_SELECTOR_WAIT_SIZE_VER0);
+	BUILD_BUG_ON(sizeof(struct kchan_subscribe) != KCHAN_SUBSCRIBE_SIZE_VER0);
 
 	ret = kchan_cache_init();
 	if (ret)

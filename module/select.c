@@ -255,6 +255,12 @@ static int kchan_sel_read_case(struct kchan_sel *s, u32 i, bool biased)
 		fdput(c->f);
 		return -EINVAL;
 	}
+	if (!(c->end->ops->dirs & (kc->op == KCHAN_CASE_SEND ? KCHAN_END_SEND :
+							   KCHAN_END_RECV))) {
+		fdput(c->f);
+		c->end = NULL;
+		return -EBADF;
+	}
 	c->elem = u64_to_user_ptr(kc->elem);
 	c->send = kc->op == KCHAN_CASE_SEND;
 
@@ -292,7 +298,7 @@ static long kchan_sel_stepped(struct kchan_sel *s, u32 i, int ret)
  */
 static bool kchan_sel_maybe_ready(const struct kchan_sel_case *c)
 {
-	__poll_t mask = READ_ONCE(c->end->ready);
+	__poll_t mask = c->end->ops->mask(c->end);
 
 	return mask & (c->send ? EPOLLOUT : EPOLLIN);
 }
@@ -389,8 +395,7 @@ static long kchan_sel_enqueue(struct kchan_sel *s)
 			return KCHAN_SEL_SLEEP;
 		}
 		if (!end->ops->case_ready(end, c->send, wait)) {
-			kchan_enqueue(ch, end->ops->queue(end, c->send),
-				      &wait->waiters[i]);
+			end->ops->enqueue(end, &wait->waiters[i]);
 			if (c->send)
 				ch->send_blocks++;
 			else
@@ -447,8 +452,7 @@ static void kchan_sel_collect(struct kchan_sel *s, long outcome)
 
 		if (mutex_lock_killable(&ch->lock))
 			continue;
-		if (!list_empty(&w->node))
-			kchan_dequeue(ch, w);
+		c->end->ops->dequeue(c->end, w);
 		if (outcome == -ETIMEDOUT && kchan_sel_first_of_chan(s, i))
 			ch->timeouts++;
 		/* A send completed as "closed" did not win: it fails. */
@@ -484,9 +488,31 @@ static long kchan_sel_block(struct kchan_sel *s)
 
 	for (;;) {
 		ret = kchan_sel_enqueue(s);
-		if (ret != KCHAN_SEL_RETRY)
+		if (ret == KCHAN_SEL_SLEEP) {
+			ret = kchan_sleep(wait, &s->opts);
+		} else if (ret == -EINTR) {
+			/* Killed while queueing: give up like a sleep would. */
+			wait->abort_reason = KCHAN_WAKE_SIGNAL;
+			ret = cmpxchg(&wait->winner, KCHAN_SEL_OPEN,
+				      KCHAN_SEL_ABORTED);
+			if (ret == KCHAN_SEL_OPEN)
+				ret = -EINTR;
+			else	/* a completer claimed a waiter: await it */
+				ret = kchan_sleep(wait, &s->opts);
+		} else if (ret != KCHAN_SEL_RETRY) {
+			/* The select performed a case itself: the others go. */
+			kchan_sel_collect(s, -EAGAIN);
+			return ret;
+		}
+		/*
+		 * Start over when nothing happened: the select's own step
+		 * failed (KCHAN_SEL_RETRY), or an end without handoff nudged
+		 * one of its waiters (KCHAN_RETRY).
+		 */
+		if (ret >= 0 && wait->waiters[ret].state == KCHAN_RETRY)
+			wait->waiters[ret].state = KCHAN_WAITING;
+		else if (ret != KCHAN_SEL_RETRY)
 			break;
-		/* Nothing happened: take the waiters off and start over. */
 		kchan_sel_collect(s, -EAGAIN);
 		if (fatal_signal_pending(current))
 			return -EINTR;
@@ -494,22 +520,6 @@ static long kchan_sel_block(struct kchan_sel *s)
 		ret = kchan_sel_poll(s);
 		if (ret != KCHAN_WOULD_BLOCK)
 			return ret;
-	}
-
-	if (ret == KCHAN_SEL_SLEEP) {
-		ret = kchan_sleep(wait, &s->opts);
-	} else if (ret == -EINTR) {
-		/* Killed while queueing: give up like a sleep would. */
-		wait->abort_reason = KCHAN_WAKE_SIGNAL;
-		ret = cmpxchg(&wait->winner, KCHAN_SEL_OPEN, KCHAN_SEL_ABORTED);
-		if (ret == KCHAN_SEL_OPEN)
-			ret = -EINTR;
-		else	/* a completer claimed a waiter: await its state */
-			ret = kchan_sleep(wait, &s->opts);
-	} else {
-		/* The select performed a case itself: the others go. */
-		kchan_sel_collect(s, -EAGAIN);
-		return ret;
 	}
 
 	kchan_sel_collect(s, ret);

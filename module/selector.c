@@ -198,7 +198,7 @@ static void kchan_sel_ready_del(struct kchan_selector *sel,
 /* Whether @item's channel says, by its published mask, it may proceed. */
 static bool kchan_sel_item_maybe_ready(const struct kchan_sel_item *item)
 {
-	return READ_ONCE(item->end->ready) & item->events;
+	return item->end->ops->mask(item->end) & item->events;
 }
 
 /*
@@ -372,6 +372,11 @@ static int kchan_selector_read_ctl(const void __user *uarg,
 		fdput(*f);
 		return -EINVAL;
 	}
+	if (!((*end)->ops->dirs & (ctl->op == KCHAN_CASE_SEND ?
+				   KCHAN_END_SEND : KCHAN_END_RECV))) {
+		fdput(*f);
+		return -EBADF;
+	}
 	return 0;
 }
 
@@ -425,6 +430,7 @@ static long kchan_selector_add(struct kchan_selector *sel,
 	list_add_tail(&item->end_node, &end->sel_items);
 	spin_unlock(&end->sel_lock);
 	add_wait_queue(&end->poll_wq, &item->wait);
+	end->ops->arm(end);
 	/*
 	 * Order the queueing above before reading the mask below; pairs with
 	 * wq_has_sleeper() in kchan_wake_pollers(), as kchan_chan_poll() does:

@@ -91,6 +91,25 @@ void kchan_end_init(struct kchan_end *end, const struct kchan_end_ops *ops,
 }
 
 /**
+ * kchan_end_mask() - the poll mask an end published
+ * @end: an end that publishes its mask in @ready whenever it changes
+ *
+ * Return: READ_ONCE(@end->ready).
+ */
+__poll_t kchan_end_mask(struct kchan_end *end)
+{
+	return READ_ONCE(end->ready);
+}
+
+/**
+ * kchan_end_arm_nothing() - the arm of an end woken on every change
+ * @end: the end
+ */
+void kchan_end_arm_nothing(struct kchan_end *end)
+{
+}
+
+/**
  * kchan_queue_init() - an empty queue
  * @q: the queue
  */
@@ -128,6 +147,7 @@ struct kchan_wait *kchan_wait_new(u32 nr, struct kchan_user *user)
 		struct kchan_waiter *w = &wait->waiters[i];
 
 		INIT_LIST_HEAD(&w->node);
+		INIT_LIST_HEAD(&w->wqe.entry);
 		w->wait = wait;
 		w->index = i;
 		w->state = KCHAN_WAITING;
@@ -209,6 +229,80 @@ void kchan_dequeue(struct kchan *ch, struct kchan_waiter *w)
 	kchan_unqueue(ch, w);
 	kchan_record_wait(ch, w, kchan_unqueue_reason(w->wait));
 	kchan_wait_put(w->wait);
+}
+
+/* --- Nudged waiters ------------------------------------------------------ */
+
+/*
+ * The entry of a nudged waiter on its end's poll_wq: called with that
+ * queue's lock held.  Claims the waiter's call, as a completer would, and
+ * completes it as KCHAN_RETRY; it unlinks itself first, and does not touch
+ * the waiter after publishing the state (see kchan_complete()).  The event
+ * the waiter waits for is in @private.
+ */
+static int kchan_nudge_wake(wait_queue_entry_t *wqe, unsigned int mode,
+			    int sync, void *key)
+{
+	struct kchan_waiter *w = container_of(wqe, struct kchan_waiter, wqe);
+	__poll_t events = (__force __poll_t)(uintptr_t)wqe->private;
+	struct kchan_wait *wait = w->wait;
+	struct task_struct *task;
+
+	if (key && !(key_to_poll(key) & events))
+		return 0;
+	if (cmpxchg(&wait->winner, KCHAN_SEL_OPEN, w->index) != KCHAN_SEL_OPEN)
+		return 0;
+	list_del_init(&wqe->entry);
+	task = wait->task;
+	get_task_struct(task);
+	/* Pairs with smp_load_acquire() in kchan_sleep(). */
+	smp_store_release(&w->state, KCHAN_RETRY);
+	wake_up_process(task);
+	put_task_struct(task);
+	return 0;
+}
+
+/**
+ * kchan_nudge_enqueue() - make a waiter wait for an end without handoff
+ * @end: the end, its channel locked
+ * @w: the waiter
+ * @events: what it waits for (EPOLLIN for a receive, EPOLLOUT for a send)
+ *
+ * The waiter joins the end's poll_wq; the end's next wake-up with @events
+ * completes it as %KCHAN_RETRY, and its call tries again.  It needs no
+ * channel lock to leave (kchan_nudge_dequeue()): its owner can always take
+ * it off, so it takes no reference on the wait.
+ */
+void kchan_nudge_enqueue(struct kchan_end *end, struct kchan_waiter *w,
+			 __poll_t events)
+{
+	lockdep_assert_held(&end->ch->lock);
+	init_waitqueue_func_entry(&w->wqe, kchan_nudge_wake);
+	w->wqe.private = (void *)(__force uintptr_t)events;
+	w->start = local_clock();
+	trace_kchan_block(end->ch, w);
+	add_wait_queue(&end->poll_wq, &w->wqe);
+	end->ops->arm(end);
+}
+
+/**
+ * kchan_nudge_dequeue() - take a nudged waiter off its end
+ * @end: the end
+ * @w: a waiter kchan_nudge_enqueue() queued
+ *
+ * Return: true if it was still queued (nobody nudged it).
+ */
+bool kchan_nudge_dequeue(struct kchan_end *end, struct kchan_waiter *w)
+{
+	unsigned long flags;
+	bool queued;
+
+	spin_lock_irqsave(&end->poll_wq.lock, flags);
+	queued = !list_empty(&w->wqe.entry);
+	if (queued)
+		list_del_init(&w->wqe.entry);
+	spin_unlock_irqrestore(&end->poll_wq.lock, flags);
+	return queued;
 }
 
 /**
@@ -493,7 +587,52 @@ void kchan_record_wait(struct kchan *ch, const struct kchan_waiter *w,
 	trace_kchan_wake(ch, w, max_t(s64, ns, 0), reason);
 }
 
-/* --- Giving an element back ---------------------------------------------- */
+/**
+ * kchan_block() - queue a call's one waiter on an end, unlock and sleep
+ * @end: the end; its channel locked, unlocked on return
+ * @wait: a wait of one case, its waiter's @sender (and message) set
+ * @opts: the deadline, if any
+ *
+ * Return: the waiter's final state (%KCHAN_DONE, %KCHAN_CLOSED, or
+ * %KCHAN_RETRY from an end without handoff), or a negative errno once the
+ * waiter is off the queue unfinished - or, killed while waiting to take it
+ * off, left on it for others to drop.
+ */
+int kchan_block(struct kchan_end *end, struct kchan_wait *wait,
+		const struct kchan_wait_opts *opts)
+{
+	struct kchan_waiter *w = &wait->waiters[0];
+	struct kchan *ch = end->ch;
+	int ret;
+
+	lockdep_assert_held(&ch->lock);
+
+	end->ops->enqueue(end, w);
+	if (w->sender)
+		ch->send_blocks++;
+	else
+		ch->recv_blocks++;
+	/* The waiter makes the other side ready for poll. */
+	end->ops->unlock(end, true);
+
+	ret = kchan_sleep(wait, opts);
+	if (ret >= 0 && w->state != KCHAN_RETRY)
+		return w->state;	/* the completer recorded the wait */
+
+	/*
+	 * Aborted, so nobody can complete @w any more, but it may be
+	 * queued; or nudged, and its wait is still to be recorded.
+	 */
+	if (mutex_lock_killable(&ch->lock))
+		return ret >= 0 ? w->state : -EINTR;
+	end->ops->dequeue(end, w);
+	if (ret == -ETIMEDOUT)
+		ch->timeouts++;
+	end->ops->unlock(end, false);
+	return ret >= 0 ? w->state : ret;
+}
+
+/* --- Giving an element back and other deferred work --------------------- */
 
 static struct workqueue_struct *kchan_give_back_wq;
 
@@ -574,6 +713,17 @@ void kchan_give_back(struct kchan *ch, struct kchan_msg *msg)
 	gb->ch = ch;
 	gb->msg = msg;
 	queue_work(kchan_give_back_wq, &gb->work);
+}
+
+/**
+ * kchan_defer() - run @work once, in a worker
+ * @work: a work item whose function drops what holds the module
+ *
+ * For what a task must not wait for: a lock held across a stalled copy.
+ */
+void kchan_defer(struct work_struct *work)
+{
+	queue_work(kchan_give_back_wq, work);
 }
 
 /**

@@ -291,48 +291,17 @@ int kchan_take_delivered(struct kchan *ch, struct kchan_waiter *w,
 	return -EFAULT;
 }
 
-/*
- * Queue @wait's one waiter on @ch, drop the lock and sleep.  Returns the
- * waiter's final state (KCHAN_DONE or KCHAN_CLOSED) or a negative errno
- * once the waiter is off the queue unfinished - or, killed while waiting
- * to take it off, left on it for others to drop.
+/**
+ * kchan_wait_one() - a wait of one case with its parked element
+ * @ch: the channel whose element size and budget the message takes
+ * @sender: a send, whose element is copied in from @src, else a receive
+ * @src: the element to send
+ *
+ * Return: the wait, or ERR_PTR(-ENOSPC), ERR_PTR(-ENOMEM) or
+ * ERR_PTR(-EFAULT).
  */
-static int kchan_block(struct kchan *ch, struct kchan_wait *wait,
-		       const struct kchan_wait_opts *opts)
-{
-	struct kchan_waiter *w = &wait->waiters[0];
-	int ret;
-
-	lockdep_assert_held(&ch->lock);
-
-	kchan_enqueue(ch, w->sender ? &ch->sendq : &ch->recvq, w);
-	if (w->sender)
-		ch->send_blocks++;
-	else
-		ch->recv_blocks++;
-	kchan_unlock_wake(ch);
-
-	ret = kchan_sleep(wait, opts);
-	if (ret >= 0)
-		return w->state;	/* the completer recorded the wait */
-
-	/* Aborted: nobody can complete @w any more, but it may be queued. */
-	if (mutex_lock_killable(&ch->lock))
-		return -EINTR;
-	if (!list_empty(&w->node))
-		kchan_dequeue(ch, w);
-	if (ret == -ETIMEDOUT)
-		ch->timeouts++;
-	kchan_unlock(ch);
-	return ret;
-}
-
-/*
- * A wait of one case for @ch, its message allocated; for a sender, filled
- * from @src.  Called with the lock held.
- */
-static struct kchan_wait *kchan_wait_one(struct kchan *ch, bool sender,
-					 const u8 __user *src)
+struct kchan_wait *kchan_wait_one(struct kchan *ch, bool sender,
+				  const u8 __user *src)
 {
 	struct kchan_wait *wait = kchan_wait_new(1, NULL);
 	struct kchan_waiter *w;
@@ -378,7 +347,7 @@ static int kchan_send_block(struct kchan *ch, const u8 __user *src,
 		goto out_unlock;
 	}
 
-	ret = kchan_block(ch, wait, opts);
+	ret = kchan_block(&ch->end, wait, opts);
 	if (ret == KCHAN_DONE)
 		ret = 1;
 	else if (ret == KCHAN_CLOSED)
@@ -411,7 +380,7 @@ static int kchan_recv_block(struct kchan *ch, u8 __user *dst,
 		goto out_unlock;
 	}
 
-	ret = kchan_block(ch, wait, opts);
+	ret = kchan_block(&ch->end, wait, opts);
 	if (ret == KCHAN_DONE)
 		ret = kchan_take_delivered(ch, &wait->waiters[0], dst);
 	else if (ret == KCHAN_CLOSED)

@@ -66,6 +66,14 @@ extern "C" {
 /* The channel descriptor is O_NONBLOCK: no call on it ever blocks. */
 #define KCHAN_NONBLOCK		0x2U
 #endif
+#ifndef KCHAN_LOSSY
+/* kchan_make_broadcast(): sends never block; the oldest is overwritten. */
+#define KCHAN_LOSSY		0x4U
+#endif
+#ifndef KCHAN_SUBSCRIBE_OLDEST
+/* kchan_subscribe(): start with the oldest element the channel holds. */
+#define KCHAN_SUBSCRIBE_OLDEST	0x10U
+#endif
 
 /*
  * kchan_make - create a channel.
@@ -311,6 +319,36 @@ int kchan_selector(unsigned int flags);
 int kchan_selector_add(int sel, const struct kchan_case *c, uint64_t tag);
 int kchan_selector_del(int sel, int ch, int op);
 int kchan_selector_wait(int sel, uint64_t *tag, int64_t timeout_ns);
+
+/*
+ * Broadcast channels: every subscriber receives every element.  Since
+ * LIBCHANUSER_1.2.
+ *
+ * kchan_make_broadcast - a broadcast channel whose ring holds @capacity
+ * elements of @elem_size bytes, each stored once however many subscribe.
+ * @capacity >= 1 (else -EINVAL).  @flags: KCHAN_CLOEXEC, KCHAN_NONBLOCK,
+ * KCHAN_LOSSY.  The descriptor sends: every send form, select send cases,
+ * write(2); kchan_close() closes the channel.  Receiving on it is -EBADF.
+ * Lossless (default): a send blocks while the slowest subscriber still has
+ * @capacity elements to receive.  KCHAN_LOSSY: a send never blocks, the
+ * oldest element is overwritten.
+ *
+ * kchan_subscribe - a new subscriber descriptor of broadcast channel @bch;
+ * @flags: KCHAN_CLOEXEC, KCHAN_NONBLOCK, KCHAN_SUBSCRIBE_OLDEST.  It
+ * receives, in order and each exactly once, every element sent after the
+ * call returned (with KCHAN_SUBSCRIBE_OLDEST also those still held): every
+ * receive form, select and selector receive cases, read(2), poll.  Sending
+ * on it, and kchan_close() of it, is -EBADF.  A lagging subscriber of a
+ * lossy channel gets -EOVERFLOW from its next receive (once per gap,
+ * nothing written), then continues with the oldest element held.  Its last
+ * close(2) unsubscribes it.
+ *
+ * kchan_lost - the elements subscriber @sub has missed so far (lossy
+ * channels; 0 otherwise), or -EBADF on a broadcast descriptor.
+ */
+int kchan_make_broadcast(size_t elem_size, size_t capacity, unsigned int flags);
+int kchan_subscribe(int bch, unsigned int flags);
+int64_t kchan_lost(int sub);
 
 /*
  * Tasks: threads that act as goroutines, cgroup-aware.

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: LGPL-2.1 OR MIT
 /*
- * chan.c - the channel object: kchan_make(), kchan_close() and the
- * KCHAN_IOC_INFO queries (kchan_len(), kchan_cap(), kchan_elem_size()) and
- * kchan_stats().
+ * chan.c - the channel object: kchan_make(), kchan_make_broadcast(),
+ * kchan_close(), the KCHAN_IOC_INFO queries (kchan_len(), kchan_cap(),
+ * kchan_elem_size()) and kchan_stats().
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -16,7 +16,8 @@
 
 #include "syscall.h"
 
-int kchan_make(size_t elem_size, size_t capacity, unsigned int flags)
+/* KCHAN_IOC_CREATE with @flags, as they are. */
+static int create(size_t elem_size, size_t capacity, unsigned int flags)
 {
 	struct kchan_create arg = {
 		.size		= sizeof(arg),
@@ -29,6 +30,16 @@ int kchan_make(size_t elem_size, size_t capacity, unsigned int flags)
 	if (arg.elem_size != elem_size || arg.capacity != capacity)
 		return -EINVAL;
 	return sys_dev_ioctl(KCHAN_IOC_CREATE, &arg);
+}
+
+int kchan_make(size_t elem_size, size_t capacity, unsigned int flags)
+{
+	return create(elem_size, capacity, flags);
+}
+
+int kchan_make_broadcast(size_t elem_size, size_t capacity, unsigned int flags)
+{
+	return create(elem_size, capacity, flags | KCHAN_BROADCAST);
 }
 
 int kchan_close(int ch)

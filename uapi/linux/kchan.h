@@ -100,12 +100,25 @@
 #define KCHAN_CLOEXEC		0x1U
 /** KCHAN_NONBLOCK - the new channel descriptor is O_NONBLOCK. */
 #define KCHAN_NONBLOCK		0x2U
+/**
+ * KCHAN_LOSSY - with %KCHAN_BROADCAST: sends never block; when the ring is
+ * full the oldest element is overwritten, and a subscriber that falls more
+ * than the capacity behind is told (EOVERFLOW) and counts what it lost.
+ */
+#define KCHAN_LOSSY		0x4U
+/**
+ * KCHAN_BROADCAST - create a broadcast channel: every subscriber
+ * (%KCHAN_IOC_SUBSCRIBE) receives every element sent after it subscribed.
+ * The capacity must be at least 1.  See DOC: Broadcast channels.
+ */
+#define KCHAN_BROADCAST		0x8U
 
 /**
  * struct kchan_create - argument of %KCHAN_IOC_CREATE
  * @size: sizeof(struct kchan_create) as known to user space; at least
  *	%KCHAN_CREATE_SIZE_VER0.
- * @flags: %KCHAN_CLOEXEC and/or %KCHAN_NONBLOCK; other bits must be zero.
+ * @flags: %KCHAN_CLOEXEC, %KCHAN_NONBLOCK, %KCHAN_BROADCAST, and with it
+ *	%KCHAN_LOSSY; other bits must be zero.
  * @elem_size: size of one element in bytes, 1 to %KCHAN_ELEM_SIZE_MAX.
  * @__reserved: must be zero.
  * @capacity: number of elements the ring holds, 0 to %KCHAN_CAPACITY_MAX;
@@ -368,6 +381,60 @@ struct kchan_stats {
 #define KCHAN_STATS_SIZE_VER0	312
 
 /**
+ * DOC: Broadcast channels
+ *
+ * A broadcast channel (%KCHAN_IOC_CREATE with %KCHAN_BROADCAST) stores
+ * each element once, in a ring of its capacity; every subscriber has a
+ * cursor of its own and receives, in order and each exactly once, every
+ * element sent after it subscribed.  The broadcast descriptor sends (every
+ * send form, select send cases, write(2)) and closes; each subscriber
+ * descriptor (%KCHAN_IOC_SUBSCRIBE) receives (every receive form, select
+ * and selector receive cases, read(2), poll).  The other direction is
+ * EBADF.  A subscriber descriptor shared by several processes is one
+ * cursor: each element goes to one of them.
+ *
+ * Lossless (the default): a send blocks while the slowest subscriber still
+ * has the capacity's worth of elements to receive.  With %KCHAN_LOSSY a
+ * send never blocks; the oldest element is overwritten, and a subscriber
+ * that fell behind it gets EOVERFLOW from its next receive (once per gap,
+ * nothing written to its buffer), its lost count (%KCHAN_IOC_LOST) grows
+ * by what it missed, and its next receives continue with the oldest
+ * element still held.
+ *
+ * Elements sent while nobody is subscribed reach nobody.  A subscriber
+ * sees only what is sent after it subscribed, or, with
+ * %KCHAN_SUBSCRIBE_OLDEST, also the elements the channel still holds.
+ * %KCHAN_IOC_CLOSE on the broadcast descriptor: sends fail with EPIPE;
+ * every subscriber first receives what was sent before, then sees
+ * "closed".  The close(2) of a subscriber's last descriptor unsubscribes
+ * it (a lossless sender waiting for it proceeds).  %KCHAN_IOC_INFO: on a
+ * subscriber, @len is the elements waiting for it; on the broadcast
+ * descriptor, the elements held.
+ */
+
+/* Flags of struct kchan_subscribe: %KCHAN_CLOEXEC, %KCHAN_NONBLOCK and: */
+/**
+ * KCHAN_SUBSCRIBE_OLDEST - start with the oldest element the channel still
+ * holds, instead of the next one sent.
+ */
+#define KCHAN_SUBSCRIBE_OLDEST	0x10U
+
+/**
+ * struct kchan_subscribe - argument of %KCHAN_IOC_SUBSCRIBE
+ * @size: sizeof(struct kchan_subscribe) as known to user space; at least
+ *	%KCHAN_SUBSCRIBE_SIZE_VER0.
+ * @flags: %KCHAN_CLOEXEC, %KCHAN_NONBLOCK, %KCHAN_SUBSCRIBE_OLDEST; other
+ *	bits must be zero.
+ */
+struct kchan_subscribe {
+	__u32 size;
+	__u32 flags;
+};
+
+/** KCHAN_SUBSCRIBE_SIZE_VER0 - size of the first struct kchan_subscribe. */
+#define KCHAN_SUBSCRIBE_SIZE_VER0	8
+
+/**
  * DOC: Selectors
  *
  * A selector is a persistent set of send and receive cases, like an epoll
@@ -592,5 +659,24 @@ struct kchan_selector_wait {
  * Argument: struct kchan_selector_wait.  Returns 1 or 0, @tag set.
  */
 #define KCHAN_IOC_SELECTOR_WAIT		_IOWR(KCHAN_IOC_MAGIC, 0x33, struct kchan_selector_wait)
+
+/**
+ * KCHAN_IOC_SUBSCRIBE - subscribe to a broadcast channel; on the broadcast
+ * descriptor.
+ *
+ * Argument: struct kchan_subscribe.  Returns the new subscriber descriptor.
+ * EBADF on a subscriber descriptor, ENOTTY on a plain channel.
+ */
+#define KCHAN_IOC_SUBSCRIBE	_IOW(KCHAN_IOC_MAGIC, 0x40, struct kchan_subscribe)
+
+/**
+ * KCHAN_IOC_LOST - read how many elements a subscriber has missed; on a
+ * subscriber descriptor.
+ *
+ * Argument: a pointer to a __u64 the kernel sets.  Returns 0.  Always 0 on
+ * a lossless channel.  EBADF on the broadcast descriptor, ENOTTY on a
+ * plain channel.
+ */
+#define KCHAN_IOC_LOST		_IOR(KCHAN_IOC_MAGIC, 0x41, __u64)
 
 #endif /* _UAPI_LINUX_KCHAN_H */

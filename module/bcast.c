@@ -1,0 +1,1189 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * kchan: broadcast channels - one ring, many subscribers, each with a
+ * cursor of its own.
+ *
+ * A broadcast channel is a struct kchan whose @bc points here: its ring
+ * stores each element once, at the free-running position @tail, and its
+ * end (struct kchan.end) is the send end, the broadcast descriptor.  Each
+ * subscriber is a struct kchan_sub with a descriptor of its own: a receive
+ * end (its @end, whose @ch is the broadcast's channel) and a 64-bit
+ * @cursor, the position of the next element it receives.  The ring knows
+ * no subscribers; which slots are free follows from the cursors alone, so
+ * there are no per-slot reference counts.  Positions are 64-bit counts
+ * that never wrap in practice, so a slot is never mistaken for another
+ * (no ABA).
+ *
+ * Lossless (the default): a send needs room, tail - min(cursor) <
+ * capacity.  The minimum is cached in @min_cursor with the number of
+ * subscribers standing at it (@min_count); a subscriber that moves off it
+ * decrements the count, and only when the count reaches zero - the slowest
+ * moved - is the minimum found again, by a walk over the subscribers, and
+ * only if someone wants room now (a blocked sender, or a poller of the
+ * broadcast descriptor); otherwise at the next send that finds the cache
+ * full (the LMAX Disruptor's gating sequence).  So a send that finds room
+ * costs the same whatever the number of subscribers.  Blocked senders park
+ * their element and are served in the order they blocked: whoever makes
+ * room (a receive by the slowest subscriber, an unsubscribe) moves their
+ * elements into the ring (kchan_bcast_refill()), as a receive of a plain
+ * channel does.
+ *
+ * Lossy (%KCHAN_LOSSY): a send never waits; when the ring is full it
+ * overwrites the oldest element, moving @head (the oldest held) on.  A
+ * subscriber whose cursor fell behind @head gets -EOVERFLOW from its next
+ * receive, which adds the gap to its @lost and moves its cursor to @head:
+ * loss is never silent.
+ *
+ * Wake-ups.  A subscriber that can receive nothing and is waited on - a
+ * blocked receive or select (a nudged waiter on its poll_wq, wait.c), a
+ * poller, a selector case - is on the channel's @sleepers list.  A send
+ * takes the sleepers off the list and, after dropping the channel lock,
+ * wakes their poll_wq in batches of %KCHAN_BCAST_WAKE_BATCH, the list's
+ * lock dropped between batches, as tokio's broadcast does: each sleeping
+ * subscriber is woken once per change from empty to not empty, and a
+ * subscriber that is not waited on costs a send nothing.  A woken receiver
+ * tries again (%KCHAN_RETRY): with each subscriber its own cursor, nothing
+ * is handed over.
+ *
+ * Locking: the channel's lock (struct kchan.lock) guards the ring's
+ * positions, every subscriber's @cursor, @lost and @node, @subs, the gate
+ * (@min_cursor, @min_count) and the blocked senders (struct kchan.sendq).
+ * @sleep_lock, a spinlock, guards @sleepers and every subscriber's
+ * @sleep_node; it is taken under the channel lock by a send and alone by a
+ * poller, and nothing is taken under it.  Lockless readers (poll, select's
+ * and the selector's hints) read @tail, @head, @closed and a cursor with
+ * READ_ONCE(); their writers use WRITE_ONCE() under the channel lock.
+ */
+#include <linux/anon_inodes.h>
+#include <linux/fcntl.h>
+#include <linux/file.h>
+#include <linux/fs.h>
+#include <linux/math64.h>
+#include <linux/minmax.h>
+#include <linux/poll.h>
+#include <linux/seq_file.h>
+#include <linux/slab.h>
+#include <linux/uaccess.h>
+#include <linux/workqueue.h>
+
+#include <linux/kchan.h>
+
+#include "compat.h"
+#include "kchan.h"
+#include "trace.h"
+
+/* Sleeping subscribers woken per pass of the list's lock. */
+#define KCHAN_BCAST_WAKE_BATCH	32
+
+#define KCHAN_EV_IN	(EPOLLIN | EPOLLRDNORM)
+#define KCHAN_EV_OUT	(EPOLLOUT | EPOLLWRNORM)
+
+/**
+ * struct kchan_bcast - the broadcast part of a struct kchan
+ * @subs: the subscribers (struct kchan_sub.node).
+ * @nr_subs: how many.
+ * @last_sub_id: the last subscriber id handed out; ids start at 1.
+ * @min_cursor: lossless: the cursor of the slowest subscriber, exact while
+ *	@min_count is not zero, never above the real minimum.
+ * @min_count: subscribers whose cursor is @min_cursor; 0 when the cache
+ *	is stale.
+ * @lossy: %KCHAN_LOSSY; set at creation, then read-only.
+ * @lost: elements lost by all subscribers.
+ * @sleep_lock: guards @sleepers.
+ * @sleepers: subscribers to wake at the next send (struct
+ *	kchan_sub.sleep_node).
+ *
+ * All but @sleepers are guarded by the channel's lock.
+ */
+struct kchan_bcast {
+	struct list_head subs;
+	u32 nr_subs;
+	u32 last_sub_id;
+	u64 min_cursor;
+	u32 min_count;
+	bool lossy;
+	u64 lost;
+	spinlock_t sleep_lock;	/* guards @sleepers */
+	struct list_head sleepers;
+};
+
+/**
+ * struct kchan_sub - one subscriber of a broadcast channel
+ * @end: its receive end; @end.ch is the broadcast's channel, referenced.
+ * @node: on the channel's @subs, under its lock; empty once unsubscribed.
+ * @sleep_node: on the channel's @sleepers, under @sleep_lock; empty
+ *	while it is not.
+ * @cursor: the position of the next element it receives; under the
+ *	channel lock, WRITE_ONCE(), read locklessly by poll.
+ * @lost: elements it missed (lossy); under the channel lock.
+ * @recvs: elements it received; under the channel lock.
+ * @id: its id among the channel's subscribers, from 1.
+ * @pid: the subscribing process, for fdinfo.
+ * @user: the budget it is charged to.
+ * @refs: its file's reference and a selector wait's.
+ * @release: unsubscribes it when its file is released and the channel
+ *	lock is out of reach (kchan_sub_release()).
+ */
+struct kchan_sub {
+	struct kchan_end end;
+	struct list_head node;
+	struct list_head sleep_node;
+	u64 cursor;
+	u64 lost;
+	u64 recvs;
+	u32 id;
+	pid_t pid;
+	struct kchan_user *user;
+	struct kref refs;
+	struct work_struct release;
+};
+
+static const struct kchan_end_ops kchan_bcast_end_ops;
+static const struct kchan_end_ops kchan_sub_end_ops;
+static const struct file_operations kchan_bcast_fops;
+static const struct file_operations kchan_sub_fops;
+static void kchan_sub_put(struct kchan_sub *sub);
+
+static struct kchan_sub *kchan_to_sub(struct kchan_end *end)
+{
+	return container_of(end, struct kchan_sub, end);
+}
+
+/* --- The gate of a lossless channel, under the channel lock -------------- */
+
+/* Find the slowest subscriber again; with none, nothing is held. */
+static void kchan_bcast_gate_scan(struct kchan *ch)
+{
+	struct kchan_bcast *bc = ch->bc;
+	u64 min = ch->ring.tail;
+	struct kchan_sub *sub;
+	u32 count = 0;
+
+	lockdep_assert_held(&ch->lock);
+	list_for_each_entry(sub, &bc->subs, node) {
+		if (sub->cursor < min) {
+			min = sub->cursor;
+			count = 0;
+		}
+		if (sub->cursor == min)
+			count++;
+	}
+	bc->min_cursor = min;
+	bc->min_count = count;
+	WRITE_ONCE(ch->ring.head, min);
+}
+
+/* Room for @n more elements?  A stale gate is refreshed only if full. */
+static u64 kchan_bcast_room(struct kchan *ch)
+{
+	struct kchan_bcast *bc = ch->bc;
+	u32 cap = ch->ring.capacity;
+
+	if (bc->lossy)
+		return U64_MAX;
+	if (ch->ring.tail - bc->min_cursor >= cap && !bc->min_count)
+		kchan_bcast_gate_scan(ch);
+	if (!bc->nr_subs)
+		return U64_MAX;
+	return cap - (ch->ring.tail - bc->min_cursor);
+}
+
+/* A subscriber at the gate moves on from @old: the gate may open. */
+static void kchan_bcast_gate_leave(struct kchan *ch, u64 old)
+{
+	struct kchan_bcast *bc = ch->bc;
+
+	if (!bc->lossy && bc->min_count && old == bc->min_cursor)
+		bc->min_count--;
+}
+
+/*
+ * The gate opened (or may have): move the elements of blocked senders
+ * into the ring, oldest first, while there is room.
+ */
+static void kchan_bcast_refill(struct kchan *ch)
+{
+	struct kchan_ring *ring = &ch->ring;
+	struct kchan_waiter *w;
+
+	lockdep_assert_held(&ch->lock);
+	while (kchan_first_waiter(ch, &ch->sendq) && kchan_bcast_room(ch)) {
+		w = kchan_claim_first(ch, &ch->sendq);
+		if (!w)
+			break;
+		memcpy(kchan_ring_slot(ring, ring->tail), w->msg->data,
+		       ring->elem_size);
+		WRITE_ONCE(ring->tail, ring->tail + 1);
+		kchan_complete(ch, w, KCHAN_DONE);
+		ch->sends++;
+	}
+}
+
+/* --- Sending ------------------------------------------------------------- */
+
+/*
+ * Make room for one element of a lossy channel: overwrite the oldest.  A
+ * subscriber still on it is told at its next receive.
+ */
+static void kchan_bcast_overwrite(struct kchan *ch, u64 n)
+{
+	struct kchan_ring *ring = &ch->ring;
+	u64 held = ring->tail - ring->head;
+
+	if (held + n > ring->capacity)
+		WRITE_ONCE(ring->head, ring->tail + n - ring->capacity);
+}
+
+/*
+ * Copy up to @n elements from @src to the ring in contiguous runs and
+ * publish each run.  Returns the number sent, 0 without room, -EFAULT if
+ * the first faulted.
+ */
+static long kchan_bcast_push_user(struct kchan *ch, const u8 __user *src,
+				  u64 n)
+{
+	struct kchan_ring *ring = &ch->ring;
+	u32 esz = ring->elem_size;
+	u64 done = 0;
+
+	n = min(n, kchan_bcast_room(ch));
+	while (done < n) {
+		u32 slot, run;
+		size_t bytes, left;
+
+		div_u64_rem(ring->tail, ring->capacity, &slot);
+		run = min_t(u64, n - done, ring->capacity - slot);
+		if (ch->bc->lossy)
+			kchan_bcast_overwrite(ch, run);
+		bytes = (size_t)run * esz;
+		left = copy_from_user(kchan_ring_slot(ring, ring->tail),
+				      src + done * esz, bytes);
+		run = (bytes - left) / esz;
+		WRITE_ONCE(ring->tail, ring->tail + run);
+		done += run;
+		if (left)
+			return done ? done : -EFAULT;
+	}
+	if (!ch->bc->nr_subs && !ch->bc->lossy)
+		kchan_bcast_gate_scan(ch);	/* nobody holds anything */
+	ch->sends += done;
+	return done;
+}
+
+/* One send without blocking: 1, -EPIPE, -EFAULT or KCHAN_WOULD_BLOCK. */
+static int kchan_bcast_send_step(struct kchan *ch, const u8 __user *src)
+{
+	long ret;
+
+	lockdep_assert_held(&ch->lock);
+	if (ch->closed)
+		return -EPIPE;
+	/* Blocked senders go first: a new one may not overtake them. */
+	if (kchan_first_waiter(ch, &ch->sendq))
+		return KCHAN_WOULD_BLOCK;
+	ret = kchan_bcast_push_user(ch, src, 1);
+	return ret ? ret : KCHAN_WOULD_BLOCK;
+}
+
+/* The broadcast end's poll mask, the channel locked. */
+static __poll_t kchan_bcast_mask(struct kchan *ch)
+{
+	struct kchan_bcast *bc = ch->bc;
+
+	if (ch->closed)
+		return KCHAN_EV_OUT | EPOLLHUP;
+	/* A stale gate may be open: say writable, the send will see. */
+	if (bc->lossy || !bc->nr_subs || !bc->min_count ||
+	    ch->ring.tail - bc->min_cursor < ch->ring.capacity)
+		return KCHAN_EV_OUT;
+	return 0;
+}
+
+/*
+ * Wake the sleeping subscribers: take them off the list in batches, each
+ * referenced, and wake each one's poll_wq with the list's lock dropped.
+ * Called without the channel lock.
+ */
+static void kchan_bcast_wake_sleepers(struct kchan *ch)
+{
+	struct kchan_sub *batch[KCHAN_BCAST_WAKE_BATCH];
+	struct kchan_bcast *bc = ch->bc;
+	int n, i;
+
+	do {
+		n = 0;
+		spin_lock(&bc->sleep_lock);
+		while (n < KCHAN_BCAST_WAKE_BATCH &&
+		       !list_empty(&bc->sleepers)) {
+			struct kchan_sub *sub;
+
+			sub = list_first_entry(&bc->sleepers, struct kchan_sub,
+					       sleep_node);
+			list_del_init(&sub->sleep_node);
+			kref_get(&sub->refs);
+			batch[n++] = sub;
+		}
+		spin_unlock(&bc->sleep_lock);
+		for (i = 0; i < n; i++) {
+			wake_up_interruptible_poll(&batch[i]->end.poll_wq,
+						   KCHAN_EV_IN);
+			kchan_sub_put(batch[i]);
+		}
+	} while (n == KCHAN_BCAST_WAKE_BATCH);
+}
+
+/* Publish the broadcast end's mask and unlock; wake whom a send concerns. */
+static void kchan_bcast_unlock(struct kchan_end *end, bool wake)
+{
+	struct kchan *ch = end->ch;
+	__poll_t mask = kchan_bcast_mask(ch);
+
+	WRITE_ONCE(end->ready, mask);
+	if (wake)
+		kchan_wake_pollers(end, mask);
+	mutex_unlock(&ch->lock);
+	if (wake)
+		kchan_bcast_wake_sleepers(ch);
+}
+
+/*
+ * Send up to @count elements: block (as @opts allow) for the first, then
+ * as many as fit.  Returns the number sent or a negative errno.
+ */
+static long kchan_bcast_send(struct kchan *ch, const u8 __user *elems,
+			     size_t count, const struct kchan_wait_opts *opts)
+{
+	struct kchan_end *end = &ch->end;
+	struct kchan_wait *wait;
+	long ret;
+
+	if (mutex_lock_killable(&ch->lock))
+		return -EINTR;
+	ret = kchan_bcast_send_step(ch, elems);
+	if (ret == 1 && count > 1) {
+		ret = kchan_bcast_push_user(ch, elems + ch->ring.elem_size,
+					    count - 1);
+		ret = ret > 0 ? ret + 1 : 1;
+	}
+	if (ret != KCHAN_WOULD_BLOCK) {
+		kchan_bcast_unlock(end, ret > 0);
+		return ret;
+	}
+
+	ret = kchan_may_block(opts);
+	if (ret)
+		goto out_unlock;
+	wait = kchan_wait_one(ch, true, elems);
+	if (IS_ERR(wait)) {
+		ret = PTR_ERR(wait);
+		goto out_unlock;
+	}
+	/* Whoever makes room moves the element and wakes the subscribers. */
+	ret = kchan_block(end, wait, opts);
+	if (ret == KCHAN_DONE)
+		ret = 1;
+	else if (ret == KCHAN_CLOSED)
+		ret = -EPIPE;
+	kchan_wait_put(wait);
+	return ret;
+
+out_unlock:
+	kchan_bcast_unlock(end, false);
+	return ret;
+}
+
+/* --- Receiving ----------------------------------------------------------- */
+
+/* A subscriber's poll mask, from the shared positions; no lock needed. */
+static __poll_t kchan_sub_mask(struct kchan_end *end)
+{
+	struct kchan_sub *sub = kchan_to_sub(end);
+	struct kchan *ch = end->ch;
+	u64 cursor = READ_ONCE(sub->cursor);
+	__poll_t mask = 0;
+
+	if (cursor < READ_ONCE(ch->ring.head) && ch->bc->lossy)
+		mask |= KCHAN_EV_IN | EPOLLERR | EPOLLPRI;
+	else if (cursor != READ_ONCE(ch->ring.tail))
+		mask |= KCHAN_EV_IN;
+	if (READ_ONCE(ch->closed))
+		mask |= KCHAN_EV_IN | EPOLLHUP;
+	return mask;
+}
+
+/* Elements waiting for @sub, the channel locked. */
+static u64 kchan_sub_len(struct kchan_sub *sub)
+{
+	struct kchan_ring *ring = &sub->end.ch->ring;
+
+	return ring->tail - max(sub->cursor, ring->head);
+}
+
+/* @sub received @n elements. */
+static void kchan_sub_advance(struct kchan_sub *sub, u64 n)
+{
+	struct kchan *ch = sub->end.ch;
+
+	kchan_bcast_gate_leave(ch, sub->cursor);
+	WRITE_ONCE(sub->cursor, sub->cursor + n);
+	sub->recvs += n;
+	ch->recvs += n;
+}
+
+/*
+ * A lagging subscriber of a lossy channel learns of its gap: count it and
+ * move on to the oldest element held.
+ */
+static int kchan_sub_report_gap(struct kchan_sub *sub)
+{
+	struct kchan *ch = sub->end.ch;
+	u64 gap = ch->ring.head - sub->cursor;
+
+	sub->lost += gap;
+	ch->bc->lost += gap;
+	WRITE_ONCE(sub->cursor, ch->ring.head);
+	return -EOVERFLOW;
+}
+
+/*
+ * Copy up to @n elements to @dst in contiguous runs.  Returns the number
+ * received, 0 when closed and drained, -EOVERFLOW (a gap, nothing
+ * copied), -EFAULT if the first faulted, or KCHAN_WOULD_BLOCK.
+ */
+static long kchan_sub_pop_user(struct kchan_sub *sub, u8 __user *dst, u64 n)
+{
+	struct kchan *ch = sub->end.ch;
+	struct kchan_ring *ring = &ch->ring;
+	u32 esz = ring->elem_size;
+	u64 done = 0;
+
+	lockdep_assert_held(&ch->lock);
+	if (sub->cursor < ring->head)
+		return kchan_sub_report_gap(sub);
+	if (sub->cursor == ring->tail)
+		return ch->closed ? 0 : KCHAN_WOULD_BLOCK;
+	n = min(n, ring->tail - sub->cursor);
+	while (done < n) {
+		u32 slot, run;
+		size_t bytes, left;
+
+		div_u64_rem(sub->cursor, ring->capacity, &slot);
+		run = min_t(u64, n - done, ring->capacity - slot);
+		bytes = (size_t)run * esz;
+		left = copy_to_user(dst + done * esz,
+				    kchan_ring_slot(ring, sub->cursor), bytes);
+		run = (bytes - left) / esz;
+		kchan_sub_advance(sub, run);
+		done += run;
+		if (left)
+			return done ? done : -EFAULT;
+	}
+	return done;
+}
+
+/* Arm @sub: make the next send wake its poll_wq. */
+static void kchan_sub_arm(struct kchan_end *end)
+{
+	struct kchan_sub *sub = kchan_to_sub(end);
+	struct kchan_bcast *bc = end->ch->bc;
+
+	spin_lock(&bc->sleep_lock);
+	if (list_empty(&sub->sleep_node) && !list_empty(&sub->node))
+		list_add_tail(&sub->sleep_node, &bc->sleepers);
+	spin_unlock(&bc->sleep_lock);
+}
+
+/*
+ * After a receive: open the gate for blocked senders if the slowest moved,
+ * publish the broadcast end's mask, and re-arm the subscriber if it is
+ * empty and still waited on.  Unlocks the channel.
+ */
+static void kchan_sub_unlock(struct kchan_end *end, bool wake)
+{
+	struct kchan *ch = end->ch;
+	struct kchan_bcast *bc = ch->bc;
+	bool gate = !bc->lossy && !bc->min_count;
+	__poll_t mask;
+
+	if (gate && (kchan_first_waiter(ch, &ch->sendq) ||
+		     wq_has_sleeper(&ch->end.poll_wq))) {
+		kchan_bcast_gate_scan(ch);
+		kchan_bcast_refill(ch);
+	}
+	mask = kchan_bcast_mask(ch);
+	WRITE_ONCE(ch->end.ready, mask);
+	if (wake && gate)
+		kchan_wake_pollers(&ch->end, mask);
+	if (!(kchan_sub_mask(end) & KCHAN_EV_IN) &&
+	    wq_has_sleeper(&end->poll_wq))
+		kchan_sub_arm(end);
+	mutex_unlock(&ch->lock);
+	/* Elements that blocked senders moved in reach the subscribers. */
+	if (wake && gate)
+		kchan_bcast_wake_sleepers(ch);
+}
+
+/*
+ * Receive up to @count elements for @sub: block (as @opts allow) for the
+ * first, then as many as are there.
+ */
+static long kchan_sub_recv(struct kchan_sub *sub, u8 __user *elems,
+			   size_t count, const struct kchan_wait_opts *opts)
+{
+	struct kchan_end *end = &sub->end;
+	struct kchan *ch = end->ch;
+	struct kchan_wait *wait;
+	long ret;
+
+	for (;;) {
+		if (mutex_lock_killable(&ch->lock))
+			return -EINTR;
+		ret = kchan_sub_pop_user(sub, elems, count);
+		if (ret != KCHAN_WOULD_BLOCK)
+			break;
+		ret = kchan_may_block(opts);
+		if (ret)
+			break;
+		wait = kchan_wait_new(1, NULL);
+		if (IS_ERR(wait)) {
+			ret = PTR_ERR(wait);
+			break;
+		}
+		ret = kchan_block(end, wait, opts);
+		kchan_wait_put(wait);
+		if (ret != KCHAN_RETRY)
+			return ret;
+	}
+	kchan_sub_unlock(end, ret > 0);
+	return ret;
+}
+
+/* --- Close and the ends' operations -------------------------------------- */
+
+/*
+ * Go's close(ch) on a broadcast channel: blocked senders fail with EPIPE,
+ * every subscriber drains what was sent and then sees "closed".
+ */
+static int kchan_bcast_close(struct kchan *ch)
+{
+	struct kchan_waiter *w, *next;
+	u32 woken = 0;
+	int ret = -EPIPE;
+
+	if (mutex_lock_killable(&ch->lock))
+		return -EINTR;
+	if (!ch->closed) {
+		WRITE_ONCE(ch->closed, true);
+		list_for_each_entry_safe(w, next, &ch->sendq.list, node) {
+			if (kchan_claim(ch, w)) {
+				kchan_complete(ch, w, KCHAN_CLOSED);
+				woken++;
+			}
+		}
+		ret = 0;
+	}
+	kchan_bcast_unlock(&ch->end, !ret);
+	trace_kchan_close(ch, ret, woken);
+	return ret;
+}
+
+static int kchan_bcast_step(struct kchan_end *end, bool send, u8 __user *elem)
+{
+	return kchan_bcast_send_step(end->ch, elem);
+}
+
+static bool kchan_bcast_case_ready(struct kchan_end *end, bool send,
+				   const struct kchan_wait *self)
+{
+	struct kchan *ch = end->ch;
+
+	return ch->closed || (!kchan_has_partner(ch, &ch->sendq, self) &&
+			      kchan_bcast_room(ch));
+}
+
+static void kchan_bcast_enqueue(struct kchan_end *end, struct kchan_waiter *w)
+{
+	kchan_enqueue(end->ch, &end->ch->sendq, w);
+}
+
+static void kchan_bcast_dequeue(struct kchan_end *end, struct kchan_waiter *w)
+{
+	if (!list_empty(&w->node))
+		kchan_dequeue(end->ch, w);
+}
+
+static void kchan_bcast_get(struct kchan_end *end)
+{
+	kref_get(&end->ch->refs);
+}
+
+static void kchan_bcast_put(struct kchan_end *end)
+{
+	kchan_put(end->ch);
+}
+
+static void kchan_bcast_info(struct kchan_end *end, struct kchan_info *info)
+{
+	struct kchan *ch = end->ch;
+
+	if (!ch->bc->lossy)
+		kchan_bcast_gate_scan(ch);
+	info->len = ch->ring.tail - ch->ring.head;
+	info->sendq = ch->sendq.nr;
+	info->recvq = 0;
+}
+
+static void kchan_bcast_discard(struct kchan *ch)
+{
+	WARN_ON_ONCE(ch->bc && !list_empty(&ch->bc->subs));
+	kfree(ch->bc);
+	ch->bc = NULL;
+	kchan_chan_discard(ch);
+}
+
+static const struct kchan_end_ops kchan_bcast_end_ops = {
+	.dirs		= KCHAN_END_SEND,
+	.mask		= kchan_end_mask,
+	.step		= kchan_bcast_step,
+	.case_ready	= kchan_bcast_case_ready,
+	.enqueue	= kchan_bcast_enqueue,
+	.dequeue	= kchan_bcast_dequeue,
+	.unlock		= kchan_bcast_unlock,
+	.get		= kchan_bcast_get,
+	.put		= kchan_bcast_put,
+	.arm		= kchan_end_arm_nothing,
+	.info		= kchan_bcast_info,
+	.discard	= kchan_bcast_discard,
+	.handoff	= true,
+};
+
+static int kchan_sub_step(struct kchan_end *end, bool send, u8 __user *elem)
+{
+	return kchan_sub_pop_user(kchan_to_sub(end), elem, 1);
+}
+
+static bool kchan_sub_case_ready(struct kchan_end *end, bool send,
+				 const struct kchan_wait *self)
+{
+	struct kchan_sub *sub = kchan_to_sub(end);
+	struct kchan *ch = end->ch;
+
+	return ch->closed || sub->cursor != ch->ring.tail;
+}
+
+static void kchan_sub_enqueue(struct kchan_end *end, struct kchan_waiter *w)
+{
+	kchan_nudge_enqueue(end, w, KCHAN_EV_IN);
+}
+
+static void kchan_sub_dequeue(struct kchan_end *end, struct kchan_waiter *w)
+{
+	kchan_nudge_dequeue(end, w);
+	kchan_record_wait(end->ch, w, w->state == KCHAN_RETRY ?
+				      KCHAN_WAKE_DONE : KCHAN_WAKE_ELSEWHERE);
+}
+
+static void kchan_sub_get(struct kchan_end *end)
+{
+	kref_get(&kchan_to_sub(end)->refs);
+}
+
+static void kchan_sub_put_end(struct kchan_end *end)
+{
+	kchan_sub_put(kchan_to_sub(end));
+}
+
+static void kchan_sub_info(struct kchan_end *end, struct kchan_info *info)
+{
+	info->len = min_t(u64, kchan_sub_len(kchan_to_sub(end)),
+			  end->ch->ring.capacity);
+	info->sendq = 0;
+	info->recvq = 0;
+}
+
+static const struct kchan_end_ops kchan_sub_end_ops = {
+	.dirs		= KCHAN_END_RECV,
+	.mask		= kchan_sub_mask,
+	.step		= kchan_sub_step,
+	.case_ready	= kchan_sub_case_ready,
+	.enqueue	= kchan_sub_enqueue,
+	.dequeue	= kchan_sub_dequeue,
+	.unlock		= kchan_sub_unlock,
+	.get		= kchan_sub_get,
+	.put		= kchan_sub_put_end,
+	.arm		= kchan_sub_arm,
+	.info		= kchan_sub_info,
+	.handoff	= false,
+};
+
+/* --- Subscribers' lifetime ----------------------------------------------- */
+
+static void kchan_sub_free(struct kref *kref)
+{
+	struct kchan_sub *sub = container_of(kref, struct kchan_sub, refs);
+	struct kchan *ch = sub->end.ch;
+
+	kchan_budget_uncharge(sub->user, sizeof(*sub));
+	kfree(sub);
+	kchan_put(ch);
+}
+
+/* Drop a reference to @sub; the last frees it and drops its channel's. */
+static void kchan_sub_put(struct kchan_sub *sub)
+{
+	kref_put(&sub->refs, kchan_sub_free);
+}
+
+/* Take @sub off its channel, the channel locked. */
+static void kchan_sub_unlink(struct kchan_sub *sub)
+{
+	struct kchan *ch = sub->end.ch;
+	struct kchan_bcast *bc = ch->bc;
+
+	lockdep_assert_held(&ch->lock);
+	if (list_empty(&sub->node)) {	/* never subscribed */
+		mutex_unlock(&ch->lock);
+		return;
+	}
+	kchan_bcast_gate_leave(ch, sub->cursor);
+	list_del_init(&sub->node);
+	bc->nr_subs--;
+	spin_lock(&bc->sleep_lock);
+	list_del_init(&sub->sleep_node);
+	spin_unlock(&bc->sleep_lock);
+	/* A lossless sender waiting for it proceeds. */
+	kchan_sub_unlock(&sub->end, true);
+}
+
+static void kchan_sub_release_work(struct work_struct *work)
+{
+	struct kchan_sub *sub = container_of(work, struct kchan_sub, release);
+
+	/* A worker cannot be killed; killable keeps it out of hung-task reports. */
+	if (!WARN_ON_ONCE(mutex_lock_killable(&sub->end.ch->lock)))
+		kchan_sub_unlink(sub);
+	kchan_sub_put(sub);
+}
+
+static int kchan_sub_release(struct inode *inode, struct file *file)
+{
+	struct kchan_sub *sub = file->private_data;
+	struct kchan *ch = sub->end.ch;
+
+	kchan_selector_end_gone(&sub->end);
+	/*
+	 * The channel lock may be held across a stalled user copy: a task
+	 * exiting must not wait for it.  A work item unsubscribes then.
+	 */
+	if (mutex_trylock(&ch->lock)) {
+		kchan_sub_unlink(sub);
+		kchan_sub_put(sub);
+		return 0;
+	}
+	INIT_WORK(&sub->release, kchan_sub_release_work);
+	kchan_defer(&sub->release);
+	return 0;
+}
+
+/* --- Descriptors ---------------------------------------------------------- */
+
+static ssize_t kchan_bcast_write(struct file *file, const char __user *buf,
+				 size_t len, loff_t *ppos)
+{
+	struct kchan_wait_opts opts = {
+		.nonblock = file->f_flags & O_NONBLOCK,
+	};
+	struct kchan *ch = file->private_data;
+	size_t count;
+	long ret;
+
+	ret = kchan_rw_count(ch, len, &count);
+	if (ret || !count)
+		return ret;
+	ret = kchan_bcast_send(ch, (const u8 __user *)buf, count, &opts);
+	trace_kchan_send(ch, count, ret);
+	return ret > 0 ? ret * ch->ring.elem_size : ret;
+}
+
+static ssize_t kchan_sub_read(struct file *file, char __user *buf,
+			      size_t len, loff_t *ppos)
+{
+	struct kchan_wait_opts opts = {
+		.nonblock = file->f_flags & O_NONBLOCK,
+	};
+	struct kchan_sub *sub = file->private_data;
+	struct kchan *ch = sub->end.ch;
+	size_t count;
+	long ret;
+
+	ret = kchan_rw_count(ch, len, &count);
+	if (ret || !count)
+		return ret;
+	ret = kchan_sub_recv(sub, (u8 __user *)buf, count, &opts);
+	trace_kchan_recv(ch, count, ret);
+	return ret > 0 ? ret * ch->ring.elem_size : ret;
+}
+
+/* read(2) on the broadcast descriptor, write(2) on a subscriber. */
+static ssize_t kchan_bcast_read(struct file *file, char __user *buf,
+				size_t len, loff_t *ppos)
+{
+	return -EBADF;
+}
+
+static ssize_t kchan_sub_write(struct file *file, const char __user *buf,
+			       size_t len, loff_t *ppos)
+{
+	return -EBADF;
+}
+
+static __poll_t kchan_bcast_poll(struct file *file, poll_table *wait)
+{
+	struct kchan *ch = file->private_data;
+
+	poll_wait(file, &ch->end.poll_wq, wait);
+	/* As kchan_chan_poll(): pairs with wq_has_sleeper() in the wakers. */
+	smp_mb();
+	return kchan_end_mask(&ch->end);
+}
+
+static __poll_t kchan_sub_poll(struct file *file, poll_table *wait)
+{
+	struct kchan_sub *sub = file->private_data;
+
+	poll_wait(file, &sub->end.poll_wq, wait);
+	kchan_sub_arm(&sub->end);
+	/*
+	 * On the sleepers list before the positions are read; pairs with the
+	 * send's store of the tail before it takes the list's lock
+	 * (kchan_bcast_wake_sleepers()): either the send finds the
+	 * subscriber listed and wakes it, or the read below sees the tail.
+	 */
+	smp_mb();
+	return kchan_sub_mask(&sub->end);
+}
+
+static long kchan_sub_create_fd(struct kchan *ch, const void __user *uarg);
+
+static long kchan_bcast_ioctl_xfer(struct file *file, void __user *uarg,
+				   bool send)
+{
+	struct kchan_end *end = kchan_end_from_file(file);
+	struct kchan *ch = end->ch;
+	struct kchan_wait_opts opts = {};
+	struct kchan_xfer x;
+	long ret;
+
+	ret = kchan_xfer_args(file, uarg, ch->ring.elem_size, &x, &opts);
+	if (ret)
+		return ret;
+	if (send) {
+		ret = kchan_bcast_send(ch, u64_to_user_ptr(x.elems), x.count,
+				       &opts);
+		trace_kchan_send(ch, x.count, ret);
+	} else {
+		ret = kchan_sub_recv(kchan_to_sub(end), u64_to_user_ptr(x.elems),
+				     x.count, &opts);
+		trace_kchan_recv(ch, x.count, ret);
+	}
+	return ret;
+}
+
+static long kchan_bcast_ioctl(struct file *file, unsigned int cmd,
+			      unsigned long arg)
+{
+	struct kchan *ch = file->private_data;
+	void __user *uarg = (void __user *)arg;
+	struct kchan_wait_opts opts = {
+		.nonblock = file->f_flags & O_NONBLOCK,
+	};
+	long ret;
+
+	switch (cmd) {
+	case KCHAN_IOC_SEND_ONE:
+		ret = kchan_bcast_send(ch, uarg, 1, &opts);
+		trace_kchan_send(ch, 1, ret);
+		return ret;
+	case KCHAN_IOC_SEND:
+		return kchan_bcast_ioctl_xfer(file, uarg, true);
+	case KCHAN_IOC_RECV_ONE:
+	case KCHAN_IOC_RECV:
+	case KCHAN_IOC_LOST:
+		return -EBADF;
+	case KCHAN_IOC_CLOSE:
+		return arg ? -EINVAL : kchan_bcast_close(ch);
+	case KCHAN_IOC_INFO:
+		return kchan_ioctl_info(&ch->end, uarg);
+	case KCHAN_IOC_STATS:
+		return kchan_ioctl_stats(ch, uarg);
+	case KCHAN_IOC_SELECT:
+		return kchan_select(uarg);
+	case KCHAN_IOC_SUBSCRIBE:
+		return kchan_sub_create_fd(ch, uarg);
+	default:
+		return -ENOTTY;
+	}
+}
+
+static long kchan_sub_ioctl(struct file *file, unsigned int cmd,
+			    unsigned long arg)
+{
+	struct kchan_sub *sub = file->private_data;
+	struct kchan *ch = sub->end.ch;
+	void __user *uarg = (void __user *)arg;
+	struct kchan_wait_opts opts = {
+		.nonblock = file->f_flags & O_NONBLOCK,
+	};
+	u64 lost;
+	long ret;
+
+	switch (cmd) {
+	case KCHAN_IOC_RECV_ONE:
+		ret = kchan_sub_recv(sub, uarg, 1, &opts);
+		trace_kchan_recv(ch, 1, ret);
+		return ret;
+	case KCHAN_IOC_RECV:
+		return kchan_bcast_ioctl_xfer(file, uarg, false);
+	case KCHAN_IOC_SEND_ONE:
+	case KCHAN_IOC_SEND:
+	case KCHAN_IOC_CLOSE:
+	case KCHAN_IOC_SUBSCRIBE:
+		return -EBADF;
+	case KCHAN_IOC_LOST:
+		if (mutex_lock_killable(&ch->lock))
+			return -EINTR;
+		lost = sub->lost;
+		mutex_unlock(&ch->lock);
+		return put_user(lost, (u64 __user *)uarg) ? -EFAULT : 0;
+	case KCHAN_IOC_INFO:
+		return kchan_ioctl_info(&sub->end, uarg);
+	case KCHAN_IOC_STATS:
+		return kchan_ioctl_stats(ch, uarg);
+	case KCHAN_IOC_SELECT:
+		return kchan_select(uarg);
+	default:
+		return -ENOTTY;
+	}
+}
+
+#ifdef CONFIG_PROC_FS
+/*
+ * /proc/PID/fdinfo/FD of a broadcast descriptor: the channel, then one
+ * line per subscriber with its lag and losses, and the subscriber that
+ * holds a lossless sender back.
+ */
+static void kchan_bcast_show_fdinfo(struct seq_file *m, struct file *file)
+{
+	struct kchan *ch = file->private_data;
+	struct kchan_bcast *bc = ch->bc;
+	struct kchan_sub *sub, *slowest = NULL;
+
+	if (mutex_lock_killable(&ch->lock))
+		return;
+	if (!bc->lossy)
+		kchan_bcast_gate_scan(ch);
+	seq_printf(m, "kchan-id:\t%llu\n", ch->id);
+	seq_printf(m, "kind:\tbroadcast%s\n", bc->lossy ? " lossy" : "");
+	seq_printf(m, "elem-size:\t%u\n", ch->ring.elem_size);
+	seq_printf(m, "capacity:\t%u\n", ch->ring.capacity);
+	seq_printf(m, "held:\t%llu\n", ch->ring.tail - ch->ring.head);
+	seq_printf(m, "closed:\t%d\n", ch->closed);
+	seq_printf(m, "sendq:\t%u\n", ch->sendq.nr);
+	seq_printf(m, "subscribers:\t%u\n", bc->nr_subs);
+	seq_printf(m, "sends:\t%llu\n", ch->sends);
+	seq_printf(m, "lost:\t%llu\n", bc->lost);
+	list_for_each_entry(sub, &bc->subs, node) {
+		seq_printf(m, "subscriber:\t%u lag %llu lost %llu pid %d\n",
+			   sub->id, ch->ring.tail - sub->cursor, sub->lost,
+			   sub->pid);
+		if (!slowest || sub->cursor < slowest->cursor)
+			slowest = sub;
+	}
+	if (slowest && !bc->lossy &&
+	    ch->ring.tail - slowest->cursor >= ch->ring.capacity)
+		seq_printf(m, "blocked-by:\t%u\n", slowest->id);
+	mutex_unlock(&ch->lock);
+}
+
+static void kchan_sub_show_fdinfo(struct seq_file *m, struct file *file)
+{
+	struct kchan_sub *sub = file->private_data;
+	struct kchan *ch = sub->end.ch;
+
+	if (mutex_lock_killable(&ch->lock))
+		return;
+	seq_printf(m, "kchan-id:\t%llu\n", ch->id);
+	seq_puts(m, "kind:\tsubscriber\n");
+	seq_printf(m, "subscriber:\t%u\n", sub->id);
+	seq_printf(m, "elem-size:\t%u\n", ch->ring.elem_size);
+	seq_printf(m, "capacity:\t%u\n", ch->ring.capacity);
+	seq_printf(m, "len:\t%llu\n", kchan_sub_len(sub));
+	seq_printf(m, "closed:\t%d\n", ch->closed);
+	seq_printf(m, "recvs:\t%llu\n", sub->recvs);
+	seq_printf(m, "lost:\t%llu\n", sub->lost);
+	mutex_unlock(&ch->lock);
+}
+#endif
+
+static int kchan_bcast_release(struct inode *inode, struct file *file)
+{
+	struct kchan *ch = file->private_data;
+
+	kchan_proc_del(ch);
+	kchan_selector_end_gone(&ch->end);
+	kchan_put(ch);
+	return 0;
+}
+
+static const struct file_operations kchan_bcast_fops = {
+	.owner		= THIS_MODULE,
+#ifdef CONFIG_PROC_FS
+	.show_fdinfo	= kchan_bcast_show_fdinfo,
+#endif
+	.release	= kchan_bcast_release,
+	.read		= kchan_bcast_read,
+	.write		= kchan_bcast_write,
+	.poll		= kchan_bcast_poll,
+	.unlocked_ioctl	= kchan_bcast_ioctl,
+	.compat_ioctl	= compat_ptr_ioctl,
+};
+
+static const struct file_operations kchan_sub_fops = {
+	.owner		= THIS_MODULE,
+#ifdef CONFIG_PROC_FS
+	.show_fdinfo	= kchan_sub_show_fdinfo,
+#endif
+	.release	= kchan_sub_release,
+	.read		= kchan_sub_read,
+	.write		= kchan_sub_write,
+	.poll		= kchan_sub_poll,
+	.unlocked_ioctl	= kchan_sub_ioctl,
+	.compat_ioctl	= compat_ptr_ioctl,
+};
+
+/**
+ * kchan_bcast_end_from_file() - the end behind a broadcast or subscriber
+ * descriptor
+ * @file: any file
+ *
+ * Return: the end, or NULL when @file is neither.
+ */
+struct kchan_end *kchan_bcast_end_from_file(struct file *file)
+{
+	if (file->f_op == &kchan_bcast_fops)
+		return &((struct kchan *)file->private_data)->end;
+	if (file->f_op == &kchan_sub_fops)
+		return &((struct kchan_sub *)file->private_data)->end;
+	return NULL;
+}
+
+/**
+ * kchan_bcast_create_fd() - create a broadcast channel and its descriptor
+ * @args: the argument of %KCHAN_IOC_CREATE, with %KCHAN_BROADCAST
+ *
+ * Return: the new descriptor, or -EINVAL (also for a capacity of 0),
+ * -ENOSPC, -ENOMEM, -EMFILE or -ENFILE.
+ */
+int kchan_bcast_create_fd(const struct kchan_create *args)
+{
+	struct kchan_bcast *bc;
+	struct kchan *ch;
+	int ret;
+
+	ret = kchan_validate_create(args, KCHAN_BROADCAST | KCHAN_LOSSY);
+	if (ret)
+		return ret;
+	if (!args->capacity)
+		return -EINVAL;
+	ch = kchan_chan_new(args, &kchan_bcast_end_ops, sizeof(*bc));
+	if (IS_ERR(ch))
+		return PTR_ERR(ch);
+	bc = kzalloc(sizeof(*bc), GFP_KERNEL_ACCOUNT);
+	if (!bc) {
+		kchan_chan_discard(ch);
+		return -ENOMEM;
+	}
+	INIT_LIST_HEAD(&bc->subs);
+	INIT_LIST_HEAD(&bc->sleepers);
+	spin_lock_init(&bc->sleep_lock);
+	bc->lossy = args->flags & KCHAN_LOSSY;
+	ch->bc = bc;
+	ch->end.ready = kchan_bcast_mask(ch);
+	return kchan_chan_install(ch, &kchan_bcast_fops, "[kchan_broadcast]",
+				  args->flags);
+}
+
+/* The %KCHAN_IOC_SUBSCRIBE ioctl: a new subscriber and its descriptor. */
+static long kchan_sub_create_fd(struct kchan *ch, const void __user *uarg)
+{
+	struct kchan_bcast *bc = ch->bc;
+	struct kchan_subscribe args;
+	struct kchan_user *user;
+	struct kchan_sub *sub;
+	struct file *file;
+	int fd, ret;
+
+	ret = kchan_copy_args(&args, sizeof(args), KCHAN_SUBSCRIBE_SIZE_VER0,
+			      uarg);
+	if (ret)
+		return ret;
+	if (args.flags & ~(KCHAN_CLOEXEC | KCHAN_NONBLOCK |
+			   KCHAN_SUBSCRIBE_OLDEST))
+		return -EINVAL;
+	user = kchan_user_current();
+	if (!user)
+		return -ENOMEM;
+	ret = kchan_budget_charge(user, sizeof(*sub));
+	if (ret)
+		return ret;
+	sub = kzalloc(sizeof(*sub), GFP_KERNEL_ACCOUNT);
+	if (!sub) {
+		kchan_budget_uncharge(user, sizeof(*sub));
+		return -ENOMEM;
+	}
+	kchan_end_init(&sub->end, &kchan_sub_end_ops, ch);
+	INIT_LIST_HEAD(&sub->node);
+	INIT_LIST_HEAD(&sub->sleep_node);
+	kref_init(&sub->refs);
+	kref_get(&ch->refs);
+	sub->user = user;
+	sub->pid = task_tgid_vnr(current);
+
+	/* From here the subscriber's last reference undoes everything. */
+	fd = get_unused_fd_flags(args.flags & KCHAN_CLOEXEC ? O_CLOEXEC : 0);
+	if (fd < 0) {
+		ret = fd;
+		goto out_put;
+	}
+	file = anon_inode_getfile("[kchan_subscriber]", &kchan_sub_fops, sub,
+				  O_RDWR | (args.flags & KCHAN_NONBLOCK ?
+					    O_NONBLOCK : 0));
+	if (IS_ERR(file)) {
+		ret = PTR_ERR(file);
+		goto out_put_fd;
+	}
+	stream_open(file_inode(file), file);
+
+	if (mutex_lock_killable(&ch->lock)) {
+		/* Not on the channel yet: the release finds nothing to undo. */
+		put_unused_fd(fd);
+		fput(file);
+		return -EINTR;
+	}
+	sub->id = ++bc->last_sub_id;
+	sub->cursor = args.flags & KCHAN_SUBSCRIBE_OLDEST ? ch->ring.head :
+							    ch->ring.tail;
+	list_add_tail(&sub->node, &bc->subs);
+	bc->nr_subs++;
+	if (!bc->lossy)
+		kchan_bcast_gate_scan(ch);
+	kchan_bcast_unlock(&ch->end, false);
+	fd_install(fd, file);
+	return fd;
+
+out_put_fd:
+	put_unused_fd(fd);
+out_put:
+	kchan_sub_put(sub);
+	return ret;
+}
