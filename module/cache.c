@@ -60,7 +60,15 @@
 #define KCHAN_MSG_CACHE_OBJ	256
 #define KCHAN_MSG_CACHED_SIZE	(KCHAN_MSG_CACHE_OBJ - sizeof(struct kchan_msg))
 /* Objects of kchan_wait_cachep hold the waits of up to this many cases. */
-#define KCHAN_WAIT_CACHED	4
+#define KCHAN_WAIT_CACHED_CASES	4
+/*
+ * Objects of kchan_wait1_cachep hold the wait of one case and its element:
+ * a plain blocked send or receive allocates one object, as it always has.
+ */
+#define KCHAN_WAIT1_OBJ		512
+#define KCHAN_WAIT1_MSG_OFF	ALIGN(struct_size_t(struct kchan_wait, waiters, 1), 8)
+#define KCHAN_WAIT1_INLINE	(KCHAN_WAIT1_OBJ - KCHAN_WAIT1_MSG_OFF - \
+				 sizeof(struct kchan_msg))
 
 static bool percpu_spare = true;
 module_param(percpu_spare, bool, 0644);
@@ -70,10 +78,12 @@ MODULE_PARM_DESC(percpu_spare,
 static struct kmem_cache *kchan_chan_cachep;
 static struct kmem_cache *kchan_msg_cachep;
 static struct kmem_cache *kchan_wait_cachep;
+static struct kmem_cache *kchan_wait1_cachep;
 static struct kmem_cache *kchan_scratch_cachep;
 static DEFINE_PER_CPU(unsigned long, kchan_nr_allocs);
 static DEFINE_PER_CPU(struct kchan_msg *, kchan_msg_spare);
 static DEFINE_PER_CPU(struct kchan_wait *, kchan_wait_spare);
+static DEFINE_PER_CPU(struct kchan_wait *, kchan_wait1_spare);
 static DEFINE_PER_CPU(void *, kchan_scratch_spare);
 
 static void kchan_count_alloc(void)
@@ -224,12 +234,12 @@ struct kchan_wait *kchan_wait_alloc(u32 nr, struct kchan_user *user)
 	struct kchan_wait *wait;
 	u32 i;
 
-	if (nr <= KCHAN_WAIT_CACHED)
+	if (nr <= KCHAN_WAIT_CACHED_CASES)
 		bytes = struct_size_t(struct kchan_wait, waiters,
-				      KCHAN_WAIT_CACHED);
+				      KCHAN_WAIT_CACHED_CASES);
 	if (user && kchan_budget_charge(user, bytes))
 		return ERR_PTR(-ENOSPC);
-	if (nr <= KCHAN_WAIT_CACHED) {
+	if (nr <= KCHAN_WAIT_CACHED_CASES) {
 		wait = kchan_take_spare(kchan_wait_spare);
 		if (!wait) {
 			kchan_count_alloc();
@@ -243,12 +253,118 @@ struct kchan_wait *kchan_wait_alloc(u32 nr, struct kchan_user *user)
 			kchan_budget_uncharge(user, bytes);
 		return ERR_PTR(-ENOMEM);
 	}
+	wait->kind = nr <= KCHAN_WAIT_CACHED_CASES ? KCHAN_WAIT_CACHED :
+						     KCHAN_WAIT_HEAP;
 	wait->nr = nr;
 	wait->user = user;
 	wait->charged = user ? bytes : 0;
 	for (i = 0; i < nr; i++)
 		wait->waiters[i].msg = NULL;
 	return wait;
+}
+
+/* The element of a %KCHAN_WAIT_ONE wait, in the same object. */
+static struct kchan_msg *kchan_wait1_msg(const struct kchan_wait *wait)
+{
+	return (struct kchan_msg *)((u8 *)wait + KCHAN_WAIT1_MSG_OFF);
+}
+
+/**
+ * kchan_wait1_max_elem() - the largest element kchan_wait1_alloc() holds
+ *
+ * Return: the size in bytes.
+ */
+u32 kchan_wait1_max_elem(void)
+{
+	return KCHAN_WAIT1_INLINE;
+}
+
+/**
+ * kchan_wait1_alloc() - the wait of a plain blocked send or receive, with
+ * its element in the same object
+ * @ch: the channel, whose elements are at most kchan_wait1_max_elem()
+ *	bytes and whose budget pays for the element as for a message
+ *
+ * The wait's one waiter's @msg is set; the rest as kchan_wait_alloc().
+ * The element cannot outlive the wait: kchan_msg_copy() takes a copy.
+ *
+ * Return: the wait, or ERR_PTR(-ENOSPC) or ERR_PTR(-ENOMEM).
+ */
+struct kchan_wait *kchan_wait1_alloc(const struct kchan *ch)
+{
+	size_t bytes = kchan_msg_bytes(ch->ring.elem_size);
+	struct kchan_wait *wait;
+	struct kchan_msg *msg;
+
+	if (kchan_budget_charge(ch->user, bytes))
+		return ERR_PTR(-ENOSPC);
+	wait = kchan_take_spare(kchan_wait1_spare);
+	if (!wait) {
+		kchan_count_alloc();
+		wait = kmem_cache_alloc(kchan_wait1_cachep, KCHAN_GFP);
+		if (!wait) {
+			kchan_budget_uncharge(ch->user, bytes);
+			return ERR_PTR(-ENOMEM);
+		}
+	}
+	wait->kind = KCHAN_WAIT_ONE;
+	wait->nr = 1;
+	wait->user = NULL;
+	wait->charged = 0;
+	msg = kchan_wait1_msg(wait);
+	INIT_LIST_HEAD(&msg->node);
+	msg->user = ch->user;
+	msg->size = ch->ring.elem_size;
+	wait->waiters[0].msg = msg;
+	return wait;
+}
+
+/**
+ * kchan_msg_inline() - whether a message lives in its wait's object
+ * @wait: the wait
+ * @msg: one of its waiters' messages
+ *
+ * Return: true if @msg cannot outlive @wait.
+ */
+bool kchan_msg_inline(const struct kchan_wait *wait,
+		      const struct kchan_msg *msg)
+{
+	return wait->kind == KCHAN_WAIT_ONE && msg == kchan_wait1_msg(wait);
+}
+
+/**
+ * kchan_msg_copy() - a message of its own holding the element of @src
+ * @ch: the channel of the element
+ * @src: the element, e.g. one that lives in a wait (kchan_msg_inline())
+ *
+ * For an element that must not be lost: the allocation does not fail and
+ * the budget is charged whatever it holds.
+ *
+ * Return: the copy; free with kchan_msg_free().
+ */
+struct kchan_msg *kchan_msg_copy(const struct kchan *ch,
+				 const struct kchan_msg *src)
+{
+	size_t bytes = kchan_msg_bytes(src->size);
+	struct kchan_msg *msg;
+
+	kchan_budget_charge_anyway(ch->user, bytes);
+	if (src->size <= KCHAN_MSG_CACHED_SIZE) {
+		msg = kchan_take_spare(kchan_msg_spare);
+		if (!msg) {
+			kchan_count_alloc();
+			msg = kmem_cache_alloc(kchan_msg_cachep,
+					       GFP_KERNEL_ACCOUNT | __GFP_NOFAIL);
+		}
+	} else {
+		kchan_count_alloc();
+		msg = kvmalloc(bytes, GFP_KERNEL_ACCOUNT | __GFP_NOFAIL);
+	}
+	INIT_LIST_HEAD(&msg->node);
+	msg->user = ch->user;
+	msg->size = src->size;
+	memcpy(msg->data, src->data, src->size);
+	return msg;
 }
 
 /**
@@ -259,14 +375,29 @@ void kchan_wait_free(struct kchan_wait *wait)
 {
 	u32 i;
 
-	for (i = 0; i < wait->nr; i++)
-		kchan_msg_free(wait->waiters[i].msg);
+	for (i = 0; i < wait->nr; i++) {
+		struct kchan_msg *msg = wait->waiters[i].msg;
+
+		if (msg && kchan_msg_inline(wait, msg))
+			kchan_budget_uncharge(msg->user,
+					      kchan_msg_bytes(msg->size));
+		else
+			kchan_msg_free(msg);
+	}
 	if (wait->user)
 		kchan_budget_uncharge(wait->user, wait->charged);
-	if (wait->nr > KCHAN_WAIT_CACHED)
+	switch (wait->kind) {
+	case KCHAN_WAIT_HEAP:
 		kvfree(wait);
-	else if (!kchan_keep_spare(kchan_wait_spare, wait))
-		kmem_cache_free(kchan_wait_cachep, wait);
+		break;
+	case KCHAN_WAIT_ONE:
+		if (!kchan_keep_spare(kchan_wait1_spare, wait))
+			kmem_cache_free(kchan_wait1_cachep, wait);
+		break;
+	default:
+		if (!kchan_keep_spare(kchan_wait_spare, wait))
+			kmem_cache_free(kchan_wait_cachep, wait);
+	}
 }
 
 /**
@@ -318,19 +449,30 @@ int kchan_cache_init(void)
 	kchan_wait_cachep =
 		kmem_cache_create("kchan_wait",
 				  struct_size_t(struct kchan_wait, waiters,
-						KCHAN_WAIT_CACHED),
+						KCHAN_WAIT_CACHED_CASES),
 				  0, SLAB_HWCACHE_ALIGN | SLAB_ACCOUNT, NULL);
 	if (!kchan_wait_cachep)
 		goto out_msg;
+	/* Its element is copied to and from user memory. */
+	kchan_wait1_cachep =
+		kmem_cache_create_usercopy("kchan_wait1", KCHAN_WAIT1_OBJ, 0,
+					   SLAB_HWCACHE_ALIGN | SLAB_ACCOUNT,
+					   KCHAN_WAIT1_MSG_OFF +
+					   offsetof(struct kchan_msg, data),
+					   KCHAN_WAIT1_INLINE, NULL);
+	if (!kchan_wait1_cachep)
+		goto out_wait;
 	/* A select copies its cases from user space into it. */
 	kchan_scratch_cachep =
 		kmem_cache_create_usercopy("kchan_scratch", KCHAN_SCRATCH_BYTES,
 					   0, SLAB_HWCACHE_ALIGN | SLAB_ACCOUNT,
 					   0, KCHAN_SCRATCH_BYTES, NULL);
 	if (!kchan_scratch_cachep)
-		goto out_wait;
+		goto out_wait1;
 	return 0;
 
+out_wait1:
+	kmem_cache_destroy(kchan_wait1_cachep);
 out_wait:
 	kmem_cache_destroy(kchan_wait_cachep);
 out_msg:
@@ -353,17 +495,21 @@ void kchan_cache_exit(void)
 	for_each_possible_cpu(cpu) {
 		struct kchan_msg *msg = per_cpu(kchan_msg_spare, cpu);
 		struct kchan_wait *wait = per_cpu(kchan_wait_spare, cpu);
+		struct kchan_wait *wait1 = per_cpu(kchan_wait1_spare, cpu);
 		void *scratch = per_cpu(kchan_scratch_spare, cpu);
 
 		if (msg)
 			kmem_cache_free(kchan_msg_cachep, msg);
 		if (wait)
 			kmem_cache_free(kchan_wait_cachep, wait);
+		if (wait1)
+			kmem_cache_free(kchan_wait1_cachep, wait1);
 		if (scratch)
 			kmem_cache_free(kchan_scratch_cachep, scratch);
 	}
 	rcu_barrier();
 	kmem_cache_destroy(kchan_scratch_cachep);
+	kmem_cache_destroy(kchan_wait1_cachep);
 	kmem_cache_destroy(kchan_wait_cachep);
 	kmem_cache_destroy(kchan_msg_cachep);
 	kmem_cache_destroy(kchan_chan_cachep);

@@ -369,6 +369,9 @@ struct kchan_waiter {
  * @pid: the owner's pid, for the tracepoints.
  * @user: the budget the wait is charged to, or NULL.
  * @charged: bytes charged to @user.
+ * @kind: where it was allocated (cache.c): %KCHAN_WAIT_CACHED,
+ *	%KCHAN_WAIT_HEAP, or %KCHAN_WAIT_ONE, a wait of one case whose
+ *	element lives in the same object.
  * @nr: number of @waiters.
  * @waiters: one per case, indexed like the cases.
  *
@@ -384,9 +387,14 @@ struct kchan_wait {
 	pid_t pid;
 	struct kchan_user *user;
 	size_t charged;
+	u8 kind;
 	u32 nr;
 	struct kchan_waiter waiters[];
 };
+
+#define KCHAN_WAIT_CACHED	0
+#define KCHAN_WAIT_HEAP		1
+#define KCHAN_WAIT_ONE		2
 
 /**
  * struct kchan_wait_opts - how a send or receive may block
@@ -454,6 +462,12 @@ void kchan_chan_free(struct kchan *ch);
 struct kchan_msg *kchan_msg_alloc(const struct kchan *ch);
 void kchan_msg_free(struct kchan_msg *msg);
 struct kchan_wait *kchan_wait_alloc(u32 nr, struct kchan_user *user);
+struct kchan_wait *kchan_wait1_alloc(const struct kchan *ch);
+u32 kchan_wait1_max_elem(void);
+bool kchan_msg_inline(const struct kchan_wait *wait,
+		      const struct kchan_msg *msg);
+struct kchan_msg *kchan_msg_copy(const struct kchan *ch,
+				 const struct kchan_msg *src);
 void kchan_wait_free(struct kchan_wait *wait);
 void *kchan_scratch_alloc(void);
 void kchan_scratch_free(void *p);
@@ -468,6 +482,7 @@ int kchan_user_add_channel(struct kchan_user *user, size_t bytes, u64 *id);
 u64 kchan_user_next_selector_id(struct kchan_user *user);
 void kchan_user_del_channel(struct kchan_user *user, size_t bytes);
 int kchan_budget_charge(struct kchan_user *user, size_t bytes);
+void kchan_budget_charge_anyway(struct kchan_user *user, size_t bytes);
 void kchan_budget_uncharge(struct kchan_user *user, size_t bytes);
 int kchan_limits_init(void);
 void kchan_limits_exit(void);
@@ -496,6 +511,7 @@ void kchan_complete(struct kchan *ch, struct kchan_waiter *w, int state);
 int kchan_may_block(const struct kchan_wait_opts *opts);
 int kchan_schedule(const struct kchan_wait_opts *opts);
 struct kchan_wait *kchan_wait_new(u32 nr, struct kchan_user *user);
+void kchan_wait_init(struct kchan_wait *wait);
 void kchan_wait_put(struct kchan_wait *wait);
 int kchan_sleep(struct kchan_wait *wait, const struct kchan_wait_opts *opts);
 int kchan_block(struct kchan_end *end, struct kchan_wait *wait,

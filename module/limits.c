@@ -243,6 +243,19 @@ int kchan_budget_charge(struct kchan_user *user, size_t bytes)
 }
 
 /**
+ * kchan_budget_charge_anyway() - charge bytes that must be had
+ * @user: the budget
+ * @bytes: how many
+ *
+ * For the copy of an element that would otherwise be lost (an element
+ * given back, cache.c): counted, never refused.
+ */
+void kchan_budget_charge_anyway(struct kchan_user *user, size_t bytes)
+{
+	atomic_long_add(bytes, &user->bytes);
+}
+
+/**
  * kchan_budget_uncharge() - return bytes charged by kchan_budget_charge()
  * @user: the budget they were charged to
  * @bytes: how many

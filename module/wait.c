@@ -134,16 +134,28 @@ void kchan_queue_init(struct kchan_queue *q)
 struct kchan_wait *kchan_wait_new(u32 nr, struct kchan_user *user)
 {
 	struct kchan_wait *wait = kchan_wait_alloc(nr, user);
+
+	if (!IS_ERR(wait))
+		kchan_wait_init(wait);
+	return wait;
+}
+
+/**
+ * kchan_wait_init() - set up a wait just allocated
+ * @wait: from kchan_wait_alloc() or kchan_wait1_alloc()
+ *
+ * As kchan_wait_new() describes.
+ */
+void kchan_wait_init(struct kchan_wait *wait)
+{
 	u32 i;
 
-	if (IS_ERR(wait))
-		return wait;
 	wait->winner = KCHAN_SEL_OPEN;
 	wait->abort_reason = KCHAN_WAKE_SIGNAL;
 	refcount_set(&wait->refs, 1);
 	wait->task = current;
-	wait->pid = task_pid_nr(current);
-	for (i = 0; i < nr; i++) {
+	wait->pid = current->pid;	/* task_pid_nr(), without the call */
+	for (i = 0; i < wait->nr; i++) {
 		struct kchan_waiter *w = &wait->waiters[i];
 
 		INIT_LIST_HEAD(&w->node);
@@ -153,7 +165,6 @@ struct kchan_wait *kchan_wait_new(u32 nr, struct kchan_user *user)
 		w->state = KCHAN_WAITING;
 		w->sender = false;
 	}
-	return wait;
 }
 
 /**

@@ -182,6 +182,22 @@ int kchan_send_step(struct kchan *ch, const u8 __user *src)
 	return 1;
 }
 
+/*
+ * Take waiter @w's element for the channel's or the caller's own use, so
+ * that @w's call may return: the message itself, or a copy of one that
+ * lives in @w's wait (cache.c).
+ */
+static struct kchan_msg *kchan_msg_take(struct kchan *ch,
+					struct kchan_waiter *w)
+{
+	struct kchan_msg *msg = w->msg;
+
+	if (kchan_msg_inline(w->wait, msg))
+		return kchan_msg_copy(ch, msg);
+	w->msg = NULL;
+	return msg;
+}
+
 /* Queue @msg at the front of the channel; the channel takes it over. */
 static void kchan_return_msg(struct kchan *ch, struct kchan_msg *msg)
 {
@@ -249,8 +265,7 @@ int kchan_recv_step(struct kchan *ch, u8 __user *dst)
 	 */
 	w = kchan_claim_first(ch, &ch->sendq);
 	if (w) {
-		msg = w->msg;
-		w->msg = NULL;
+		msg = kchan_msg_take(ch, w);
 		kchan_complete(ch, w, KCHAN_DONE);
 		ch->sends++;
 		if (copy_to_user(dst, msg->data, esz)) {
@@ -282,12 +297,9 @@ int kchan_recv_step(struct kchan *ch, u8 __user *dst)
 int kchan_take_delivered(struct kchan *ch, struct kchan_waiter *w,
 			 u8 __user *dst)
 {
-	struct kchan_msg *msg = w->msg;
-
-	if (!copy_to_user(dst, msg->data, ch->ring.elem_size))
+	if (!copy_to_user(dst, w->msg->data, ch->ring.elem_size))
 		return 1;
-	w->msg = NULL;
-	kchan_give_back(ch, msg);
+	kchan_give_back(ch, kchan_msg_take(ch, w));
 	return -EFAULT;
 }
 
@@ -303,20 +315,30 @@ int kchan_take_delivered(struct kchan *ch, struct kchan_waiter *w,
 struct kchan_wait *kchan_wait_one(struct kchan *ch, bool sender,
 				  const u8 __user *src)
 {
-	struct kchan_wait *wait = kchan_wait_new(1, NULL);
+	struct kchan_wait *wait;
 	struct kchan_waiter *w;
 	int ret;
 
-	if (IS_ERR(wait))
-		return wait;
-	w = &wait->waiters[0];
-	w->sender = sender;
-	w->msg = kchan_msg_alloc(ch);
-	if (IS_ERR(w->msg)) {
-		ret = PTR_ERR(w->msg);
-		w->msg = NULL;
-		goto out_put;
+	/* Small elements live in the wait's object: one allocation. */
+	if (ch->ring.elem_size <= kchan_wait1_max_elem()) {
+		wait = kchan_wait1_alloc(ch);
+		if (IS_ERR(wait))
+			return wait;
+		kchan_wait_init(wait);
+		w = &wait->waiters[0];
+	} else {
+		wait = kchan_wait_new(1, NULL);
+		if (IS_ERR(wait))
+			return wait;
+		w = &wait->waiters[0];
+		w->msg = kchan_msg_alloc(ch);
+		if (IS_ERR(w->msg)) {
+			ret = PTR_ERR(w->msg);
+			w->msg = NULL;
+			goto out_put;
+		}
 	}
+	w->sender = sender;
 	if (sender && copy_from_user(w->msg->data, src, ch->ring.elem_size)) {
 		ret = -EFAULT;
 		goto out_put;
