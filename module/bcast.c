@@ -199,12 +199,14 @@ static void kchan_bcast_gate_leave(struct kchan *ch, u64 old)
 
 /*
  * The gate opened (or may have): move the elements of blocked senders
- * into the ring, oldest first, while there is room.
+ * into the ring, oldest first, while there is room.  Returns how many
+ * moved.
  */
-static void kchan_bcast_refill(struct kchan *ch)
+static u32 kchan_bcast_refill(struct kchan *ch)
 {
 	struct kchan_ring *ring = &ch->ring;
 	struct kchan_waiter *w;
+	u32 moved = 0;
 
 	lockdep_assert_held(&ch->lock);
 	while (kchan_first_waiter(ch, &ch->sendq) && kchan_bcast_room(ch)) {
@@ -216,7 +218,9 @@ static void kchan_bcast_refill(struct kchan *ch)
 		WRITE_ONCE(ring->tail, ring->tail + 1);
 		kchan_complete(ch, w, KCHAN_DONE);
 		ch->sends++;
+		moved++;
 	}
+	return moved;
 }
 
 /* --- Sending ------------------------------------------------------------- */
@@ -495,31 +499,42 @@ static void kchan_sub_arm(struct kchan_end *end)
 
 /*
  * After a receive: open the gate for blocked senders if the slowest moved,
- * publish the broadcast end's mask, and re-arm the subscriber if it is
- * empty and still waited on.  Unlocks the channel.
+ * publish the broadcast end's mask, and tell the subscriber's own waiters
+ * what is left: if it can still receive, wake them (a selector's case
+ * goes back into its ready set, another receiver of a shared descriptor
+ * takes its turn), as a plain channel's receive does; if it is empty,
+ * re-arm it for the next send.  Unlocks the channel.
  */
 static void kchan_sub_unlock(struct kchan_end *end, bool wake)
 {
 	struct kchan *ch = end->ch;
 	struct kchan_bcast *bc = ch->bc;
 	bool gate = !bc->lossy && !bc->min_count;
-	__poll_t mask;
+	__poll_t mask, sub_mask;
+	u32 moved = 0;
 
 	if (gate && (kchan_first_waiter(ch, &ch->sendq) ||
 		     wq_has_sleeper(&ch->end.poll_wq))) {
 		kchan_bcast_gate_scan(ch);
-		kchan_bcast_refill(ch);
+		moved = kchan_bcast_refill(ch);
 	}
 	mask = kchan_bcast_mask(ch);
 	WRITE_ONCE(ch->end.ready, mask);
 	if (wake && gate)
 		kchan_wake_pollers(&ch->end, mask);
-	if (!(kchan_sub_mask(end) & KCHAN_EV_IN) &&
-	    wq_has_sleeper(&end->poll_wq))
-		kchan_sub_arm(end);
+	sub_mask = kchan_sub_mask(end);
+	if (!(sub_mask & KCHAN_EV_IN)) {
+		if (wq_has_sleeper(&end->poll_wq))
+			kchan_sub_arm(end);
+	} else if (wake) {
+		kchan_wake_pollers(end, sub_mask);
+	}
 	mutex_unlock(&ch->lock);
-	/* Elements that blocked senders moved in reach the subscribers. */
-	if (wake && gate)
+	/*
+	 * Elements that blocked senders moved in reach the subscribers; with
+	 * none moved, the sleepers (this one, maybe, just armed) stay armed.
+	 */
+	if (moved)
 		kchan_bcast_wake_sleepers(ch);
 }
 

@@ -135,7 +135,9 @@ struct kchan_info;
  * @put: drop it.
  * @arm: make sure the end's poll_wq is woken when it next becomes ready
  *	(an end that is not woken on every change keeps a list of whom to
- *	wake); called after a poller or a selector case joined poll_wq.
+ *	wake); called after a poller or a selector case joined poll_wq, and
+ *	when a selector drops a case from its ready set (under the
+ *	selector's spinlock: it must not sleep).
  * @info: fill %KCHAN_IOC_INFO's len, sendq and recvq, the channel locked.
  * @discard: free a channel of this end's kind, not or no longer
  *	reachable (its last reference, or a creation that failed).
@@ -514,6 +516,7 @@ struct kchan_wait *kchan_wait_new(u32 nr, struct kchan_user *user);
 void kchan_wait_init(struct kchan_wait *wait);
 void kchan_wait_put(struct kchan_wait *wait);
 int kchan_sleep(struct kchan_wait *wait, const struct kchan_wait_opts *opts);
+void kchan_abandon(struct kchan_end *end, struct kchan_waiter *w);
 int kchan_block(struct kchan_end *end, struct kchan_wait *wait,
 		const struct kchan_wait_opts *opts);
 void kchan_defer(struct work_struct *work);

@@ -436,7 +436,7 @@ static bool kchan_sel_first_of_chan(struct kchan_sel *s, u32 i)
  * index of the completed case, or a negative errno (none).  Under each
  * case's channel lock, count a timeout once per distinct channel and the
  * win of a completed case.  A lock wait that a fatal signal interrupts
- * leaves that waiter for others to drop (wait.c).
+ * abandons that waiter (kchan_abandon()).
  */
 static void kchan_sel_collect(struct kchan_sel *s, long outcome)
 {
@@ -450,8 +450,10 @@ static void kchan_sel_collect(struct kchan_sel *s, long outcome)
 
 		struct kchan *ch = c->end->ch;
 
-		if (mutex_lock_killable(&ch->lock))
+		if (mutex_lock_killable(&ch->lock)) {
+			kchan_abandon(c->end, w);
 			continue;
+		}
 		c->end->ops->dequeue(c->end, w);
 		if (outcome == -ETIMEDOUT && kchan_sel_first_of_chan(s, i))
 			ch->timeouts++;

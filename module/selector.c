@@ -195,10 +195,29 @@ static void kchan_sel_ready_del(struct kchan_selector *sel,
 	WRITE_ONCE(sel->nr_ready, sel->nr_ready - 1);
 }
 
-/* Whether @item's channel says, by its published mask, it may proceed. */
+/*
+ * Whether @item's channel says, by its published mask, it may proceed.
+ * If not, the item leaves the ready set and relies on the end's next
+ * wake-up, so the end is armed again first: an end that wakes only armed
+ * waiters (a subscriber, bcast.c) may have spent its arming on the
+ * wake-up that put the item here, one that came for an element already
+ * received.  Then the mask is read again.
+ */
 static bool kchan_sel_item_maybe_ready(const struct kchan_sel_item *item)
 {
-	return item->end->ops->mask(item->end) & item->events;
+	struct kchan_end *end = item->end;
+
+	if (end->ops->mask(end) & item->events)
+		return true;
+	end->ops->arm(end);
+	/*
+	 * Arming before reading the mask; pairs with the waker's store of the
+	 * state before it looks for armed waiters (kchan_sub_poll() pairs the
+	 * same way): either the waker finds the end armed, or the read below
+	 * sees the new state.
+	 */
+	smp_mb();
+	return end->ops->mask(end) & item->events;
 }
 
 /*

@@ -317,6 +317,23 @@ bool kchan_nudge_dequeue(struct kchan_end *end, struct kchan_waiter *w)
 }
 
 /**
+ * kchan_abandon() - leave an end whose channel lock a fatal signal put out
+ *	of reach
+ * @end: the end
+ * @w: a waiter its owner queued there, maybe taken off since
+ *
+ * A nudged waiter (an end without handoff) holds no reference on its
+ * wait, so it must not stay: it is taken off, which needs no channel lock.
+ * A waiter on a handoff queue stays, stale, with its reference, for
+ * whoever meets it to drop (see above).
+ */
+void kchan_abandon(struct kchan_end *end, struct kchan_waiter *w)
+{
+	if (!end->ops->handoff)
+		kchan_nudge_dequeue(end, w);
+}
+
+/**
  * kchan_drop_queue() - drop the waiters left on a queue being destroyed
  * @ch: the channel the queue belongs to, locked; no task can reach it
  * @q: the queue; only waiters whose owners left them (killed while
@@ -634,8 +651,10 @@ int kchan_block(struct kchan_end *end, struct kchan_wait *wait,
 	 * Aborted, so nobody can complete @w any more, but it may be
 	 * queued; or nudged, and its wait is still to be recorded.
 	 */
-	if (mutex_lock_killable(&ch->lock))
+	if (mutex_lock_killable(&ch->lock)) {
+		kchan_abandon(end, w);
 		return ret >= 0 ? w->state : -EINTR;
+	}
 	end->ops->dequeue(end, w);
 	if (ret == -ETIMEDOUT)
 		ch->timeouts++;

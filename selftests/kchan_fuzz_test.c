@@ -4,8 +4,10 @@
  *
  * Every iteration picks a descriptor (/dev/kchan, channels of several
  * element sizes and capacities, blocking and O_NONBLOCK, some closed,
+ * broadcast channels lossless and lossy and subscribers of them,
  * selectors, a pipe, an eventfd, a closed descriptor number, -1), a
- * command (every kchan ioctl, the selector ones included, neighbouring and
+ * command (every kchan ioctl, the selector and broadcast ones included,
+ * neighbouring and
  * random numbers of type 0xC5 and its neighbours) and an argument (NULL,
  * wild pointers, a PROT_NONE page, a read-only page, a struct straddling a
  * guard page, and valid-looking structs with mutated sizes, flags - the
@@ -19,10 +21,11 @@
  * channels registered.
  *
  * Asserted: every call returns an errno of the set its command allows
- * (EEXIST only from SELECTOR_ADD, ENOENT only from SELECTOR_DEL), or a
- * result of the range its command allows (a selector wait 0 or 1, a select
- * the index of one of its cases, SELECTOR_ADD/DEL 0, a new descriptor only
- * from /dev/kchan); the process survives; and afterwards channels still
+ * (EEXIST only from SELECTOR_ADD, ENOENT only from SELECTOR_DEL, EOVERFLOW
+ * only from the receiving ones), or a result of the range its command
+ * allows (a selector wait 0 or 1, a select the index of one of its cases,
+ * SELECTOR_ADD/DEL and LOST 0, a new descriptor only from /dev/kchan or
+ * SUBSCRIBE); the process survives; and afterwards channels still
  * work, every selector lost the cases of the channels that are gone, no
  * descriptor leaked and the per-user channel count came back to zero (100
  * channels fit under max_channels_per_user=100, the 101st gets ENOSPC).
@@ -67,6 +70,9 @@ struct fz_spec {
 	uint64_t capacity;
 	bool nonblock;
 	bool closed;		/* KCHAN_IOC_CLOSE it when (re)created */
+	uint32_t flags;		/* KCHAN_BROADCAST, KCHAN_LOSSY */
+	bool subscriber;	/* a subscriber of slot @of instead */
+	unsigned int of;
 };
 
 static const struct fz_spec fz_specs[] = {
@@ -79,7 +85,17 @@ static const struct fz_spec fz_specs[] = {
 	{ 65536, 1, false, false },
 	{ 16, 3, true, true },		/* closed */
 	{ 8, 8, false, true },		/* closed, blocking */
+#define FZ_BCAST	9
+	{ 8, 4, true, false, KCHAN_BROADCAST },
+	{ 16, 2, false, false, KCHAN_BROADCAST | KCHAN_LOSSY },
+	{ 8, 2, true, true, KCHAN_BROADCAST },	/* closed */
+#define FZ_SUB		12
+	{ 8, 4, true, false, 0, true, FZ_BCAST },
+	{ 16, 2, false, false, 0, true, FZ_BCAST + 1 },	/* blocking */
+	{ 8, 2, true, false, 0, true, FZ_BCAST + 2 },
 };
+#define FZ_NBCAST	3
+#define FZ_NSUB		3
 #define FZ_NCHAN (sizeof(fz_specs) / sizeof(fz_specs[0]))
 
 /* Selector slots, each created with these flags. */
@@ -101,13 +117,18 @@ static const struct {
 } fz_allowed_cmd[] = {
 	{ KCHAN_IOC_SELECTOR_ADD, EEXIST },	/* the case is in already */
 	{ KCHAN_IOC_SELECTOR_DEL, ENOENT },	/* the case is not in */
+	/* A lossy subscriber that fell behind. */
+	{ KCHAN_IOC_RECV, EOVERFLOW },
+	{ KCHAN_IOC_RECV_ONE, EOVERFLOW },
+	{ KCHAN_IOC_SELECT, EOVERFLOW },
+	{ KCHAN_IOC_SELECTOR_WAIT, EOVERFLOW },
 };
 
 static const unsigned long fz_cmds[] = {
 	KCHAN_IOC_CREATE, KCHAN_IOC_SEND, KCHAN_IOC_RECV, KCHAN_IOC_CLOSE,
 	KCHAN_IOC_INFO, KCHAN_IOC_SEND_ONE, KCHAN_IOC_RECV_ONE, KCHAN_IOC_SELECT,
 	KCHAN_IOC_SELECTOR_CREATE, KCHAN_IOC_SELECTOR_ADD, KCHAN_IOC_SELECTOR_DEL,
-	KCHAN_IOC_SELECTOR_WAIT,
+	KCHAN_IOC_SELECTOR_WAIT, KCHAN_IOC_SUBSCRIBE, KCHAN_IOC_LOST,
 };
 #define FZ_NCMDS (sizeof(fz_cmds) / sizeof(fz_cmds[0]))
 
@@ -163,12 +184,22 @@ static int fz_make_chan(const struct fz_spec *sp)
 {
 	struct kchan_create c = {
 		.size = sizeof(c),
-		.flags = sp->nonblock ? KCHAN_NONBLOCK : 0,
+		.flags = (sp->nonblock ? KCHAN_NONBLOCK : 0) | sp->flags,
 		.elem_size = sp->elem_size,
 		.capacity = sp->capacity,
 	};
-	int dev = kt_open_dev(), fd;
+	struct kchan_subscribe sub = {
+		.size = sizeof(sub),
+		.flags = sp->nonblock ? KCHAN_NONBLOCK : 0,
+	};
+	int dev, fd;
 
+	/* Of whatever channel the broadcast slot holds now. */
+	if (sp->subscriber) {
+		fd = ioctl(fz_chan_fd[sp->of], KCHAN_IOC_SUBSCRIBE, &sub);
+		return fd < 0 ? -errno : fd;
+	}
+	dev = kt_open_dev();
 	if (dev < 0)
 		return dev;
 	fd = ioctl(dev, KCHAN_IOC_CREATE, &c);
@@ -639,6 +670,21 @@ static void fz_fill_struct(uint64_t *r, FIXTURE_DATA(fuzz) *self, unsigned long 
 			p[sizeof(*c) + fz_below(r, 8)] = 1 + fz_below(r, 255);
 		break;
 	}
+	case KCHAN_IOC_SUBSCRIBE: {
+		static const uint32_t fl[] = {
+			0, KCHAN_NONBLOCK, KCHAN_CLOEXEC, KCHAN_SUBSCRIBE_OLDEST,
+			KCHAN_SUBSCRIBE_OLDEST | KCHAN_NONBLOCK, KCHAN_LOSSY,
+		};
+		struct kchan_subscribe *sb = (void *)p;
+
+		sz = fz_size(r, sizeof(*sb), &dirty);
+		sb->size = sz;
+		sb->flags = fz_pct(r, 90) ? fl[fz_below(r, 6)] : (uint32_t)fz_next(r);
+		memset(p + sizeof(*sb), 0, 512);
+		if (dirty)
+			p[sizeof(*sb) + fz_below(r, 8)] = 1 + fz_below(r, 255);
+		break;
+	}
 	case KCHAN_IOC_SELECTOR_WAIT: {
 		struct kchan_selector_wait *wt = (void *)p;
 		int64_t dl;
@@ -683,8 +729,11 @@ static bool fz_ret_allowed(unsigned long cmd, long ret, int fd, uint64_t arg, in
 	case KCHAN_IOC_CREATE:
 	case KCHAN_IOC_SELECTOR_CREATE:
 		return fd == dev && fcntl((int)ret, F_GETFD) >= 0;
+	case KCHAN_IOC_SUBSCRIBE:
+		return fd != dev && fcntl((int)ret, F_GETFD) >= 0;
 	case KCHAN_IOC_SELECTOR_ADD:
 	case KCHAN_IOC_SELECTOR_DEL:
+	case KCHAN_IOC_LOST:
 		return ret == 0;
 	case KCHAN_IOC_SELECTOR_WAIT:
 		return ret == 0 || ret == 1;
@@ -718,7 +767,7 @@ TEST_F_TIMEOUT(fuzz, random_ioctls, 1800)
 	static unsigned long hist[FZ_MAX_ERRNO + 1], wait_hist[FZ_MAX_ERRNO + 1];
 	unsigned long ok = 0, bad = 0, created = 0, sels_created = 0, sels_installed = 0;
 	unsigned long sel_added = 0, sel_deleted = 0, sel_performed = 0, sel_closed = 0;
-	unsigned long biased = 0;
+	unsigned long biased = 0, subscribed = 0, lost_read = 0;
 	uint64_t r = seed ? seed : 1, r2 = r ^ 0x9e3779b97f4a7c15ULL;
 	struct sigaction sa = { .sa_handler = fz_on_sigusr2 };	/* no SA_RESTART */
 	int fds_before = fz_count_fds();
@@ -795,6 +844,14 @@ TEST_F_TIMEOUT(fuzz, random_ioctls, 1800)
 		} else if (cmd == KCHAN_IOC_SELECTOR_CREATE && fz_pct(&r, 80)) {
 			sp = NULL;
 			fd = self->dev;
+		} else if (cmd == KCHAN_IOC_SUBSCRIBE && fz_pct(&r, 80)) {
+			slot = FZ_BCAST + fz_below(&r, FZ_NBCAST);
+			sp = &fz_specs[slot];
+			fd = fz_chan_fd[slot];
+		} else if (cmd == KCHAN_IOC_LOST && fz_pct(&r, 80)) {
+			slot = FZ_SUB + fz_below(&r, FZ_NSUB);
+			sp = &fz_specs[slot];
+			fd = fz_chan_fd[slot];
 		}
 		/* The lean calls block on a blocking channel: O_NONBLOCK ones only. */
 		if ((cmd == KCHAN_IOC_SEND_ONE || cmd == KCHAN_IOC_RECV_ONE) &&
@@ -861,14 +918,16 @@ TEST_F_TIMEOUT(fuzz, random_ioctls, 1800)
 				biased += !!(((const struct kchan_select *)(uintptr_t)arg)->flags &
 					     KCHAN_SELECT_BIASED);
 				break;
+			case KCHAN_IOC_SUBSCRIBE: subscribed++; break;
+			case KCHAN_IOC_LOST: lost_read++; break;
 			}
 			/*
-			 * A new channel or selector: close it (unless the
+			 * A new channel, subscriber or selector: close it (unless the
 			 * replacer took the number), or put a new selector in
 			 * the pool, closing the selector there with its cases.
 			 */
-			if ((cmd == KCHAN_IOC_CREATE || cmd == KCHAN_IOC_SELECTOR_CREATE) &&
-			    fd == self->dev) {
+			if (((cmd == KCHAN_IOC_CREATE || cmd == KCHAN_IOC_SELECTOR_CREATE) &&
+			     fd == self->dev) || cmd == KCHAN_IOC_SUBSCRIBE) {
 				bool ours = fz_is_slot(ret);
 
 				if (cmd == KCHAN_IOC_CREATE)
@@ -906,6 +965,8 @@ TEST_F_TIMEOUT(fuzz, random_ioctls, 1800)
 		       "cases, %lu saw closed; %lu biased selects proceeded",
 		       sels_created, sels_installed, atomic_load(&fz_sel_replaced), sel_added,
 		       sel_deleted, atomic_load(&fz_max_cases), sel_performed, sel_closed, biased);
+		TH_LOG("broadcast: %lu subscribers made, %lu lost counts read",
+		       subscribed, lost_read);
 	}
 	for (int e = 1; e <= FZ_MAX_ERRNO; e++)
 		if (hist[e])
@@ -932,6 +993,8 @@ TEST_F_TIMEOUT(fuzz, random_ioctls, 1800)
 		EXPECT_LT(0, sel_added);
 		EXPECT_LT(0, sel_deleted);
 		EXPECT_LT(0, sel_performed);
+		EXPECT_LT(0, subscribed);
+		EXPECT_LT(0, lost_read);
 	}
 
 	/*

@@ -13,7 +13,8 @@
  * ring is given back, nothing is OOM-killed (memory.events oom_kill stays
  * 0) and creation works again once memory is freed; a blocked send or
  * receive that cannot allocate its parked element gets -ENOMEM, not an OOM
- * kill.
+ * kill.  A broadcast channel's ring is charged once however many
+ * subscribe and whatever it holds; each subscriber costs a small constant.
  *
  * Limits (/sys/module/kchan/parameters/, saved and restored by the limits
  * fixture): each one lowered is enforced with its errno on otherwise valid
@@ -440,6 +441,81 @@ TEST_F(memcg, charge_stays_while_another_process_holds_it)
 	EXPECT_GE(GROWTH_MAX(BIG_RING), before - after);
 	close(go[1]);
 	close(ready[0]);
+}
+
+/*
+ * A broadcast channel stores each element once: its ring is charged like
+ * a plain channel's, each subscriber costs a small constant (its struct,
+ * its file and dentry: at most SUB_COST_MAX, a quarter of what a pipe
+ * costs before its first write), and a full ring read by many subscribers
+ * costs no more than a full ring read by none.  Everything goes back when
+ * the subscribers and the channel are closed (files and dentries are
+ * freed after an RCU grace period: waited for, bounded).
+ */
+#define NSUBS		2000
+#define SUB_COST_MAX	(4 * KiB)
+#define BC_ELEM		4096
+#define BC_CAP		1024
+#define BC_RING		((long long)BC_ELEM * BC_CAP)
+
+/* memory.current once it is back within @slack of @target, or as it is after 5 s. */
+static long long mem_settle(FIXTURE_DATA(memcg) *self, long long target, long long slack)
+{
+	int64_t end = kt_now_ns() + 5 * KT_NSEC;
+	long long cur;
+
+	while ((cur = mem_current(self)) >= 0 && llabs(cur - target) > slack &&
+	       kt_now_ns() < end)
+		kt_sleep_us(10 * 1000);
+	return cur;
+}
+
+TEST_F(memcg, broadcast_ring_charged_once_subscribers_cost_a_constant)
+{
+	struct rlimit old, rl = { NSUBS + 64, NSUBS + 64 };
+	long long before, created, subscribed, filled, unsubscribed, after;
+	static char elems[64][BC_ELEM];
+	static int subs[NSUBS];
+	int bch, i;
+
+	MEMCG_REQUIRE();
+	ASSERT_EQ(0, getrlimit(RLIMIT_NOFILE, &old));
+	ASSERT_EQ(0, setrlimit(RLIMIT_NOFILE, &rl));
+	prefault();
+	memset(elems, 0x3c, sizeof(elems));
+	before = mem_current(self);
+	bch = kchan_make_broadcast(BC_ELEM, BC_CAP, 0);
+	ASSERT_LE(0, bch);
+	created = mem_current(self);
+	for (i = 0; i < NSUBS; i++) {
+		subs[i] = kchan_subscribe(bch, KCHAN_CLOEXEC);
+		ASSERT_LE(0, subs[i]) TH_LOG("subscriber %d: %s", i, strerror(-subs[i]));
+	}
+	subscribed = mem_current(self);
+	/* A full ring: every subscriber has all of it to receive. */
+	for (i = 0; i < BC_CAP; i += 64)
+		ASSERT_EQ(64, kchan_send_many(bch, elems, 64));
+	ASSERT_EQ(BC_CAP, kchan_len(subs[NSUBS - 1]));
+	filled = mem_current(self);
+	for (i = 0; i < NSUBS; i++)
+		close(subs[i]);
+	unsubscribed = mem_settle(self, created, RELEASE_SLACK);
+	ASSERT_EQ(0, close(bch));
+	after = mem_settle(self, before, RELEASE_SLACK);
+	setrlimit(RLIMIT_NOFILE, &old);
+
+	TH_LOG("ring %lld: created %+lld, %d subscribers %+lld (%lld each), full %+lld, "
+	       "unsubscribed %+lld, closed %+lld", BC_RING, created - before, NSUBS,
+	       subscribed - created, (subscribed - created) / NSUBS, filled - subscribed,
+	       unsubscribed - created, after - before);
+	EXPECT_LE(GROWTH_MIN(BC_RING), created - before);
+	EXPECT_GE(GROWTH_MAX(BC_RING), created - before);
+	EXPECT_LT(0, subscribed - created);
+	EXPECT_GE(SUB_COST_MAX * NSUBS, subscribed - created);
+	/* Elements are stored once, not once per subscriber. */
+	EXPECT_GE(RELEASE_SLACK, llabs(filled - subscribed));
+	EXPECT_GE(RELEASE_SLACK, llabs(unsubscribed - created));
+	EXPECT_GE(RELEASE_SLACK, llabs(after - before));
 }
 
 /*
