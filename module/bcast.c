@@ -89,6 +89,9 @@
  *	is stale.
  * @lossy: %KCHAN_LOSSY; set at creation, then read-only.
  * @lost: elements lost by all subscribers.
+ *
+ * @nr_subs and @lost are written with WRITE_ONCE() for /proc/kchan,
+ * which reads them without the lock (kchan_bcast_proc_show()).
  * @sleep_lock: guards @sleepers.
  * @sleepers: subscribers to wake at the next send (struct
  *	kchan_sub.sleep_node).
@@ -303,6 +306,19 @@ static __poll_t kchan_bcast_mask(struct kchan *ch)
 	return 0;
 }
 
+/* For the tracepoint: find the subscriber a blocking send waits for. */
+static void kchan_bcast_trace_gated(struct kchan *ch)
+{
+	struct kchan_sub *sub, *slowest = NULL;
+
+	list_for_each_entry(sub, &ch->bc->subs, node)
+		if (!slowest || sub->cursor < slowest->cursor)
+			slowest = sub;
+	if (slowest)
+		trace_kchan_bcast_gated(ch, slowest->id, slowest->pid,
+					ch->ring.tail - slowest->cursor);
+}
+
 /*
  * Wake the sleeping subscribers: take them off the list in batches, each
  * referenced, and wake each one's poll_wq with the list's lock dropped.
@@ -377,6 +393,8 @@ static long kchan_bcast_send(struct kchan *ch, const u8 __user *elems,
 	ret = kchan_may_block(opts);
 	if (ret)
 		goto out_unlock;
+	if (trace_kchan_bcast_gated_enabled())
+		kchan_bcast_trace_gated(ch);
 	wait = kchan_wait_one(ch, true, elems);
 	if (IS_ERR(wait)) {
 		ret = PTR_ERR(wait);
@@ -444,8 +462,9 @@ static int kchan_sub_report_gap(struct kchan_sub *sub)
 	u64 gap = ch->ring.head - sub->cursor;
 
 	sub->lost += gap;
-	ch->bc->lost += gap;
+	WRITE_ONCE(ch->bc->lost, ch->bc->lost + gap);
 	WRITE_ONCE(sub->cursor, ch->ring.head);
+	trace_kchan_bcast_lost(ch, sub->id, gap, sub->lost);
 	return -EOVERFLOW;
 }
 
@@ -762,7 +781,7 @@ static void kchan_sub_unlink(struct kchan_sub *sub)
 	}
 	kchan_bcast_gate_leave(ch, sub->cursor);
 	list_del_init(&sub->node);
-	bc->nr_subs--;
+	WRITE_ONCE(bc->nr_subs, bc->nr_subs - 1);
 	spin_lock(&bc->sleep_lock);
 	list_del_init(&sub->sleep_node);
 	spin_unlock(&bc->sleep_lock);
@@ -1093,6 +1112,21 @@ struct kchan_end *kchan_bcast_end_from_file(struct file *file)
 }
 
 /**
+ * kchan_bcast_summary() - what /proc/kchan shows of a broadcast channel
+ * @ch: a broadcast channel, referenced; its lock need not be held
+ * @lossy: out: whether it is %KCHAN_LOSSY
+ * @nr_subs: out: its subscribers now
+ * @lost: out: the elements its subscribers have missed, all together
+ */
+void kchan_bcast_summary(const struct kchan *ch, bool *lossy, u32 *nr_subs,
+			 u64 *lost)
+{
+	*lossy = ch->bc->lossy;
+	*nr_subs = READ_ONCE(ch->bc->nr_subs);
+	*lost = READ_ONCE(ch->bc->lost);
+}
+
+/**
  * kchan_bcast_create_fd() - create a broadcast channel and its descriptor
  * @args: the argument of %KCHAN_IOC_CREATE, with %KCHAN_BROADCAST
  *
@@ -1189,9 +1223,10 @@ static long kchan_sub_create_fd(struct kchan *ch, const void __user *uarg)
 	sub->cursor = args.flags & KCHAN_SUBSCRIBE_OLDEST ? ch->ring.head :
 							    ch->ring.tail;
 	list_add_tail(&sub->node, &bc->subs);
-	bc->nr_subs++;
+	WRITE_ONCE(bc->nr_subs, bc->nr_subs + 1);
 	if (!bc->lossy)
 		kchan_bcast_gate_scan(ch);
+	trace_kchan_subscribe(ch, sub->id, sub->cursor, bc->nr_subs, fd);
 	kchan_bcast_unlock(&ch->end, false);
 	fd_install(fd, file);
 	return fd;

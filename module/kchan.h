@@ -539,6 +539,8 @@ void kchan_proc_exit(void);
 /* bcast.c */
 int kchan_bcast_create_fd(const struct kchan_create *args);
 struct kchan_end *kchan_bcast_end_from_file(struct file *file);
+void kchan_bcast_summary(const struct kchan *ch, bool *lossy, u32 *nr_subs,
+			 u64 *lost);
 
 /* select.c */
 long kchan_select(const void __user *uarg);

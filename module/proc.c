@@ -6,7 +6,7 @@
  * A header line, then one line per channel the reader may see:
  *
  *   id pid comm cgroup uid elem_size capacity len closed sendq recvq
- *   oldest_wait_ns
+ *   oldest_wait_ns kind subscribers lost
  *
  * pid, comm and cgroup describe the creator at creation: its thread group
  * id (in the pid namespace of this procfs mount, 0 if not visible there),
@@ -21,7 +21,10 @@
  * channels (limits.c), as fdinfo shows it; uid is the creator's real uid,
  * in the reader's user namespace.  oldest_wait_ns is how long the oldest
  * task now blocked on the channel, sender or receiver, has waited; 0 if
- * none.
+ * none.  kind is "channel", "broadcast" or "broadcast-lossy"; subscribers
+ * and lost are a broadcast channel's subscribers and the elements they
+ * missed, all together (0 for a plain channel).  Columns are only ever
+ * added at the end.
  *
  * A reader sees the channels whose creator's uid is its effective uid, as
  * the descriptor's opener (file->f_cred); an opener with CAP_SYS_ADMIN in
@@ -214,9 +217,13 @@ static int kchan_proc_show(struct seq_file *m, void *v)
 	const struct cred *cred = m->file->f_cred;
 	struct pid_namespace *pid_ns;
 	const struct kchan *ch = v;
+	const char *kind = "channel";
+	bool lossy = false;
+	u32 nr_subs = 0;
+	u64 lost = 0;
 
 	if (v == SEQ_START_TOKEN) {
-		seq_puts(m, "id pid comm cgroup uid elem_size capacity len closed sendq recvq oldest_wait_ns\n");
+		seq_puts(m, "id pid comm cgroup uid elem_size capacity len closed sendq recvq oldest_wait_ns kind subscribers lost\n");
 		return 0;
 	}
 	if (!r->all && !uid_eq(ch->owner, cred->euid))
@@ -228,13 +235,17 @@ static int kchan_proc_show(struct seq_file *m, void *v)
 	if (kchan_cgroup_path(ch->origin.cgrp, r->path, sizeof(r->path)))
 		r->path[0] = '\0';
 	kchan_proc_text(m, r->path);
-	seq_printf(m, " %u %u %u %llu %d %u %u %llu\n",
+	if (ch->bc) {
+		kchan_bcast_summary(ch, &lossy, &nr_subs, &lost);
+		kind = lossy ? "broadcast-lossy" : "broadcast";
+	}
+	seq_printf(m, " %u %u %u %llu %d %u %u %llu %s %u %llu\n",
 		   from_kuid_munged(cred->user_ns, ch->owner),
 		   ch->ring.elem_size, ch->ring.capacity,
 		   (u64)kchan_ring_len(&ch->ring) + READ_ONCE(ch->nr_returned),
 		   READ_ONCE(ch->closed), READ_ONCE(ch->sendq.nr),
 		   READ_ONCE(ch->recvq.nr),
-		   kchan_oldest_wait(ch, local_clock()));
+		   kchan_oldest_wait(ch, local_clock()), kind, nr_subs, lost);
 	return 0;
 }
 

@@ -212,6 +212,70 @@ TRACE_EVENT(kchan_selector_wait,
 		      __entry->ret, __entry->nr_cases)
 );
 
+/*
+ * A subscriber joined a broadcast channel: its id among the channel's
+ * subscribers, its first position, and its descriptor.
+ */
+TRACE_EVENT(kchan_subscribe,
+	    TP_PROTO(const struct kchan *ch, u32 sub_id, u64 cursor,
+		     u32 nr_subs, int fd),
+	    TP_ARGS(ch, sub_id, cursor, nr_subs, fd),
+	    TP_STRUCT__entry(__field(u64, id)
+			     __field(u32, sub_id)
+			     __field(u64, cursor)
+			     __field(u32, nr_subs)
+			     __field(int, fd)),
+	    TP_fast_assign(__entry->id = ch->id;
+			   __entry->sub_id = sub_id;
+			   __entry->cursor = cursor;
+			   __entry->nr_subs = nr_subs;
+			   __entry->fd = fd;),
+	    TP_printk("id=%llu sub_id=%u cursor=%llu nr_subs=%u fd=%d",
+		      __entry->id, __entry->sub_id, __entry->cursor,
+		      __entry->nr_subs, __entry->fd)
+);
+
+/*
+ * A send on a lossless broadcast channel blocks: the subscriber that
+ * holds it back (the slowest; its id, the pid that subscribed it, its lag).
+ */
+TRACE_EVENT(kchan_bcast_gated,
+	    TP_PROTO(const struct kchan *ch, u32 sub_id, pid_t sub_pid,
+		     u64 lag),
+	    TP_ARGS(ch, sub_id, sub_pid, lag),
+	    TP_STRUCT__entry(__field(u64, id)
+			     __field(u32, sub_id)
+			     __field(pid_t, sub_pid)
+			     __field(u64, lag)),
+	    TP_fast_assign(__entry->id = ch->id;
+			   __entry->sub_id = sub_id;
+			   __entry->sub_pid = sub_pid;
+			   __entry->lag = lag;),
+	    TP_printk("id=%llu sub_id=%u sub_pid=%d lag=%llu",
+		      __entry->id, __entry->sub_id, __entry->sub_pid,
+		      __entry->lag)
+);
+
+/*
+ * A subscriber of a lossy broadcast channel learns of a gap (its receive
+ * fails with EOVERFLOW): the elements it missed and its total so far.
+ */
+TRACE_EVENT(kchan_bcast_lost,
+	    TP_PROTO(const struct kchan *ch, u32 sub_id, u64 gap, u64 lost),
+	    TP_ARGS(ch, sub_id, gap, lost),
+	    TP_STRUCT__entry(__field(u64, id)
+			     __field(u32, sub_id)
+			     __field(u64, gap)
+			     __field(u64, lost)),
+	    TP_fast_assign(__entry->id = ch->id;
+			   __entry->sub_id = sub_id;
+			   __entry->gap = gap;
+			   __entry->lost = lost;),
+	    TP_printk("id=%llu sub_id=%u gap=%llu lost=%llu",
+		      __entry->id, __entry->sub_id, __entry->gap,
+		      __entry->lost)
+);
+
 #endif /* _KCHAN_TRACE_H */
 
 #undef TRACE_INCLUDE_PATH

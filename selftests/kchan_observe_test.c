@@ -45,8 +45,10 @@
 #include "kselftest_harness.h"
 
 #define PROC_KCHAN	"/proc/kchan"
-#define HEADER		"id pid comm cgroup uid elem_size capacity len closed " \
+#define OLD_HEADER	"id pid comm cgroup uid elem_size capacity len closed " \
 			"sendq recvq oldest_wait_ns"
+#define HEADER		OLD_HEADER " kind subscribers lost"
+#define NR_COLUMNS	15
 #define CG_ROOT		"/sys/fs/cgroup"
 #define TRACEFS		"/sys/kernel/tracing"
 #define OTHER_UID	1000
@@ -54,9 +56,10 @@
 /* One line of /proc/kchan. */
 struct kt_row {
 	unsigned long long id, pid, uid, elem_size, capacity, len, closed;
-	unsigned long long sendq, recvq, oldest;
+	unsigned long long sendq, recvq, oldest, subscribers, lost;
 	char comm[128];
 	char cgroup[1024];
+	char kind[32];
 };
 
 /* All of @fd from where it is into a malloc()ed string, or NULL. */
@@ -106,10 +109,12 @@ static int kt_parse_row(const char *line, struct kt_row *r)
 {
 	int end = -1;
 
-	if (sscanf(line, "%llu %llu %127s %1023s %llu %llu %llu %llu %llu %llu %llu %llu%n",
+	if (sscanf(line, "%llu %llu %127s %1023s %llu %llu %llu %llu %llu %llu %llu %llu "
+		   "%31s %llu %llu%n",
 		   &r->id, &r->pid, r->comm, r->cgroup, &r->uid, &r->elem_size,
 		   &r->capacity, &r->len, &r->closed, &r->sendq, &r->recvq,
-		   &r->oldest, &end) != 12 || line[end])
+		   &r->oldest, r->kind, &r->subscribers, &r->lost, &end) != NR_COLUMNS ||
+	    line[end])
 		return -EBADMSG;
 	return 0;
 }
@@ -182,6 +187,60 @@ static unsigned long long kt_id(int fd)
 	return id > 0 ? id : 0;
 }
 
+/*
+ * A broadcast channel's line: its kind, its subscribers as they come and
+ * go, the elements held, the losses of all its subscribers together, and
+ * a lossless sender blocked by a slow subscriber in sendq.
+ */
+TEST(row_of_broadcast_channel)
+{
+	int bch = kchan_make_broadcast(8, 4, KCHAN_LOSSY), lossless, subs[3];
+	unsigned long long id = kt_id(bch), id2;
+	struct kt_worker w;
+	struct kt_row r;
+	uint64_t v;
+
+	ASSERT_LE(0, bch);
+	PROC_ROW(id, &r);
+	EXPECT_STREQ("broadcast-lossy", r.kind);
+	EXPECT_EQ(0, r.subscribers);
+	for (int i = 0; i < 3; i++)
+		subs[i] = kchan_subscribe(bch, 0);
+	for (v = 0; v < 10; v++)
+		ASSERT_EQ(0, kchan_send(bch, &v));
+	PROC_ROW(id, &r);
+	EXPECT_EQ(3, r.subscribers);
+	EXPECT_EQ(4, r.len);
+	EXPECT_EQ(0, r.lost);	/* nobody has learnt of its gap yet */
+	EXPECT_EQ(-EOVERFLOW, kchan_recv(subs[0], &v));
+	EXPECT_EQ(-EOVERFLOW, kchan_recv(subs[1], &v));
+	PROC_ROW(id, &r);
+	EXPECT_EQ(12, r.lost);
+	close(subs[2]);
+	PROC_ROW(id, &r);
+	EXPECT_EQ(2, r.subscribers);
+
+	lossless = kchan_make_broadcast(8, 1, 0);
+	ASSERT_LE(0, lossless);
+	id2 = kt_id(lossless);
+	subs[2] = kchan_subscribe(lossless, 0);
+	ASSERT_EQ(0, kt_send_u64(lossless, 1));
+	ASSERT_EQ(0, kt_start_send_u64(&w, lossless, 2));
+	ASSERT_EQ(0, kt_wait_queues(lossless, 1, 0));
+	PROC_ROW(id2, &r);
+	EXPECT_STREQ("broadcast", r.kind);
+	EXPECT_EQ(1, r.subscribers);
+	EXPECT_EQ(1, r.sendq);
+	EXPECT_EQ(1, r.len);
+	ASSERT_EQ(1, kchan_recv(subs[2], &v));
+	ASSERT_EQ(0, kt_worker_join(&w));
+	close(subs[2]);
+	close(subs[1]);
+	close(subs[0]);
+	close(lossless);
+	close(bch);
+}
+
 /* A new channel's line: the creator, the geometry, nothing queued. */
 TEST(row_of_new_channel)
 {
@@ -205,6 +264,9 @@ TEST(row_of_new_channel)
 	EXPECT_EQ(0, r.sendq);
 	EXPECT_EQ(0, r.recvq);
 	EXPECT_EQ(0, r.oldest);
+	EXPECT_STREQ("channel", r.kind);
+	EXPECT_EQ(0, r.subscribers);
+	EXPECT_EQ(0, r.lost);
 
 	for (v = 1; v <= 3; v++)
 		ASSERT_EQ(0, kchan_send(ch, &v));
@@ -966,7 +1028,7 @@ static void kt_nasty_child(int out, int in)
 /*
  * A creator's comm full of escapes, control bytes and non-ASCII bytes
  * comes out as \ooo escapes: the file stays plain text, every line keeps
- * its 12 columns and the comm column is exactly the escaped name.
+ * its NR_COLUMNS columns and the comm column is exactly the escaped name.
  */
 TEST(comm_escaping_keeps_the_listing_plain_text)
 {
@@ -1008,7 +1070,7 @@ TEST(comm_escaping_keeps_the_listing_plain_text)
 	}
 	for (line = text; *line; line = *end ? end + 1 : end) {
 		end = strchrnul(line, '\n');
-		EXPECT_EQ(12, kt_columns(line))
+		EXPECT_EQ(NR_COLUMNS, kt_columns(line))
 			TH_LOG("line %d: %.*s", lines, (int)(end - line), line);
 		lines++;
 	}
@@ -1286,6 +1348,71 @@ static int kt_find_event(const struct kt_event *ev, int n, int from,
 		if (!strcmp(ev[i].name, name))
 			return i;
 	return -1;
+}
+
+/*
+ * Broadcast events: each subscribe (its id and first position), the
+ * lossless sender gated by its slowest subscriber (which, and its lag),
+ * and a lossy subscriber's gap (how many it missed, its total).
+ */
+TEST_F(trace, broadcast)
+{
+	int fast, slow, lossy, sub;
+	unsigned long long id2;
+	char *text, want[96];
+	struct kt_worker w;
+	uint64_t v;
+	int i;
+
+	TRACE_REQUIRE();
+	self->ch = kchan_make_broadcast(8, 2, 0);
+	ASSERT_LE(0, self->ch);
+	self->id = kt_id(self->ch);
+	fast = kchan_subscribe(self->ch, 0);
+	slow = kchan_subscribe(self->ch, 0);
+	ASSERT_EQ(0, kt_send_u64(self->ch, 1));
+	ASSERT_EQ(0, kt_send_u64(self->ch, 2));
+	ASSERT_EQ(1, kchan_recv(fast, &v));
+	ASSERT_EQ(0, kt_start_send_u64(&w, self->ch, 3));
+	ASSERT_EQ(0, kt_wait_queues(self->ch, 1, 0));
+	ASSERT_EQ(1, kchan_recv(slow, &v));
+	ASSERT_EQ(0, kt_worker_join(&w));
+	lossy = kchan_make_broadcast(8, 2, KCHAN_LOSSY);
+	ASSERT_LE(0, lossy);
+	id2 = kt_id(lossy);
+	sub = kchan_subscribe(lossy, 0);
+	for (v = 0; v < 5; v++)
+		ASSERT_EQ(0, kchan_send(lossy, &v));
+	ASSERT_EQ(-EOVERFLOW, kchan_recv(sub, &v));
+
+	self->nr = kt_trace_collect(self->id, self->ev, MAX_EVENTS);
+	i = kt_find_event(self->ev, self->nr, 0, "kchan_subscribe");
+	ASSERT_LE(0, i) kt_log_events(_metadata, self->ev, self->nr);
+	EXPECT_EQ(1, kt_field(&self->ev[i], "sub_id"));
+	EXPECT_EQ(0, kt_field(&self->ev[i], "cursor"));
+	EXPECT_EQ(fast, kt_field(&self->ev[i], "fd"));
+	i = kt_find_event(self->ev, self->nr, i + 1, "kchan_subscribe");
+	ASSERT_LE(0, i) kt_log_events(_metadata, self->ev, self->nr);
+	EXPECT_EQ(2, kt_field(&self->ev[i], "sub_id"));
+	EXPECT_EQ(2, kt_field(&self->ev[i], "nr_subs"));
+	i = kt_find_event(self->ev, self->nr, i + 1, "kchan_bcast_gated");
+	ASSERT_LE(0, i) kt_log_events(_metadata, self->ev, self->nr);
+	EXPECT_EQ(2, kt_field(&self->ev[i], "sub_id"));
+	EXPECT_EQ(getpid(), kt_field(&self->ev[i], "sub_pid"));
+	EXPECT_EQ(2, kt_field(&self->ev[i], "lag"));
+	/* Then it blocks. */
+	EXPECT_LE(0, kt_find_event(self->ev, self->nr, i + 1, "kchan_block"));
+
+	/* The lossy channel's events were collected with the others: read again. */
+	text = kt_slurp(TRACEFS "/trace");
+	ASSERT_NE(NULL, text);
+	snprintf(want, sizeof(want), "kchan_bcast_lost: id=%llu sub_id=1 gap=3 lost=3", id2);
+	EXPECT_NE(NULL, strstr(text, want)) TH_LOG("no '%s' in the trace", want);
+	free(text);
+	close(sub);
+	close(lossy);
+	close(slow);
+	close(fast);
 }
 
 /* Waits ended by a timeout, a close and a signal say so. */
@@ -1645,10 +1772,12 @@ TEST(kchanstat_reads_a_file)
 	const char *missing[] = { "-f", LISTING ".none", NULL };
 	const char *bad_t[] = { "-f", LISTING, "-t", "soon", NULL };
 	const char *bad_s[] = { "-f", LISTING, "-s", "colour", NULL };
+	const char *by_subs[] = { "-f", LISTING, "-s", "subscribers", NULL };
 	char out[8192];
 	unsigned long long ids[8];
 
-	ASSERT_EQ(0, kt_create_file(LISTING, HEADER "\n"
+	/* The listing of a module without broadcast channels. */
+	ASSERT_EQ(0, kt_create_file(LISTING, OLD_HEADER "\n"
 		"7 100 a\\040b / 0 8 0 0 0 0 1 2500000000\n"
 		"3 101 w /x 1000 8 16 5 0 1 0 0\n"
 		"12 102 z /y 0 4 0 0 0 0 1 700000000\n"));
@@ -1669,6 +1798,10 @@ TEST(kchanstat_reads_a_file)
 	ASSERT_EQ(0, kt_kchanstat(out, sizeof(out), by_len)) TH_LOG("%s", out);
 	ASSERT_EQ(3, kt_table_ids(out, ids, 8)) TH_LOG("%s", out);
 	EXPECT_EQ(3, ids[0]);
+	/* Its channels are plain ones. */
+	EXPECT_NE(NULL, strstr(out, "KIND")) TH_LOG("%s", out);
+	EXPECT_NE(NULL, strstr(out, "channel")) TH_LOG("%s", out);
+	EXPECT_EQ(NULL, strstr(out, "broadcast")) TH_LOG("%s", out);
 
 	ASSERT_EQ(1, kt_kchanstat(out, sizeof(out), over1s)) TH_LOG("%s", out);
 	ASSERT_EQ(1, kt_table_ids(out, ids, 8)) TH_LOG("%s", out);
@@ -1679,6 +1812,19 @@ TEST(kchanstat_reads_a_file)
 	EXPECT_EQ(2, kt_kchanstat(out, sizeof(out), missing)) TH_LOG("%s", out);
 	EXPECT_EQ(2, kt_kchanstat(out, sizeof(out), bad_t)) TH_LOG("%s", out);
 	EXPECT_EQ(2, kt_kchanstat(out, sizeof(out), bad_s)) TH_LOG("%s", out);
+
+	/* Broadcast channels: sorted by subscribers, most first. */
+	ASSERT_EQ(0, kt_create_file(LISTING, HEADER "\n"
+		"7 100 a / 0 8 4 0 0 0 0 0 broadcast 3 0\n"
+		"3 101 w /x 1000 8 16 5 0 0 0 0 channel 0 0\n"
+		"12 102 z /y 0 4 2 2 0 0 0 0 broadcast-lossy 9000 17\n"));
+	ASSERT_EQ(0, kt_kchanstat(out, sizeof(out), by_subs)) TH_LOG("%s", out);
+	ASSERT_EQ(3, kt_table_ids(out, ids, 8)) TH_LOG("%s", out);
+	EXPECT_EQ(12, ids[0]);
+	EXPECT_EQ(7, ids[1]);
+	EXPECT_EQ(3, ids[2]);
+	EXPECT_NE(NULL, strstr(out, "broadcast-lossy")) TH_LOG("%s", out);
+	EXPECT_NE(NULL, strstr(out, "9000")) TH_LOG("%s", out);
 
 	/* A file that is not a listing. */
 	ASSERT_EQ(0, kt_create_file(LISTING, "hello world\n"));

@@ -5,7 +5,8 @@
  * detector).
  *
  * Reads the listing by its header, so columns the module adds later are
- * ignored and a missing one is an error.  Exit status: 0 nothing over the
+ * ignored and a missing one is an error - except the broadcast columns,
+ * which a listing of an older module lacks: they read as a plain channel.  Exit status: 0 nothing over the
  * threshold (or none given), 1 some channel's oldest blocked task waited
  * longer than the threshold, 2 an error.  See man/kchanstat.1.
  */
@@ -27,19 +28,23 @@ static const struct column {
 	const char *title;
 	bool text;		/* left-aligned, sorted ascending by strcmp() */
 	bool ascending;		/* numeric, sorted smallest first */
+	const char *absent;	/* the value when the listing lacks it, or NULL */
 } columns[] = {
-	{ "id", "ID", false, true },
-	{ "pid", "PID", false, true },
-	{ "comm", "COMM", true, true },
-	{ "cgroup", "CGROUP", true, true },
-	{ "uid", "UID", false, true },
-	{ "elem_size", "ESIZE", false, false },
-	{ "capacity", "CAP", false, false },
-	{ "len", "LEN", false, false },
-	{ "closed", "CLOSED", false, false },
-	{ "sendq", "SENDQ", false, false },
-	{ "recvq", "RECVQ", false, false },
-	{ "oldest_wait_ns", "WAITED", false, false },
+	{ "id", "ID", false, true, NULL },
+	{ "pid", "PID", false, true, NULL },
+	{ "comm", "COMM", true, true, NULL },
+	{ "cgroup", "CGROUP", true, true, NULL },
+	{ "uid", "UID", false, true, NULL },
+	{ "elem_size", "ESIZE", false, false, NULL },
+	{ "capacity", "CAP", false, false, NULL },
+	{ "len", "LEN", false, false, NULL },
+	{ "closed", "CLOSED", false, false, NULL },
+	{ "sendq", "SENDQ", false, false, NULL },
+	{ "recvq", "RECVQ", false, false, NULL },
+	{ "kind", "KIND", true, true, "channel" },
+	{ "subscribers", "SUBS", false, false, "0" },
+	{ "lost", "LOST", false, false, "0" },
+	{ "oldest_wait_ns", "WAITED", false, false, NULL },
 };
 
 #define NR_COLUMNS	(sizeof(columns) / sizeof(columns[0]))
@@ -193,7 +198,7 @@ static size_t parse_listing(char *text, const char *path, struct row **rows)
 		for (int i = 0; i < nr_words; i++)
 			if (!strcmp(words[i], columns[c].name))
 				map[c] = i;
-		if (map[c] < 0)
+		if (map[c] < 0 && !columns[c].absent)
 			die("%s: not a kchan listing (no column '%s')", path,
 			    columns[c].name);
 	}
@@ -217,7 +222,8 @@ static size_t parse_listing(char *text, const char *path, struct row **rows)
 		for (size_t c = 0; c < NR_COLUMNS; c++) {
 			char *end;
 
-			r->field[c] = words[map[c]];
+			r->field[c] = map[c] < 0 ? (char *)columns[c].absent :
+						   words[map[c]];
 			if (columns[c].text)
 				continue;
 			errno = 0;
