@@ -133,6 +133,11 @@ FIXTURE_VARIANT_ADD(example, fanin_server) {
 	.expect = "8 clients, 1600 requests in 1608 waits: each answered once",
 };
 
+FIXTURE_VARIANT_ADD(example, hub) {
+	.name = "hub",
+	.expect = "hub: ok",
+};
+
 TEST_F_TIMEOUT(example, runs, 2 * EXAMPLE_TIMEOUT_S)
 {
 	char path[PATH_MAX];
