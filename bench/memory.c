@@ -9,6 +9,13 @@
  *   mq     mq_open() with mq_maxmsg 16, mq_msgsize 8, named as queues
  *          are; mq_close() and mq_unlink()
  *
+ * and per subscriber of a hub (case "subscriber"), 10 000 at once:
+ *
+ *   kchan  kchan_subscribe() of one broadcast channel (made beforehand,
+ *          so its ring is not counted), closed with close(2)
+ *   pipe   a pipe as a hub would give each subscriber: pipe2() at its
+ *          default size, empty (its pages come with its first write)
+ *
  * Two figures per object: the growth of memory.current of a cgroup that
  * holds only the measuring process (what is charged to the creator), and
  * the growth of Slab + VmallocUsed + Percpu + KernelStack + PageTables in
@@ -35,10 +42,12 @@
 #define MAX_CHANNELS	"/sys/module/kchan/parameters/max_channels_per_user"
 
 struct obj_ops {
+	const char *bcase;
 	const char *name;
 	int nfds;
 	void (*create)(int *fds, size_t i);
 	void (*destroy)(int *fds, size_t i);
+	bool only_10k;		/* not at 100 000 */
 };
 
 static void kchan_create(int *fds, size_t i)
@@ -69,6 +78,31 @@ static void pipe_destroy(int *fds, size_t i)
 	close(fds[2 * i + 1]);
 }
 
+static void pipe_default_create(int *fds, size_t i)
+{
+	if (pipe2(&fds[2 * i], O_CLOEXEC))
+		die("pipe2 #%zu", i);
+}
+
+/* The broadcast channel the subscribers join: made by the warm-up. */
+static int hub = -1;
+
+static void sub_create(int *fds, size_t i)
+{
+	if (hub < 0) {
+		hub = kchan_make_broadcast(8, 16, KCHAN_CLOEXEC);
+		if (hub < 0) {
+			errno = -hub;
+			die("kchan_make_broadcast");
+		}
+	}
+	fds[i] = kchan_subscribe(hub, KCHAN_CLOEXEC);
+	if (fds[i] < 0) {
+		errno = -fds[i];
+		die("kchan_subscribe #%zu", i);
+	}
+}
+
 static void mq_name(char *buf, size_t len, size_t i)
 {
 	snprintf(buf, len, "/kbench-mem.%zu", i);
@@ -97,9 +131,11 @@ static void mq_destroy(int *fds, size_t i)
 }
 
 static const struct obj_ops objs[] = {
-	{ "kchan", 1, kchan_create, close_destroy },
-	{ "pipe",  2, pipe_create,  pipe_destroy },
-	{ "mq",    1, mq_create,    mq_destroy },
+	{ "empty16x8", "kchan", 1, kchan_create, close_destroy, false },
+	{ "empty16x8", "pipe",  2, pipe_create,  pipe_destroy, false },
+	{ "empty16x8", "mq",    1, mq_create,    mq_destroy, false },
+	{ "subscriber", "kchan", 1, sub_create, close_destroy, true },
+	{ "subscriber", "pipe", 2, pipe_default_create, pipe_destroy, true },
 };
 
 /* Kernel memory in bytes by /proc/meminfo (see the header comment). */
@@ -176,7 +212,7 @@ static void measure(void *arg)
 
 #define RESULT(what, value, unit) do { \
 		snprintf(metric, sizeof(metric), "%s@%zu", what, r->n); \
-		bench_result(r->round, "empty16x8", 8, ops->name, metric, \
+		bench_result(r->round, ops->bcase, 8, ops->name, metric, \
 			     value, unit, LOWER); \
 	} while (0)
 	if (r->cgroup)
@@ -212,6 +248,8 @@ int main(int argc, char **argv)
 	for (r.round = 1; r.round <= bench.rounds; r.round++)
 		for (c = 0; c < 2; c++)
 			for (i = 0; i < sizeof(objs) / sizeof(objs[0]); i++) {
+				if (c && objs[i].only_10k)
+					continue;
 				r.ops = &objs[i];
 				r.n = bench_count(counts[c], 100);
 				reap(spawn(0, measure, &r));

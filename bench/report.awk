@@ -15,7 +15,7 @@
 # better.
 
 BEGIN {
-	nimpl = split("kchan pipe mq eventfd seqpacket futex shmring epoll", order, " ")
+	nimpl = split("kchan pipe chans mq eventfd seqpacket futex shmring epoll", order, " ")
 	nrows = 0
 	if (summary != "")
 		printf "mode\tcase\tsize\tmetric\timpl\tkchan\tpeer\tratio\tratio_min\tratio_max\trounds\tunit\tbetter\n" > summary
@@ -73,6 +73,11 @@ function num(v) {
 	return sprintf("%.4g", v)
 }
 
+# A ratio: two decimals, or two significant digits below 0.01.
+function rnum(v) {
+	return v < 0.01 ? sprintf("%.2g", v) : sprintf("%.2f", v)
+}
+
 # Per-round ratios kchan / @impl for row @key: sets rmed, rmin, rmax, rn.
 function ratios(key, impl,    a, i, r, kv, pv, n) {
 	n = 0
@@ -124,6 +129,9 @@ function label(c,    k) {
 		return "fan-in, selector of " k
 	}
 	if (c == "empty16x8") return "empty 16 x 8 B queue"
+	if (c == "subscriber") return "a hub's subscriber"
+	if (c == "bcast_publish") return "hub: publish, none asleep"
+	if (c == "bcast_deliver") return "hub: whole delivery"
 	if (c == "wakeall") return "10000 threads woken by close"
 	return c
 }
@@ -176,9 +184,9 @@ END {
 			}
 			if (kmed != "" && ratios(key, impl)) {
 				if (mode == "cross")
-					cell[r, c] = sprintf("%s (%.2fx, %.2f-%.2f)", num(v), rmed, rmin, rmax)
+					cell[r, c] = sprintf("%s (%sx, %s-%s)", num(v), rnum(rmed), rnum(rmin), rnum(rmax))
 				else
-					cell[r, c] = sprintf("%s (%.2fx)", num(v), rmed)
+					cell[r, c] = sprintf("%s (%sx)", num(v), rnum(rmed))
 				if (summary != "")
 					printf "%s\t%s\t%s\t%s\t%s\t%.6g\t%.6g\t%.4f\t%.4f\t%.4f\t%d\t%s\t%s\n",
 					    mode, rcase[key], rsize[key], rmetric[key], impl, kmed, v,
@@ -296,10 +304,58 @@ function goals(    r, kv, pv, best, bestv, i, n, peers, s, sizes, okall, c, fk, 
 		printf "  [%s] selector fan-in over 1024: %.0f ns/msg vs epoll over 64 pipes %.0f ns/msg, %.2fx (goal <= 1x)\n",
 		    verdict(kv <= pv), kv, pv, kv / pv
 	}
+	bcast_goals()
 	if (have("select8_wake", 64, "rtt_p50", "kchan") && have("pingpong", 64, "rtt_p50", "kchan")) {
 		kv = value["select8_wake", 64, "rtt_p50", "kchan"]
 		pv = value["pingpong", 64, "rtt_p50", "kchan"]
 		printf "  (info)   select over 8, woken: round trip %.0f ns vs kchan ping-pong %.0f ns, %.2fx\n",
 		    kv, pv, kv / pv
+	}
+}
+
+# The goals of the broadcast issue (14).
+function bcast_goals(    ns, i, kv, pv, lo, hi, n, g, m) {
+	n = split("1 16 256 10000", ns, " ")
+	lo = hi = ""
+	for (i = 1; i <= n; i++) {
+		m = "publish@" ns[i]
+		if (!have("bcast_publish", 64, m, "kchan"))
+			continue
+		kv = value["bcast_publish", 64, m, "kchan"]
+		if (lo == "" || kv < lo) lo = kv
+		if (hi == "" || kv > hi) hi = kv
+	}
+	if (lo != "")
+		printf "  [%s] broadcast publish cost from 1 to 10000 subscribers: %.0f to %.0f ns/msg, spread %.1f%% (goal <= 15%%)\n",
+		    verdict(hi <= 1.15 * lo), lo, hi, 100 * (hi / lo - 1)
+	split("16 10 256 100", g, " ")
+	for (i = 1; i <= 3; i += 2) {
+		m = "publish@" g[i]
+		if (!have("bcast_publish", 64, m, "kchan") || !have("bcast_publish", 64, m, "pipe"))
+			continue
+		kv = value["bcast_publish", 64, m, "kchan"]
+		pv = value["bcast_publish", 64, m, "pipe"]
+		printf "  [%s] publish to %d: broadcast %.0f ns/msg vs %d pipes %.0f ns/msg, %.0fx cheaper (goal >= %dx)\n",
+		    verdict(pv >= g[i + 1] * kv), g[i], kv, g[i], pv, pv / kv, g[i + 1]
+	}
+	if (have("bcast_deliver", 64, "deliver@256", "kchan") && have("bcast_deliver", 64, "deliver@256", "pipe")) {
+		kv = value["bcast_deliver", 64, "deliver@256", "kchan"]
+		pv = value["bcast_deliver", 64, "deliver@256", "pipe"]
+		printf "  [%s] whole delivery to 256: broadcast %.0f ns/msg vs 256 pipes %.0f ns/msg, %.2fx (goal <= 0.5x)\n",
+		    verdict(kv <= 0.5 * pv), kv, pv, kv / pv
+	}
+	for (i = 1; i <= n; i++) {
+		m = "wakeups@" ns[i]
+		if (!have("bcast_deliver", 64, m, "kchan"))
+			continue
+		kv = value["bcast_deliver", 64, m, "kchan"]
+		printf "  [%s] wake-ups per sleeping subscriber per burst, %d subscribers: %.2f (goal <= 1)\n",
+		    verdict(kv <= 1), ns[i], kv
+	}
+	if (have("subscriber", 8, "meminfo@10000", "kchan") && have("subscriber", 8, "meminfo@10000", "pipe")) {
+		kv = value["subscriber", 8, "meminfo@10000", "kchan"]
+		pv = value["subscriber", 8, "meminfo@10000", "pipe"]
+		printf "  [%s] kernel memory per subscriber: %.0f B vs a pipe %.0f B, %.2fx (goal <= 0.25x)\n",
+		    verdict(kv <= 0.25 * pv), kv, pv, kv / pv
 	}
 }

@@ -15,9 +15,10 @@
 #           on the kernel command line, for a vDSO clock), the two sides
 #           of every two-sided case pinned to different vCPUs, 5 rounds
 #           that each run kchan and all its peers; the table gives the
-#           median and range of the per-round ratios.  Memory and the
-#           10 000-thread wake-up are left to det (memory does not depend
-#           on the mode; the wake-up measures one CPU's work).
+#           median and range of the per-round ratios.  Memory, the
+#           10 000-thread wake-up and the broadcast hub are left to det
+#           (memory does not depend on the mode; the wake-up and the
+#           hub's whole delivery measure one CPU's work).
 #   all     both, det first (default; BENCH_MODE sets the default).
 #   --quick a tenth of the work and one round: a smoke test, not a result.
 #
@@ -58,7 +59,7 @@ all) modes=(det cross) ;;
 *) echo "bench/run.sh: --mode must be det, cross or all" >&2; exit 2 ;;
 esac
 
-for p in throughput pingpong mpmc select memory wakeall; do
+for p in throughput pingpong mpmc select memory wakeall bcast; do
 	[ -x "$bin/$p" ] || { echo "bench/run.sh: no $bin/$p: run 'make -C bench'" >&2; exit 2; }
 done
 [ -n "$kver" ] || kver=$("$top/selftests/qemu/find-kernel.sh")
@@ -78,7 +79,7 @@ run_mode() {
 	if [ "$m" = det ]; then
 		rounds=3
 		env=(QEMU_ICOUNT=1)
-		progs=(throughput:3 pingpong:3 mpmc:3 select:3 memory:1 wakeall:1)
+		progs=(throughput:3 pingpong:3 mpmc:3 select:3 memory:1 wakeall:1 bcast:3)
 	else
 		rounds=5
 		# Without tsc=reliable the clocksource watchdog drops the TSC
