@@ -80,6 +80,7 @@
 
 /**
  * struct kchan_bcast - the broadcast part of a struct kchan
+ * @ch: the channel it is part of.
  * @subs: the subscribers (struct kchan_sub.node).
  * @nr_subs: how many.
  * @last_sub_id: the last subscriber id handed out; ids start at 1.
@@ -88,6 +89,8 @@
  * @min_count: subscribers whose cursor is @min_cursor; 0 when the cache
  *	is stale.
  * @lossy: %KCHAN_LOSSY; set at creation, then read-only.
+ * @news: elements arrived (or the channel closed) since the sleepers were
+ *	last woken: the next unlock wakes them.
  * @lost: elements lost by all subscribers.
  *
  * @nr_subs and @lost are written with WRITE_ONCE() for /proc/kchan,
@@ -95,19 +98,24 @@
  * @sleep_lock: guards @sleepers.
  * @sleepers: subscribers to wake at the next send (struct
  *	kchan_sub.sleep_node).
+ * @release: closes the channel when the broadcast descriptor is released
+ *	and the channel lock is out of reach (kchan_bcast_release()).
  *
  * All but @sleepers are guarded by the channel's lock.
  */
 struct kchan_bcast {
+	struct kchan *ch;
 	struct list_head subs;
 	u32 nr_subs;
 	u32 last_sub_id;
 	u64 min_cursor;
 	u32 min_count;
 	bool lossy;
+	bool news;
 	u64 lost;
 	spinlock_t sleep_lock;	/* guards @sleepers */
 	struct list_head sleepers;
+	struct work_struct release;
 };
 
 /**
@@ -223,14 +231,17 @@ static u32 kchan_bcast_refill(struct kchan *ch)
 		ch->sends++;
 		moved++;
 	}
+	if (moved)
+		ch->bc->news = true;
 	return moved;
 }
 
 /* --- Sending ------------------------------------------------------------- */
 
 /*
- * Make room for one element of a lossy channel: overwrite the oldest.  A
- * subscriber still on it is told at its next receive.
+ * A lossy channel's next @n slots were written over: the elements they
+ * held are gone, and a subscriber still on one is told at its next
+ * receive.
  */
 static void kchan_bcast_overwrite(struct kchan *ch, u64 n)
 {
@@ -239,6 +250,19 @@ static void kchan_bcast_overwrite(struct kchan *ch, u64 n)
 
 	if (held + n > ring->capacity)
 		WRITE_ONCE(ring->head, ring->tail + n - ring->capacity);
+}
+
+/*
+ * Copy @bytes from user space into ring slots.  Unlike copy_from_user(),
+ * nothing past a fault is written (zeroed): in a lossy ring the slots
+ * there still hold elements.  Returns the bytes not copied.
+ */
+static size_t kchan_bcast_copy_in(void *dst, const u8 __user *src,
+				  size_t bytes)
+{
+	if (!access_ok(src, bytes))
+		return bytes;
+	return __copy_from_user(dst, src, bytes);
 }
 
 /*
@@ -260,14 +284,17 @@ static long kchan_bcast_push_user(struct kchan *ch, const u8 __user *src,
 
 		div_u64_rem(ring->tail, ring->capacity, &slot);
 		run = min_t(u64, n - done, ring->capacity - slot);
-		if (ch->bc->lossy)
-			kchan_bcast_overwrite(ch, run);
 		bytes = (size_t)run * esz;
-		left = copy_from_user(kchan_ring_slot(ring, ring->tail),
-				      src + done * esz, bytes);
+		left = kchan_bcast_copy_in(kchan_ring_slot(ring, ring->tail),
+					   src + done * esz, bytes);
+		/* A slot written in part lost its element too. */
+		if (ch->bc->lossy)
+			kchan_bcast_overwrite(ch, DIV_ROUND_UP(bytes - left, esz));
 		run = (bytes - left) / esz;
 		WRITE_ONCE(ring->tail, ring->tail + run);
 		done += run;
+		if (done)
+			ch->bc->news = true;
 		if (left)
 			return done ? done : -EFAULT;
 	}
@@ -352,17 +379,23 @@ static void kchan_bcast_wake_sleepers(struct kchan *ch)
 	} while (n == KCHAN_BCAST_WAKE_BATCH);
 }
 
-/* Publish the broadcast end's mask and unlock; wake whom a send concerns. */
+/*
+ * Publish the broadcast end's mask and unlock.  With @wake, wake the
+ * broadcast end's pollers; the sleeping subscribers are woken only if
+ * elements arrived or the channel closed since they were last woken.
+ */
 static void kchan_bcast_unlock(struct kchan_end *end, bool wake)
 {
 	struct kchan *ch = end->ch;
 	__poll_t mask = kchan_bcast_mask(ch);
+	bool news = ch->bc->news;
 
+	ch->bc->news = false;
 	WRITE_ONCE(end->ready, mask);
 	if (wake)
 		kchan_wake_pollers(end, mask);
 	mutex_unlock(&ch->lock);
-	if (wake)
+	if (news)
 		kchan_bcast_wake_sleepers(ch);
 }
 
@@ -496,7 +529,8 @@ static long kchan_sub_pop_user(struct kchan_sub *sub, u8 __user *dst, u64 n)
 		left = copy_to_user(dst + done * esz,
 				    kchan_ring_slot(ring, sub->cursor), bytes);
 		run = (bytes - left) / esz;
-		kchan_sub_advance(sub, run);
+		if (run)
+			kchan_sub_advance(sub, run);
 		done += run;
 		if (left)
 			return done ? done : -EFAULT;
@@ -530,13 +564,15 @@ static void kchan_sub_unlock(struct kchan_end *end, bool wake)
 	struct kchan_bcast *bc = ch->bc;
 	bool gate = !bc->lossy && !bc->min_count;
 	__poll_t mask, sub_mask;
-	u32 moved = 0;
+	bool news;
 
 	if (gate && (kchan_first_waiter(ch, &ch->sendq) ||
 		     wq_has_sleeper(&ch->end.poll_wq))) {
 		kchan_bcast_gate_scan(ch);
-		moved = kchan_bcast_refill(ch);
+		kchan_bcast_refill(ch);
 	}
+	news = bc->news;
+	bc->news = false;
 	mask = kchan_bcast_mask(ch);
 	WRITE_ONCE(ch->end.ready, mask);
 	if (wake && gate)
@@ -553,7 +589,7 @@ static void kchan_sub_unlock(struct kchan_end *end, bool wake)
 	 * Elements that blocked senders moved in reach the subscribers; with
 	 * none moved, the sleepers (this one, maybe, just armed) stay armed.
 	 */
-	if (moved)
+	if (news)
 		kchan_bcast_wake_sleepers(ch);
 }
 
@@ -598,16 +634,15 @@ static long kchan_sub_recv(struct kchan_sub *sub, u8 __user *elems,
  * Go's close(ch) on a broadcast channel: blocked senders fail with EPIPE,
  * every subscriber drains what was sent and then sees "closed".
  */
-static int kchan_bcast_close(struct kchan *ch)
+static int kchan_bcast_close_locked(struct kchan *ch)
 {
 	struct kchan_waiter *w, *next;
 	u32 woken = 0;
 	int ret = -EPIPE;
 
-	if (mutex_lock_killable(&ch->lock))
-		return -EINTR;
 	if (!ch->closed) {
 		WRITE_ONCE(ch->closed, true);
+		ch->bc->news = true;
 		list_for_each_entry_safe(w, next, &ch->sendq.list, node) {
 			if (kchan_claim(ch, w)) {
 				kchan_complete(ch, w, KCHAN_CLOSED);
@@ -619,6 +654,13 @@ static int kchan_bcast_close(struct kchan *ch)
 	kchan_bcast_unlock(&ch->end, !ret);
 	trace_kchan_close(ch, ret, woken);
 	return ret;
+}
+
+static int kchan_bcast_close(struct kchan *ch)
+{
+	if (mutex_lock_killable(&ch->lock))
+		return -EINTR;
+	return kchan_bcast_close_locked(ch);
 }
 
 static int kchan_bcast_step(struct kchan_end *end, bool send, u8 __user *elem)
@@ -670,7 +712,9 @@ static void kchan_bcast_info(struct kchan_end *end, struct kchan_info *info)
 static void kchan_bcast_discard(struct kchan *ch)
 {
 	WARN_ON_ONCE(ch->bc && !list_empty(&ch->bc->subs));
-	kfree(ch->bc);
+	/* Listed until now: subscribers may outlive the broadcast descriptor. */
+	kchan_proc_del(ch);
+	kvfree(ch->bc);
 	ch->bc = NULL;
 	kchan_chan_discard(ch);
 }
@@ -758,7 +802,7 @@ static void kchan_sub_free(struct kref *kref)
 	struct kchan *ch = sub->end.ch;
 
 	kchan_budget_uncharge(sub->user, sizeof(*sub));
-	kfree(sub);
+	kvfree(sub);
 	kchan_put(ch);
 }
 
@@ -1017,7 +1061,7 @@ static void kchan_bcast_show_fdinfo(struct seq_file *m, struct file *file)
 	if (!bc->lossy)
 		kchan_bcast_gate_scan(ch);
 	seq_printf(m, "kchan-id:\t%llu\n", ch->id);
-	seq_printf(m, "kind:\tbroadcast%s\n", bc->lossy ? " lossy" : "");
+	seq_printf(m, "kind:\tbroadcast%s\n", bc->lossy ? "-lossy" : "");
 	seq_printf(m, "elem-size:\t%u\n", ch->ring.elem_size);
 	seq_printf(m, "capacity:\t%u\n", ch->ring.capacity);
 	seq_printf(m, "held:\t%llu\n", ch->ring.tail - ch->ring.head);
@@ -1059,13 +1103,45 @@ static void kchan_sub_show_fdinfo(struct seq_file *m, struct file *file)
 }
 #endif
 
+/* Close the channel, unless it is closed already, and unlock. */
+static void kchan_bcast_close_on_release(struct kchan *ch)
+{
+	if (ch->closed)
+		mutex_unlock(&ch->lock);
+	else
+		kchan_bcast_close_locked(ch);
+}
+
+static void kchan_bcast_release_work(struct work_struct *work)
+{
+	struct kchan_bcast *bc = container_of(work, struct kchan_bcast, release);
+	struct kchan *ch = bc->ch;
+
+	/* A worker cannot be killed; killable keeps it out of hung-task reports. */
+	if (!WARN_ON_ONCE(mutex_lock_killable(&ch->lock)))
+		kchan_bcast_close_on_release(ch);
+	kchan_put(ch);
+}
+
+/*
+ * The broadcast descriptor's last close: nothing can send any more, so
+ * the channel is closed, as a pipe's readers see the end of the file -
+ * the subscribers drain what was sent, then see "closed".  The channel
+ * lock may be held across a stalled user copy: a task exiting must not
+ * wait for it, so a work item closes the channel then.
+ */
 static int kchan_bcast_release(struct inode *inode, struct file *file)
 {
 	struct kchan *ch = file->private_data;
 
-	kchan_proc_del(ch);
 	kchan_selector_end_gone(&ch->end);
-	kchan_put(ch);
+	if (mutex_trylock(&ch->lock)) {
+		kchan_bcast_close_on_release(ch);
+		kchan_put(ch);
+		return 0;
+	}
+	INIT_WORK(&ch->bc->release, kchan_bcast_release_work);
+	kchan_defer(&ch->bc->release);
 	return 0;
 }
 
@@ -1147,11 +1223,12 @@ int kchan_bcast_create_fd(const struct kchan_create *args)
 	ch = kchan_chan_new(args, &kchan_bcast_end_ops, sizeof(*bc));
 	if (IS_ERR(ch))
 		return PTR_ERR(ch);
-	bc = kzalloc(sizeof(*bc), GFP_KERNEL_ACCOUNT);
+	bc = kchan_alloc(sizeof(*bc), true);
 	if (!bc) {
 		kchan_chan_discard(ch);
 		return -ENOMEM;
 	}
+	bc->ch = ch;
 	INIT_LIST_HEAD(&bc->subs);
 	INIT_LIST_HEAD(&bc->sleepers);
 	spin_lock_init(&bc->sleep_lock);
@@ -1185,7 +1262,7 @@ static long kchan_sub_create_fd(struct kchan *ch, const void __user *uarg)
 	ret = kchan_budget_charge(user, sizeof(*sub));
 	if (ret)
 		return ret;
-	sub = kzalloc(sizeof(*sub), GFP_KERNEL_ACCOUNT);
+	sub = kchan_alloc(sizeof(*sub), true);
 	if (!sub) {
 		kchan_budget_uncharge(user, sizeof(*sub));
 		return -ENOMEM;
@@ -1220,6 +1297,9 @@ static long kchan_sub_create_fd(struct kchan *ch, const void __user *uarg)
 		return -EINTR;
 	}
 	sub->id = ++bc->last_sub_id;
+	/* The oldest held is what the slowest has still to receive. */
+	if (!bc->lossy && (args.flags & KCHAN_SUBSCRIBE_OLDEST))
+		kchan_bcast_gate_scan(ch);
 	sub->cursor = args.flags & KCHAN_SUBSCRIBE_OLDEST ? ch->ring.head :
 							    ch->ring.tail;
 	list_add_tail(&sub->node, &bc->subs);

@@ -235,10 +235,19 @@ TEST(row_of_broadcast_channel)
 	ASSERT_EQ(1, kchan_recv(subs[2], &v));
 	ASSERT_EQ(0, kt_worker_join(&w));
 	close(subs[2]);
+	close(lossless);
+
+	/*
+	 * Its broadcast descriptor's close(2) closes the channel, which stays
+	 * listed while subscribers hold it, and goes with the last of them.
+	 */
+	close(bch);
+	PROC_ROW(id, &r);
+	EXPECT_EQ(1, r.closed);
+	EXPECT_EQ(2, r.subscribers);
 	close(subs[1]);
 	close(subs[0]);
-	close(lossless);
-	close(bch);
+	EXPECT_EQ(0, kt_proc_row(id, &r));
 }
 
 /* A new channel's line: the creator, the geometry, nothing queued. */

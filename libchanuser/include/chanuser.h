@@ -328,7 +328,8 @@ int kchan_selector_wait(int sel, uint64_t *tag, int64_t timeout_ns);
  * elements of @elem_size bytes, each stored once however many subscribe.
  * @capacity >= 1 (else -EINVAL).  @flags: KCHAN_CLOEXEC, KCHAN_NONBLOCK,
  * KCHAN_LOSSY.  The descriptor sends: every send form, select send cases,
- * write(2); kchan_close() closes the channel.  Receiving on it is -EBADF.
+ * write(2); kchan_close() closes the channel, and so does its last
+ * close(2).  Receiving on it is -EBADF.
  * Lossless (default): a send blocks while the slowest subscriber still has
  * @capacity elements to receive.  KCHAN_LOSSY: a send never blocks, the
  * oldest element is overwritten.

@@ -407,7 +407,9 @@ struct kchan_stats {
  * %KCHAN_IOC_CLOSE on the broadcast descriptor: sends fail with EPIPE;
  * every subscriber first receives what was sent before, then sees
  * "closed".  The close(2) of a subscriber's last descriptor unsubscribes
- * it (a lossless sender waiting for it proceeds).  %KCHAN_IOC_INFO: on a
+ * it (a lossless sender waiting for it proceeds); that of the broadcast
+ * descriptor's last descriptor closes the channel, unless it is closed
+ * already: nothing can send on it any more.  %KCHAN_IOC_INFO: on a
  * subscriber, @len is the elements waiting for it; on the broadcast
  * descriptor, the elements held.
  */
