@@ -59,7 +59,7 @@ all) modes=(det cross) ;;
 *) echo "bench/run.sh: --mode must be det, cross or all" >&2; exit 2 ;;
 esac
 
-for p in throughput pingpong mpmc select memory wakeall bcast; do
+for p in throughput pingpong mpmc select memory wakeall bcast bsoak; do
 	[ -x "$bin/$p" ] || { echo "bench/run.sh: no $bin/$p: run 'make -C bench'" >&2; exit 2; }
 done
 [ -n "$kver" ] || kver=$("$top/selftests/qemu/find-kernel.sh")
@@ -79,7 +79,7 @@ run_mode() {
 	if [ "$m" = det ]; then
 		rounds=3
 		env=(QEMU_ICOUNT=1)
-		progs=(throughput:3 pingpong:3 mpmc:3 select:3 memory:1 wakeall:1 bcast:3)
+		progs=(throughput:3 pingpong:3 mpmc:3 select:3 memory:1 wakeall:1 bcast:3 bsoak:1)
 	else
 		rounds=5
 		# Without tsc=reliable the clocksource watchdog drops the TSC
