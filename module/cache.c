@@ -13,28 +13,33 @@
  *
  * Allocations sized by user space fail rather than OOM-kill: the memory
  * cgroup charge carries __GFP_RETRY_MAYFAIL, so a cgroup at its memory.max
- * gets -ENOMEM back.  Above a page, kchan_alloc() tries kmalloc() only
- * lightly (__GFP_NORETRY, as kvmalloc() would without the retry flag) and
- * falls back to vmalloc() - order-0 pages - so that a parked 64 KiB element,
- * allocated under a channel lock, never waits for compaction.
+ * gets -ENOMEM back.  (The exception is kchan_msg_copy(), __GFP_NOFAIL:
+ * the element it copies must not be lost.)  Above a page, kchan_alloc()
+ * tries kmalloc() only lightly (__GFP_NORETRY, as kvmalloc() would without
+ * the retry flag) and falls back to vmalloc() - order-0 pages - so that a
+ * parked 64 KiB element, allocated under a channel lock, never waits for
+ * compaction.
  *
- * Channel objects, small parked elements (struct kchan_msg), the waits of
- * blocked calls with few cases (struct kchan_wait) and the per-call
- * bookkeeping of large selects (scratch) come from dedicated caches,
- * created at module load and destroyed at unload; SLUB serves them from
- * per-CPU slabs.  Larger ones come from kchan_alloc().
+ * Dedicated caches, created at module load and destroyed at unload, hold
+ * channel objects (kchan), small parked elements (kchan_msg), the waits of
+ * blocked calls with up to four cases (kchan_wait), a plain blocked send
+ * or receive with its element of up to KCHAN_WAIT1_INLINE bytes in one
+ * object (kchan_wait1) and the per-call bookkeeping of large selects
+ * (kchan_scratch); SLUB serves them from per-CPU slabs.  Larger ones come
+ * from kchan_alloc().
  *
- * One freed small message, one freed small wait and one freed scratch
- * object per CPU are kept for the next task that needs one there (the
- * percpu_spare parameter; on by default): a ping-pong blocks on every
- * message, a fan-in server selects over many channels for every message,
- * and this spares them slab round trips with their memory cgroup charges
- * and, with init_on_alloc (Debian's default), the zeroing of every object
- * (the kernel's answer to Go's sync.Pool).  A spare object stays charged
- * to the cgroup that first allocated it - two small objects and one of
- * KCHAN_SCRATCH_BYTES per CPU at most - and to no budget while it waits.
- * A spare also hides a use after free of the object from KASAN, so the
- * debug lane runs with percpu_spare=0.
+ * Each CPU keeps one freed object of each of the last four caches for the
+ * next task that needs one there (kchan_msg_spare, kchan_wait_spare,
+ * kchan_wait1_spare, kchan_scratch_spare; the kernel's answer to Go's
+ * sync.Pool): a ping-pong blocks on every message and a fan-in server
+ * selects over many channels for every message, and a spare saves them a
+ * slab round trip with its memory cgroup charge and, with init_on_alloc
+ * (Debian's default), the zeroing.  A spare stays charged to the cgroup
+ * that first allocated it - 256 + 2 * 512 bytes and KCHAN_SCRATCH_BYTES
+ * per CPU at most - and to no budget while it waits.  The percpu_spare
+ * parameter (on by default) turns all four off; a spare hides a use after
+ * free of its object from KASAN, so the debug lane runs with
+ * percpu_spare=0.
  *
  * kchan_nr_allocs counts every allocation made here - all but the per-user
  * budget entries and the work item of a give-back (wait.c) - so a test

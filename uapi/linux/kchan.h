@@ -33,6 +33,11 @@
  *   not all zero (the caller asks for a feature this kernel lacks), or
  *   @size is larger than a page.
  * - EPIPE: send on a closed channel, or a second close.
+ * - EOVERFLOW: a receive (any form, a select's or a selector's receive
+ *   case) on a subscriber of a %KCHAN_LOSSY broadcast channel whose
+ *   cursor fell behind the oldest element held: reported once per gap,
+ *   nothing received; %KCHAN_IOC_LOST counts the elements missed, and
+ *   the next receive gets the oldest element held.
  * - EAGAIN: the operation would block and the descriptor is O_NONBLOCK
  *   or the call passed %KCHAN_XFER_NONBLOCK (%KCHAN_SELECT_NONBLOCK for a
  *   select, which ignores O_NONBLOCK; %KCHAN_SELECTOR_WAIT_NONBLOCK, or a
