@@ -332,7 +332,9 @@ int main(int argc, char **argv)
 			for (i = 0; i < sizeof(hubs) / sizeof(hubs[0]); i++) {
 				r.ops = &hubs[i];
 				r.n = (uint32_t)bench_count(ns[k], 1);
+				bench_settle();
 				reap(spawn(0, measure_publish, &r));
+				bench_settle();
 				reap(spawn(0, measure_deliver, &r));
 			}
 	return 0;

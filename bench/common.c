@@ -116,6 +116,11 @@ size_t bench_count(size_t n, size_t min)
 	return n < min ? min : n;
 }
 
+void bench_settle(void)
+{
+	usleep(200000);
+}
+
 void bench_result(int round, const char *bcase, unsigned int size,
 		  const char *impl, const char *metric, double value,
 		  const char *unit, enum better better)

@@ -36,6 +36,15 @@ void bench_init(int argc, char **argv);
 /* @n scaled down in quick mode (never below @min). */
 size_t bench_count(size_t n, size_t min);
 
+/*
+ * Let the kernel finish what earlier cases left behind (RCU callbacks,
+ * freed stacks, memcg flushes) before the next measurement: a 200 ms
+ * sleep, which costs no wall time in deterministic mode (-icount with
+ * sleep=off skips idle time), but keeps that work out of the next
+ * measurement's instruction count.
+ */
+void bench_settle(void);
+
 static inline uint64_t now_ns(void)
 {
 	struct timespec ts;

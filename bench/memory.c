@@ -165,11 +165,6 @@ struct run {
 	bool cgroup;
 };
 
-static void settle(void)
-{
-	usleep(200000);		/* RCU frees; costs no wall time with -icount */
-}
-
 static void measure(void *arg)
 {
 	const struct run *r = arg;
@@ -193,7 +188,7 @@ static void measure(void *arg)
 		ops->create(fds, i);
 	for (i = 0; i < warm; i++)
 		ops->destroy(fds, i);
-	settle();
+	bench_settle();
 
 	if (r->cgroup)
 		cg0 = read_file_ll(CGROUP "/memory.current");
@@ -202,7 +197,7 @@ static void measure(void *arg)
 	for (i = 0; i < r->n; i++)
 		ops->create(fds, i);
 	t1 = now_ns();
-	settle();
+	bench_settle();
 	if (r->cgroup)
 		cg1 = read_file_ll(CGROUP "/memory.current");
 	mi1 = meminfo_kernel();
