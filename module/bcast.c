@@ -775,8 +775,7 @@ static void kchan_sub_info(struct kchan_end *end, struct kchan_info *info)
 {
 	info->len = min_t(u64, kchan_sub_len(kchan_to_sub(end)),
 			  end->ch->ring.capacity);
-	info->sendq = 0;
-	info->recvq = 0;
+	kchan_nudge_count(end, &info->sendq, &info->recvq);
 }
 
 static const struct kchan_end_ops kchan_sub_end_ops = {

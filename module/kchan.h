@@ -501,6 +501,7 @@ void kchan_enqueue(struct kchan *ch, struct kchan_queue *q,
 void kchan_dequeue(struct kchan *ch, struct kchan_waiter *w);
 void kchan_nudge_enqueue(struct kchan_end *end, struct kchan_waiter *w,
 			 __poll_t events);
+void kchan_nudge_count(struct kchan_end *end, u32 *senders, u32 *receivers);
 bool kchan_nudge_dequeue(struct kchan_end *end, struct kchan_waiter *w);
 void kchan_drop_queue(struct kchan *ch, struct kchan_queue *q);
 void kchan_drop_waiters(struct kchan *ch);

@@ -297,6 +297,36 @@ void kchan_nudge_enqueue(struct kchan_end *end, struct kchan_waiter *w,
 }
 
 /**
+ * kchan_nudge_count() - count the nudged waiters queued on an end
+ * @end: the end
+ * @senders: out: those waiting to send
+ * @receivers: out: those waiting to receive
+ *
+ * A walk of poll_wq under its lock, for %KCHAN_IOC_INFO: nudged waiters
+ * are not counted as they come and go, since a killed one leaves without
+ * the channel lock (kchan_abandon()).  Pollers and selector cases on the
+ * same queue are not waiters and are skipped.
+ */
+void kchan_nudge_count(struct kchan_end *end, u32 *senders, u32 *receivers)
+{
+	wait_queue_entry_t *wqe;
+	unsigned long flags;
+
+	*senders = 0;
+	*receivers = 0;
+	spin_lock_irqsave(&end->poll_wq.lock, flags);
+	list_for_each_entry(wqe, &end->poll_wq.head, entry) {
+		if (wqe->func != kchan_nudge_wake)
+			continue;
+		if (container_of(wqe, struct kchan_waiter, wqe)->sender)
+			(*senders)++;
+		else
+			(*receivers)++;
+	}
+	spin_unlock_irqrestore(&end->poll_wq.lock, flags);
+}
+
+/**
  * kchan_nudge_dequeue() - take a nudged waiter off its end
  * @end: the end
  * @w: a waiter kchan_nudge_enqueue() queued

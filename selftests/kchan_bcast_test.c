@@ -423,6 +423,40 @@ TEST(lossless_blocks_on_the_slowest_and_releases_on_receive)
 	close(bch);
 }
 
+/*
+ * KCHAN_IOC_INFO's recvq on a subscriber counts the tasks blocked
+ * receiving on it, as on a channel, and only on it: kchanstat and the
+ * tests find stuck subscribers by it.
+ */
+TEST(blocked_subscriber_receivers_count_in_recvq)
+{
+	int bch = KT_MAKE_BCAST(4, 0), a = KT_SUBSCRIBE(bch, 0);
+	int b = KT_SUBSCRIBE(bch, 0);
+	struct kt_worker w1, w2;
+	struct pollfd p = { .fd = a, .events = POLLIN };
+	struct kchan_info info;
+
+	ASSERT_EQ(0, kt_start_recv(&w1, a));
+	ASSERT_EQ(0, kt_start_recv(&w2, a));
+	ASSERT_EQ(0, kt_wait_queues(a, 0, 2));
+	/* A poller is no blocked receiver. */
+	EXPECT_EQ(0, poll(&p, 1, 1));
+	ASSERT_EQ(0, kt_info(b, &info));
+	EXPECT_EQ(0, info.recvq);
+	EXPECT_EQ(0, info.sendq);
+	ASSERT_EQ(0, kt_info(bch, &info));
+	EXPECT_EQ(0, info.recvq);
+	ASSERT_EQ(0, send_seq(bch, 0, 2));
+	ASSERT_EQ(0, kt_worker_join(&w1));
+	ASSERT_EQ(0, kt_worker_join(&w2));
+	EXPECT_EQ(1, w1.ret);
+	EXPECT_EQ(1, w2.ret);
+	EXPECT_EQ(0, kt_wait_queues(a, 0, 0));
+	close(b);
+	close(a);
+	close(bch);
+}
+
 TEST(lossless_released_when_the_slowest_unsubscribes)
 {
 	int bch = KT_MAKE_BCAST(2, 0), fast = KT_SUBSCRIBE(bch, 0);
