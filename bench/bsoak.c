@@ -82,25 +82,6 @@ static void *subscriber_main(void *arg)
 	return NULL;
 }
 
-/* Kernel memory in bytes (see the header comment). */
-static long long meminfo_kernel(void)
-{
-	static const char *const keys[] = {
-		"Slab:", "VmallocUsed:", "Percpu:", "KernelStack:", "PageTables:",
-	};
-	FILE *f = fopen("/proc/meminfo", "re");
-	char key[64];
-	long long kb, sum = 0;
-
-	CHECK(f);
-	while (fscanf(f, "%63s %lld kB\n", key, &kb) == 2)
-		for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
-			if (!strcmp(key, keys[i]))
-				sum += kb;
-	fclose(f);
-	return sum * 1024;
-}
-
 struct run {
 	unsigned int flags;
 	const char *name;
@@ -150,7 +131,7 @@ static void soak(void *arg)
 		/* Let the subscribers run before the next burst. */
 		usleep(1000);
 		if (b >= warm)
-			samples[b - warm] = meminfo_kernel();
+			samples[b - warm] = bench_kernel_bytes();
 	}
 	CHECK(kchan_close(bch) == 0);
 	for (uint32_t i = 0; i < r->n; i++)

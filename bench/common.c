@@ -121,6 +121,24 @@ void bench_settle(void)
 	usleep(200000);
 }
 
+long long bench_kernel_bytes(void)
+{
+	static const char *const keys[] = {
+		"Slab:", "VmallocUsed:", "Percpu:", "KernelStack:", "PageTables:",
+	};
+	FILE *f = fopen("/proc/meminfo", "re");
+	char key[64];
+	long long kb, sum = 0;
+
+	CHECK(f);
+	while (fscanf(f, "%63s %lld kB\n", key, &kb) == 2)
+		for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+			if (!strcmp(key, keys[i]))
+				sum += kb;
+	fclose(f);
+	return sum * 1024;
+}
+
 void bench_result(int round, const char *bcase, unsigned int size,
 		  const char *impl, const char *metric, double value,
 		  const char *unit, enum better better)

@@ -45,6 +45,12 @@ size_t bench_count(size_t n, size_t min);
  */
 void bench_settle(void);
 
+/*
+ * The kernel's memory in bytes by /proc/meminfo: Slab + VmallocUsed +
+ * Percpu + KernelStack + PageTables, what kernel objects take.
+ */
+long long bench_kernel_bytes(void);
+
 static inline uint64_t now_ns(void)
 {
 	struct timespec ts;

@@ -138,26 +138,6 @@ static const struct obj_ops objs[] = {
 	{ "subscriber", "pipe", 2, pipe_default_create, pipe_destroy, true },
 };
 
-/* Kernel memory in bytes by /proc/meminfo (see the header comment). */
-static long long meminfo_kernel(void)
-{
-	static const char *const keys[] = {
-		"Slab:", "VmallocUsed:", "Percpu:", "KernelStack:", "PageTables:",
-	};
-	FILE *f = fopen("/proc/meminfo", "re");
-	char key[64];
-	long long kb, sum = 0;
-	size_t i;
-
-	CHECK(f);
-	while (fscanf(f, "%63s %lld kB\n", key, &kb) == 2)
-		for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
-			if (!strcmp(key, keys[i]))
-				sum += kb;
-	fclose(f);
-	return sum * 1024;
-}
-
 struct run {
 	const struct obj_ops *ops;
 	size_t n;
@@ -192,7 +172,7 @@ static void measure(void *arg)
 
 	if (r->cgroup)
 		cg0 = read_file_ll(CGROUP "/memory.current");
-	mi0 = meminfo_kernel();
+	mi0 = bench_kernel_bytes();
 	t0 = now_ns();
 	for (i = 0; i < r->n; i++)
 		ops->create(fds, i);
@@ -200,7 +180,7 @@ static void measure(void *arg)
 	bench_settle();
 	if (r->cgroup)
 		cg1 = read_file_ll(CGROUP "/memory.current");
-	mi1 = meminfo_kernel();
+	mi1 = bench_kernel_bytes();
 	t2 = now_ns();
 	for (i = 0; i < r->n; i++)
 		ops->destroy(fds, i);
