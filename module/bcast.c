@@ -1219,7 +1219,7 @@ int kchan_bcast_create_fd(const struct kchan_create *args)
 		return ret;
 	if (!args->capacity)
 		return -EINVAL;
-	ch = kchan_chan_new(args, &kchan_bcast_end_ops, sizeof(*bc));
+	ch = kchan_chan_new(args, &kchan_bcast_end_ops, sizeof(*bc), 0);
 	if (IS_ERR(ch))
 		return PTR_ERR(ch);
 	bc = kchan_alloc(sizeof(*bc), true);

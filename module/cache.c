@@ -113,6 +113,21 @@ unsigned long kchan_allocations(void)
 }
 
 /**
+ * kchan_alloc_page() - a zeroed page that user space may map, charged to
+ *	the caller
+ *
+ * For a shared ring (shring.c): zeroed, since user space will see it; at
+ * memory.max the allocation fails rather than OOM-kill.
+ *
+ * Return: the page, or NULL; free with put_page().
+ */
+struct page *kchan_alloc_page(void)
+{
+	kchan_count_alloc();
+	return alloc_page(KCHAN_GFP | __GFP_ZERO);
+}
+
+/**
  * kchan_alloc() - allocate user-sized memory, charged to the caller
  * @size: bytes
  * @zero: clear the memory
@@ -338,23 +353,23 @@ bool kchan_msg_inline(const struct kchan_wait *wait,
 }
 
 /**
- * kchan_msg_copy() - a message of its own holding the element of @src
+ * kchan_msg_from_data() - a message holding a copy of an element
  * @ch: the channel of the element
- * @src: the element, e.g. one that lives in a wait (kchan_msg_inline())
+ * @data: the element, struct kchan.ring.elem_size bytes in kernel memory
  *
  * For an element that must not be lost: the allocation does not fail and
  * the budget is charged whatever it holds.
  *
  * Return: the copy; free with kchan_msg_free().
  */
-struct kchan_msg *kchan_msg_copy(const struct kchan *ch,
-				 const struct kchan_msg *src)
+struct kchan_msg *kchan_msg_from_data(const struct kchan *ch, const void *data)
 {
-	size_t bytes = kchan_msg_bytes(src->size);
+	u32 esz = ch->ring.elem_size;
+	size_t bytes = kchan_msg_bytes(esz);
 	struct kchan_msg *msg;
 
 	kchan_budget_charge_anyway(ch->user, bytes);
-	if (src->size <= KCHAN_MSG_CACHED_SIZE) {
+	if (esz <= KCHAN_MSG_CACHED_SIZE) {
 		msg = kchan_take_spare(kchan_msg_spare);
 		if (!msg) {
 			kchan_count_alloc();
@@ -367,9 +382,24 @@ struct kchan_msg *kchan_msg_copy(const struct kchan *ch,
 	}
 	INIT_LIST_HEAD(&msg->node);
 	msg->user = ch->user;
-	msg->size = src->size;
-	memcpy(msg->data, src->data, src->size);
+	msg->size = esz;
+	memcpy(msg->data, data, esz);
 	return msg;
+}
+
+/**
+ * kchan_msg_copy() - a message of its own holding the element of @src
+ * @ch: the channel of the element
+ * @src: the element, e.g. one that lives in a wait (kchan_msg_inline())
+ *
+ * As kchan_msg_from_data().
+ *
+ * Return: the copy; free with kchan_msg_free().
+ */
+struct kchan_msg *kchan_msg_copy(const struct kchan *ch,
+				 const struct kchan_msg *src)
+{
+	return kchan_msg_from_data(ch, src->data);
 }
 
 /**

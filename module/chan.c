@@ -28,6 +28,7 @@
 
 #include "compat.h"
 #include "kchan.h"
+#include "shring.h"
 #include "trace.h"
 
 /*
@@ -300,10 +301,11 @@ static void kchan_chan_show_fdinfo(struct seq_file *m, struct file *file)
 	if (mutex_lock_killable(&ch->lock))
 		return;
 	seq_printf(m, "kchan-id:\t%llu\n", ch->id);
+	if (ch->shr)
+		seq_puts(m, "mappable:\t1\n");
 	seq_printf(m, "elem-size:\t%u\n", ch->ring.elem_size);
 	seq_printf(m, "capacity:\t%u\n", ch->ring.capacity);
-	seq_printf(m, "len:\t%llu\n",
-		   (u64)kchan_ring_count(&ch->ring) + ch->nr_returned);
+	seq_printf(m, "len:\t%llu\n", kchan_queued(ch));
 	seq_printf(m, "closed:\t%d\n", ch->closed);
 	seq_printf(m, "sendq:\t%u\n", ch->sendq.nr);
 	seq_printf(m, "recvq:\t%u\n", ch->recvq.nr);
@@ -378,7 +380,7 @@ static void kchan_chan_info(struct kchan_end *end, struct kchan_info *info)
 {
 	struct kchan *ch = end->ch;
 
-	info->len = kchan_ring_count(&ch->ring) + ch->nr_returned;
+	info->len = kchan_queued(ch);
 	info->sendq = ch->sendq.nr;
 	info->recvq = ch->recvq.nr;
 }
@@ -445,6 +447,7 @@ int kchan_validate_create(const struct kchan_create *args, u32 kind_flags)
  * @args: the creation's sizes, validated (kchan_check_limits())
  * @ops: what its end does
  * @extra: kernel bytes its kind adds, charged with it
+ * @chan_flags: %KCHAN_CHAN_NO_RING: the ring gets its shape but no storage
  *
  * Charges the caller's budget first: over it, nothing is allocated.  The
  * caller sets the end's first poll mask and gives the channel its file
@@ -454,7 +457,8 @@ int kchan_validate_create(const struct kchan_create *args, u32 kind_flags)
  * ERR_PTR(-ENOMEM).
  */
 struct kchan *kchan_chan_new(const struct kchan_create *args,
-			     const struct kchan_end_ops *ops, size_t extra)
+			     const struct kchan_end_ops *ops, size_t extra,
+			     u32 chan_flags)
 {
 	struct kchan_user *user;
 	struct kchan *ch;
@@ -486,7 +490,14 @@ struct kchan *kchan_chan_new(const struct kchan_create *args,
 	INIT_LIST_HEAD(&ch->returned);
 	kchan_end_init(&ch->end, ops, ch);
 	kref_init(&ch->refs);
-	ret = kchan_ring_init(&ch->ring, args->elem_size, args->capacity);
+	if (chan_flags & KCHAN_CHAN_NO_RING) {
+		/* The kind keeps the elements: the ring only has its shape. */
+		ret = kchan_ring_init(&ch->ring, args->elem_size, 0);
+		ch->ring.capacity = args->capacity;
+	} else {
+		ret = kchan_ring_init(&ch->ring, args->elem_size,
+				      args->capacity);
+	}
 	if (ret)
 		goto out_free_chan;
 	return ch;
@@ -506,6 +517,7 @@ out_uncharge:
  */
 void kchan_chan_discard(struct kchan *ch)
 {
+	kchan_shring_free(ch->shr);
 	kchan_ring_destroy(&ch->ring);
 	mutex_destroy(&ch->lock);
 	kchan_user_del_channel(ch->user, ch->charged);
@@ -572,15 +584,35 @@ out_discard:
  */
 int kchan_create_fd(const struct kchan_create *args)
 {
+	bool mappable = args->flags & KCHAN_MAPPABLE;
+	size_t extra = 0;
 	struct kchan *ch;
 	int ret;
 
-	ret = kchan_validate_create(args, 0);
+	ret = kchan_validate_create(args, KCHAN_MAPPABLE);
 	if (ret)
 		return ret;
-	ch = kchan_chan_new(args, &kchan_chan_end_ops, 0);
+	if (mappable) {
+		/* A rendezvous needs the kernel as its one arbiter. */
+		if (!args->capacity)
+			return -EINVAL;
+		ret = kchan_shring_extra(args->elem_size, args->capacity, &extra);
+		if (ret)
+			return ret;
+	}
+	ch = kchan_chan_new(args, &kchan_chan_end_ops, extra,
+			    mappable ? KCHAN_CHAN_NO_RING : 0);
 	if (IS_ERR(ch))
 		return PTR_ERR(ch);
+	if (mappable) {
+		ch->shr = kchan_shring_new(args->elem_size, args->capacity);
+		if (IS_ERR(ch->shr)) {
+			ret = PTR_ERR(ch->shr);
+			ch->shr = NULL;
+			kchan_chan_discard(ch);
+			return ret;
+		}
+	}
 	ch->end.ready = kchan_ready_mask(ch);
 	return kchan_chan_install(ch, &kchan_chan_fops, "[kchan]", args->flags);
 }

@@ -15,6 +15,10 @@
  *   takes it with mutex_lock_killable(): a task killed while waiting
  *   leaves (wait.c).  The one mutex_lock() is the destruction's, on a
  *   channel no task can reach any more.
+ * - A mappable channel's shared ring (struct kchan.shr, shring.c) is
+ *   guarded by no lock: its slot words are claimed and released with
+ *   atomic operations, and the kernel, under the channel lock, is one
+ *   participant among others.
  * - struct kchan.ready is the channel's poll mask, recomputed under the
  *   lock by kchan_unlock() each time the state changes, and read without
  *   the lock (poll, select's pre-check): one word, so one consistent
@@ -66,6 +70,7 @@ struct cgroup;
 struct file;
 struct kchan_bcast;
 struct kchan_create;
+struct kchan_shring;
 struct kchan_user;
 struct pid;
 struct work_struct;
@@ -226,6 +231,11 @@ struct kchan_end {
  * @charged: the bytes the channel itself is charged for; likewise.
  * @bc: the broadcast part of a broadcast channel (bcast.c), else NULL;
  *	set at creation, then read-only.
+ * @shr: the shared ring of a mappable channel (shring.c), which takes the
+ *	place of @ring's storage (@ring keeps the element size and capacity),
+ *	else NULL; set at creation, then read-only.  xfer.c moves elements
+ *	through it under the lock like through @ring, but its protocol needs
+ *	no lock, so that tasks outside the kernel can take part.
  * @owner: the creator's real user id, shown by /proc/kchan; set at
  *	creation, then read-only.
  * @id: the channel's id, unique among the channels of its @user; set at
@@ -256,6 +266,7 @@ struct kchan {
 	struct kchan_user *user;
 	size_t charged;
 	struct kchan_bcast *bc;
+	struct kchan_shring *shr;
 	kuid_t owner;
 	u64 id;
 	u32 slot;
@@ -421,7 +432,11 @@ int kchan_copy_out(void __user *uarg, const void *karg, size_t ksize,
 /* chan.c */
 int kchan_validate_create(const struct kchan_create *args, u32 kind_flags);
 struct kchan *kchan_chan_new(const struct kchan_create *args,
-			     const struct kchan_end_ops *ops, size_t extra);
+			     const struct kchan_end_ops *ops, size_t extra,
+			     u32 chan_flags);
+
+/* Flags of kchan_chan_new(). */
+#define KCHAN_CHAN_NO_RING	0x1	/* the kind keeps its elements itself */
 void kchan_chan_discard(struct kchan *ch);
 int kchan_chan_install(struct kchan *ch, const struct file_operations *fops,
 		       const char *name, u32 flags);
@@ -441,7 +456,8 @@ long kchan_send(struct kchan *ch, const u8 __user *elems, size_t count,
 long kchan_recv(struct kchan *ch, u8 __user *elems, size_t count,
 		const struct kchan_wait_opts *opts);
 int kchan_close(struct kchan *ch);
-__poll_t kchan_ready_mask(const struct kchan *ch);
+__poll_t kchan_ready_mask(struct kchan *ch);
+u64 kchan_queued(struct kchan *ch);
 void kchan_unlock(struct kchan *ch);
 void kchan_unlock_wake(struct kchan *ch);
 void kchan_release_returned(struct kchan *ch);
@@ -459,6 +475,7 @@ int kchan_cache_init(void);
 void kchan_cache_exit(void);
 unsigned long kchan_allocations(void);
 void *kchan_alloc(size_t size, bool zero);
+struct page *kchan_alloc_page(void);
 struct kchan *kchan_chan_alloc(void);
 void kchan_chan_free(struct kchan *ch);
 struct kchan_msg *kchan_msg_alloc(const struct kchan *ch);
@@ -470,6 +487,7 @@ bool kchan_msg_inline(const struct kchan_wait *wait,
 		      const struct kchan_msg *msg);
 struct kchan_msg *kchan_msg_copy(const struct kchan *ch,
 				 const struct kchan_msg *src);
+struct kchan_msg *kchan_msg_from_data(const struct kchan *ch, const void *data);
 void kchan_wait_free(struct kchan_wait *wait);
 void *kchan_scratch_alloc(void);
 void kchan_scratch_free(void *p);

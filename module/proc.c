@@ -62,6 +62,7 @@
 
 #include "compat.h"
 #include "kchan.h"
+#include "shring.h"
 
 static DEFINE_XARRAY_ALLOC(kchan_proc_chans);
 
@@ -220,7 +221,7 @@ static int kchan_proc_show(struct seq_file *m, void *v)
 	const char *kind = "channel";
 	bool lossy = false;
 	u32 nr_subs = 0;
-	u64 lost = 0;
+	u64 lost = 0, len;
 
 	if (v == SEQ_START_TOKEN) {
 		seq_puts(m, "id pid comm cgroup uid elem_size capacity len closed sendq recvq oldest_wait_ns kind subscribers lost\n");
@@ -235,14 +236,17 @@ static int kchan_proc_show(struct seq_file *m, void *v)
 	if (kchan_cgroup_path(ch->origin.cgrp, r->path, sizeof(r->path)))
 		r->path[0] = '\0';
 	kchan_proc_text(m, r->path);
+	len = kchan_ring_len(&ch->ring) + READ_ONCE(ch->nr_returned);
 	if (ch->bc) {
 		kchan_bcast_summary(ch, &lossy, &nr_subs, &lost);
 		kind = lossy ? "broadcast-lossy" : "broadcast";
+	} else if (ch->shr) {
+		len = kchan_shring_len(ch->shr) + READ_ONCE(ch->nr_returned);
 	}
 	seq_printf(m, " %u %u %u %llu %d %u %u %llu %s %u %llu\n",
 		   from_kuid_munged(cred->user_ns, ch->owner),
 		   ch->ring.elem_size, ch->ring.capacity,
-		   (u64)kchan_ring_len(&ch->ring) + READ_ONCE(ch->nr_returned),
+		   len,
 		   READ_ONCE(ch->closed), READ_ONCE(ch->sendq.nr),
 		   READ_ONCE(ch->recvq.nr),
 		   kchan_oldest_wait(ch, local_clock()), kind, nr_subs, lost);

@@ -42,14 +42,134 @@
  * closed and drained is received after a receiver already saw "closed".
  */
 #include <linux/math64.h>
+#include <linux/pagemap.h>
 #include <linux/minmax.h>
 #include <linux/uaccess.h>
 
 #include "kchan.h"
+#include "shring.h"
 #include "trace.h"
 
 #define KCHAN_EV_IN	(EPOLLIN | EPOLLRDNORM)
 #define KCHAN_EV_OUT	(EPOLLOUT | EPOLLWRNORM)
+
+static void kchan_return_msg(struct kchan *ch, struct kchan_msg *msg);
+
+/*
+ * --- A mappable channel's shared ring --------------------------------------
+ *
+ * A mappable channel (KCHAN_MAPPABLE) keeps its elements in a shared ring
+ * (shring.c) instead of a plain one (ring.h).  Its protocol needs no lock,
+ * so that tasks outside the kernel can take part; here the kernel, holding
+ * the channel lock, is one participant (map id 0), and everything else -
+ * handoff to blocked receivers, blocked senders moving in, given-back
+ * elements, close - is the plain channel's.  Each step tests ch->shr once
+ * and otherwise runs the plain ring's code as it was.
+ */
+
+/*
+ * The poll events of a channel with a shared ring, the channel locked:
+ * kchan_ready_mask()'s rules over the ring's hints.
+ */
+static noinline __poll_t kchan_shared_ready_mask(struct kchan *ch)
+{
+	__poll_t mask = 0;
+
+	if (kchan_shring_readable(ch->shr) || ch->nr_returned || ch->sendq.nr)
+		mask |= KCHAN_EV_IN;
+	if (kchan_shring_writable(ch->shr) || ch->recvq.nr)
+		mask |= KCHAN_EV_OUT;
+	return mask;
+}
+
+/*
+ * Queue the element at @src in the shared ring.  Returns 1, -EFAULT or
+ * %KCHAN_WOULD_BLOCK.  A cancelled claim is voided, and a void counts in
+ * the length until a receive skips it; so the element is faulted in before
+ * a slot is claimed, and only a page that goes away in between leaves a
+ * void behind.  A full ring would block: the element is not even read.
+ */
+static noinline int kchan_shared_put_user(struct kchan *ch, const u8 __user *src)
+{
+	struct kchan_shring *r = ch->shr;
+	u64 pos;
+
+	if (!kchan_shring_writable(r))
+		return KCHAN_WOULD_BLOCK;
+	if (fault_in_readable((const char __user *)src, r->elem_size))
+		return -EFAULT;
+	if (kchan_shring_claim_send(r, &pos) != 1)
+		return KCHAN_WOULD_BLOCK;
+	if (copy_from_user(kchan_shring_elem(r, pos), src, r->elem_size)) {
+		kchan_shring_void(r, pos);
+		return -EFAULT;
+	}
+	kchan_shring_publish(r, pos);
+	return 1;
+}
+
+/*
+ * The first blocked sender's element takes a slot of the shared ring.  The
+ * slot is claimed before the sender, so that a ring filled meanwhile by a
+ * task outside the kernel claims no sender it cannot serve.
+ */
+static noinline bool kchan_shared_refill(struct kchan *ch)
+{
+	struct kchan_shring *r = ch->shr;
+	struct kchan_waiter *w;
+	u64 pos;
+
+	while ((w = kchan_first_waiter(ch, &ch->sendq))) {
+		if (kchan_shring_claim_send(r, &pos) != 1)
+			return false;
+		memcpy(kchan_shring_elem(r, pos), w->msg->data, r->elem_size);
+		if (kchan_claim(ch, w)) {
+			kchan_shring_publish(r, pos);
+			kchan_complete(ch, w, KCHAN_DONE);
+			ch->sends++;
+			return true;
+		}
+		kchan_shring_void(r, pos);
+	}
+	return false;
+}
+
+/*
+ * Take the oldest element of the shared ring into @dst.  Returns 1, 0
+ * (empty) or -EFAULT: a taken slot belongs to the next lap, so an element
+ * that cannot be copied out goes to the front of the channel, where the
+ * next receive finds it first.
+ */
+static noinline int kchan_shared_take_user(struct kchan *ch, u8 __user *dst)
+{
+	struct kchan_shring *r = ch->shr;
+	u8 *elem;
+	u64 pos;
+
+	if (kchan_shring_claim_recv(r, &pos) != 1)
+		return 0;
+	elem = kchan_shring_elem(r, pos);
+	if (copy_to_user(dst, elem, r->elem_size)) {
+		kchan_return_msg(ch, kchan_msg_from_data(ch, elem));
+		kchan_shring_release(r, pos);
+		return -EFAULT;
+	}
+	kchan_shring_release(r, pos);
+	return 1;
+}
+
+/**
+ * kchan_queued() - the elements queued in a channel
+ * @ch: the channel, locked
+ *
+ * Return: those in the ring and those given back to its front.
+ */
+u64 kchan_queued(struct kchan *ch)
+{
+	u32 n = ch->shr ? kchan_shring_len(ch->shr) : kchan_ring_count(&ch->ring);
+
+	return (u64)n + ch->nr_returned;
+}
 
 /**
  * kchan_ready_mask() - the poll events the channel's state makes true
@@ -64,12 +184,14 @@
  *
  * Return: the EPOLL* mask.
  */
-__poll_t kchan_ready_mask(const struct kchan *ch)
+__poll_t kchan_ready_mask(struct kchan *ch)
 {
 	__poll_t mask = 0;
 
 	if (ch->closed)
 		return KCHAN_EV_IN | KCHAN_EV_OUT | EPOLLHUP;
+	if (ch->shr)
+		return kchan_shared_ready_mask(ch);
 	if (!kchan_ring_empty(&ch->ring) || ch->nr_returned || ch->sendq.nr)
 		mask |= KCHAN_EV_IN;
 	if (!kchan_ring_full(&ch->ring) || ch->recvq.nr)
@@ -137,9 +259,12 @@ bool kchan_case_ready(struct kchan *ch, bool send,
 	if (ch->closed)
 		return true;
 	if (send)
-		return !kchan_ring_full(&ch->ring) ||
+		return (ch->shr ? kchan_shring_writable(ch->shr) :
+				  !kchan_ring_full(&ch->ring)) ||
 		       kchan_has_partner(ch, &ch->recvq, self);
-	return ch->nr_returned || !kchan_ring_empty(&ch->ring) ||
+	return ch->nr_returned ||
+	       (ch->shr ? kchan_shring_readable(ch->shr) :
+			  !kchan_ring_empty(&ch->ring)) ||
 	       kchan_has_partner(ch, &ch->sendq, self);
 }
 
@@ -155,6 +280,7 @@ int kchan_send_step(struct kchan *ch, const u8 __user *src)
 {
 	u32 esz = ch->ring.elem_size;
 	struct kchan_waiter *w;
+	int ret;
 
 	lockdep_assert_held(&ch->lock);
 
@@ -173,6 +299,12 @@ int kchan_send_step(struct kchan *ch, const u8 __user *src)
 		}
 	}
 
+	if (ch->shr) {
+		ret = kchan_shared_put_user(ch, src);
+		if (ret == 1)
+			ch->sends++;
+		return ret;
+	}
 	if (kchan_ring_full(&ch->ring))
 		return KCHAN_WOULD_BLOCK;
 	if (copy_from_user(kchan_ring_back(&ch->ring), src, esz))
@@ -209,8 +341,11 @@ static void kchan_return_msg(struct kchan *ch, struct kchan_msg *msg)
 static bool kchan_refill_from_sender(struct kchan *ch)
 {
 	struct kchan_ring *ring = &ch->ring;
-	struct kchan_waiter *w = kchan_claim_first(ch, &ch->sendq);
+	struct kchan_waiter *w;
 
+	if (ch->shr)
+		return kchan_shared_refill(ch);
+	w = kchan_claim_first(ch, &ch->sendq);
 	if (!w)
 		return false;
 	memcpy(kchan_ring_back(ring), w->msg->data, ring->elem_size);
@@ -234,6 +369,7 @@ int kchan_recv_step(struct kchan *ch, u8 __user *dst)
 	u32 esz = ring->elem_size;
 	struct kchan_waiter *w;
 	struct kchan_msg *msg;
+	int ret;
 
 	lockdep_assert_held(&ch->lock);
 
@@ -248,7 +384,16 @@ int kchan_recv_step(struct kchan *ch, u8 __user *dst)
 		return 1;
 	}
 
-	if (!kchan_ring_empty(ring)) {
+	if (ch->shr) {
+		ret = kchan_shared_take_user(ch, dst);
+		if (ret < 0)
+			return ret;
+		if (ret) {
+			ch->recvs++;
+			kchan_refill_from_sender(ch);
+			return 1;
+		}
+	} else if (!kchan_ring_empty(ring)) {
 		if (copy_to_user(dst, kchan_ring_front(ring), esz))
 			return -EFAULT;
 		kchan_ring_pop(ring);
@@ -486,7 +631,7 @@ static long kchan_send_run(struct kchan *ch, const u8 __user *src, size_t n)
 	long ret;
 
 	lockdep_assert_held(&ch->lock);
-	if (n == 1 || ch->closed || !list_empty(&ch->recvq.list))
+	if (n == 1 || ch->closed || !list_empty(&ch->recvq.list) || ch->shr)
 		return kchan_send_step(ch, src);
 	ret = kchan_ring_push_user(&ch->ring, src, n);
 	if (ret > 0)
@@ -506,7 +651,8 @@ static long kchan_recv_run(struct kchan *ch, u8 __user *dst, size_t n)
 	long ret, i;
 
 	lockdep_assert_held(&ch->lock);
-	if (n == 1 || !list_empty(&ch->returned) || kchan_ring_empty(ring))
+	if (n == 1 || !list_empty(&ch->returned) || ch->shr ||
+	    kchan_ring_empty(ring))
 		return kchan_recv_step(ch, dst);
 	ret = kchan_ring_pop_user(ring, dst, n);
 	if (ret > 0)
@@ -660,6 +806,8 @@ int kchan_close(struct kchan *ch)
 		return -EINTR;
 	if (!ch->closed) {
 		WRITE_ONCE(ch->closed, true);
+		if (ch->shr)
+			kchan_shring_set_closed(ch->shr);
 		woken = kchan_close_queue(ch, &ch->sendq) +
 			kchan_close_queue(ch, &ch->recvq);
 		ret = 0;

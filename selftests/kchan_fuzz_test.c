@@ -70,7 +70,7 @@ struct fz_spec {
 	uint64_t capacity;
 	bool nonblock;
 	bool closed;		/* KCHAN_IOC_CLOSE it when (re)created */
-	uint32_t flags;		/* KCHAN_BROADCAST, KCHAN_LOSSY */
+	uint32_t flags;		/* KCHAN_BROADCAST, KCHAN_LOSSY, KCHAN_MAPPABLE */
 	bool subscriber;	/* a subscriber of slot @of instead */
 	unsigned int of;
 };
@@ -93,6 +93,10 @@ static const struct fz_spec fz_specs[] = {
 	{ 8, 4, true, false, 0, true, FZ_BCAST },
 	{ 16, 2, false, false, 0, true, FZ_BCAST + 1 },	/* blocking */
 	{ 8, 2, true, false, 0, true, FZ_BCAST + 2 },
+	/* Mappable: the shared ring of the fast path. */
+	{ 8, 4, true, false, KCHAN_MAPPABLE },
+	{ 64, 1, false, false, KCHAN_MAPPABLE },	/* blocking */
+	{ 16, 3, true, true, KCHAN_MAPPABLE },		/* closed */
 };
 #define FZ_NBCAST	3
 #define FZ_NSUB		3
@@ -536,7 +540,7 @@ static void fz_fill_struct(uint64_t *r, FIXTURE_DATA(fuzz) *self, unsigned long 
 
 		sz = fz_size(r, sizeof(*c), &dirty);
 		c->size = sz;
-		c->flags = fz_pct(r, 85) ? fz_below(r, 4) : (uint32_t)fz_next(r);
+		c->flags = fz_pct(r, 85) ? fz_below(r, 32) : (uint32_t)fz_next(r);
 		c->elem_size = fz_pct(r, 80) ? es[fz_below(r, 7)] : (uint32_t)fz_next(r);
 		c->__reserved = fz_pct(r, 90) ? 0 : (uint32_t)fz_next(r) | 1;
 		/* Rings of 64 MiB now and then, small ones mostly. */

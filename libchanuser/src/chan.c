@@ -6,6 +6,8 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
 
 /*
  * chanuser.h first: if its copies of the KCHAN_* flags ever differed from
@@ -32,8 +34,28 @@ static int create(size_t elem_size, size_t capacity, unsigned int flags)
 	return sys_dev_ioctl(KCHAN_IOC_CREATE, &arg);
 }
 
+/*
+ * Whether buffered channels are made mappable (KCHAN_MAPPABLE): while the
+ * fast path is built in steps (Documentation/design/fastpath.rst), only
+ * with KCHAN_FASTPATH=1 in the environment.  Read once; a race between
+ * two first calls reads the same value twice.
+ */
+static int fastpath_wanted(void)
+{
+	static int wanted = -1;
+
+	if (wanted < 0) {
+		const char *v = getenv("KCHAN_FASTPATH");
+
+		wanted = v && !strcmp(v, "1");
+	}
+	return wanted;
+}
+
 int kchan_make(size_t elem_size, size_t capacity, unsigned int flags)
 {
+	if (capacity && fastpath_wanted())
+		flags |= KCHAN_MAPPABLE;
 	return create(elem_size, capacity, flags);
 }
 

@@ -117,13 +117,21 @@
  * The capacity must be at least 1.  See DOC: Broadcast channels.
  */
 #define KCHAN_BROADCAST		0x8U
+/**
+ * KCHAN_MAPPABLE - create a buffered channel whose ring is kept in the
+ * shared format of the mapped fast path (Documentation/design/fastpath.rst):
+ * the same channel to every operation, which the kernel moves elements of
+ * without holding the channel's lock.  The capacity must be at least 1;
+ * not with %KCHAN_BROADCAST.  (Mapping it is a later step.)
+ */
+#define KCHAN_MAPPABLE		0x10U
 
 /**
  * struct kchan_create - argument of %KCHAN_IOC_CREATE
  * @size: sizeof(struct kchan_create) as known to user space; at least
  *	%KCHAN_CREATE_SIZE_VER0.
  * @flags: %KCHAN_CLOEXEC, %KCHAN_NONBLOCK, %KCHAN_BROADCAST, and with it
- *	%KCHAN_LOSSY; other bits must be zero.
+ *	%KCHAN_LOSSY, or %KCHAN_MAPPABLE; other bits must be zero.
  * @elem_size: size of one element in bytes, 1 to %KCHAN_ELEM_SIZE_MAX.
  * @__reserved: must be zero.
  * @capacity: number of elements the ring holds, 0 to %KCHAN_CAPACITY_MAX;

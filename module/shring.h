@@ -1,0 +1,100 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * kchan: the shared ring of a mappable channel - the data structure and
+ * the lock-free protocol of Documentation/design/fastpath.rst.
+ *
+ * The ring lives in pages that user space may map and write, so nothing
+ * in them is trusted: positions are reduced modulo the capacity the kernel
+ * owns, slot words are only compared and swapped, every loop is bounded.
+ * struct kchan_shring itself is kernel memory and read-only after
+ * kchan_shring_init(), except @closed (set once, under the channel lock).
+ * The protocol needs no lock; the channel lock only serialises the waits.
+ */
+#ifndef _KCHAN_SHRING_H
+#define _KCHAN_SHRING_H
+
+#include <linux/bits.h>
+#include <linux/math64.h>
+#include <linux/types.h>
+
+struct page;
+
+/*
+ * A slot word: bits 63..18 the position (mod 2^46) the slot is for, 17..16
+ * its state, 15..0 the owner (the map id of the claimer; 0 the kernel).
+ */
+#define KCHAN_SLOT_POS_SHIFT	18
+#define KCHAN_SLOT_STATE_SHIFT	16
+#define KCHAN_SLOT_POS_MASK	(BIT_ULL(64 - KCHAN_SLOT_POS_SHIFT) - 1)
+#define KCHAN_SLOT_OWNER_MASK	0xffffU
+
+#define KCHAN_SLOT_EMPTY	0U	/* free for the sender of its position */
+#define KCHAN_SLOT_WRITING	1U	/* claimed by a sender */
+#define KCHAN_SLOT_FULL		2U	/* holds the element of its position */
+#define KCHAN_SLOT_READING	3U	/* claimed by a receiver */
+
+/* The owner field of a FULL slot whose claim was voided: no element. */
+#define KCHAN_SLOT_VOID		1U
+
+/* The kernel's map id: its claims are never voided. */
+#define KCHAN_MAP_ID_KERNEL	0U
+
+/**
+ * struct kchan_shring - a channel's ring in shared pages
+ * @pages: the pages, @nr_pages of them, each charged to the creator's
+ *	memory cgroup and zeroed.
+ * @nr_pages: how many.
+ * @base: the kernel's mapping of @pages (vmap()).
+ * @head: the receive position hint, in the position page.
+ * @tail: the send position hint, on its own cache line.
+ * @slots: @capacity slot words.
+ * @elems: @capacity elements of @elem_size bytes.
+ * @elem_size: bytes per element, the kernel's copy.
+ * @capacity: slots, at least 1, the kernel's copy.
+ * @closed: the channel was closed; read after a claim (see
+ *	kchan_shring_claim_send()).
+ */
+struct kchan_shring {
+	struct page **pages;
+	unsigned int nr_pages;
+	void *base;
+	u64 *head;
+	u64 *tail;
+	u64 *slots;
+	u8 *elems;
+	u32 elem_size;
+	u32 capacity;
+	bool closed;
+};
+
+/* Results of the claims, besides 1 (claimed). */
+#define KCHAN_SHRING_NONE	0	/* full (send) or empty (receive) */
+#define KCHAN_SHRING_PENDING	2	/* receive: the next slot is being written */
+
+int kchan_shring_bytes(u32 elem_size, u32 capacity, size_t *bytes);
+int kchan_shring_extra(u32 elem_size, u32 capacity, size_t *extra);
+struct kchan_shring *kchan_shring_new(u32 elem_size, u32 capacity);
+void kchan_shring_free(struct kchan_shring *r);
+int kchan_shring_init(struct kchan_shring *r, u32 elem_size, u32 capacity);
+void kchan_shring_destroy(struct kchan_shring *r);
+int kchan_shring_claim_send(struct kchan_shring *r, u64 *pos);
+int kchan_shring_claim_recv(struct kchan_shring *r, u64 *pos);
+void kchan_shring_publish(struct kchan_shring *r, u64 pos);
+void kchan_shring_void(struct kchan_shring *r, u64 pos);
+void kchan_shring_release(struct kchan_shring *r, u64 pos);
+bool kchan_shring_readable(struct kchan_shring *r);
+bool kchan_shring_writable(struct kchan_shring *r);
+bool kchan_shring_drained(struct kchan_shring *r);
+u32 kchan_shring_len(struct kchan_shring *r);
+void kchan_shring_set_closed(struct kchan_shring *r);
+
+/* The element of position @pos. */
+static inline u8 *kchan_shring_elem(const struct kchan_shring *r, u64 pos)
+{
+	u32 i;
+
+	div_u64_rem(pos, r->capacity, &i);
+	return r->elems + (size_t)i * r->elem_size;
+}
+
+#endif /* _KCHAN_SHRING_H */
