@@ -226,6 +226,22 @@ static void kchan_shring_advance(u64 *hint, u64 pos)
 	cmpxchg(hint, pos, pos + 1);
 }
 
+/*
+ * If slot word @w of position @h (at @slot) is a voided claim, free it
+ * for the next lap and move the receive hint past it, as a receive that
+ * met it would.  Returns whether it was one.
+ */
+static bool kchan_shring_free_void(struct kchan_shring *r, u64 *slot, u64 h,
+				   u64 w)
+{
+	if (w != kchan_slot_word(h, KCHAN_SLOT_FULL, KCHAN_SLOT_VOID))
+		return false;
+	if (cmpxchg(slot, w, kchan_slot_word(h + r->capacity,
+					     KCHAN_SLOT_EMPTY, 0)) == w)
+		kchan_shring_advance(r->head, h);
+	return true;
+}
+
 /**
  * kchan_shring_claim_send() - claim the next free slot for a send
  * @r: the ring
@@ -298,12 +314,8 @@ int kchan_shring_claim_recv(struct kchan_shring *r, u64 *pos)
 			*pos = h;
 			return 1;
 		}
-		if (w == kchan_slot_word(h, KCHAN_SLOT_FULL, KCHAN_SLOT_VOID)) {
-			if (cmpxchg(slot, w, kchan_slot_word(h + r->capacity,
-							     KCHAN_SLOT_EMPTY, 0)) == w)
-				kchan_shring_advance(r->head, h);
+		if (kchan_shring_free_void(r, slot, h, w))
 			continue;
-		}
 		if (kchan_slot_is_for(w, h)) {
 			switch (kchan_slot_state(w)) {
 			case KCHAN_SLOT_EMPTY:
@@ -339,17 +351,13 @@ void kchan_shring_publish(struct kchan_shring *r, u64 pos)
 static void kchan_shring_skip_voids(struct kchan_shring *r)
 {
 	u32 tries = r->capacity;
-	u64 h, w, *slot;
+	u64 h, *slot;
 
 	while (tries--) {
 		h = READ_ONCE(*r->head);
 		slot = kchan_shring_slot(r, h);
-		w = READ_ONCE(*slot);
-		if (w != kchan_slot_word(h, KCHAN_SLOT_FULL, KCHAN_SLOT_VOID))
+		if (!kchan_shring_free_void(r, slot, h, READ_ONCE(*slot)))
 			return;
-		if (cmpxchg(slot, w, kchan_slot_word(h + r->capacity,
-						     KCHAN_SLOT_EMPTY, 0)) == w)
-			kchan_shring_advance(r->head, h);
 	}
 }
 
