@@ -281,6 +281,8 @@ static long kchan_chan_ioctl(struct file *file, unsigned int cmd,
 		return kchan_ioctl_info(&ch->end, uarg);
 	case KCHAN_IOC_STATS:
 		return kchan_ioctl_stats(ch, uarg);
+	case KCHAN_IOC_MAP_INFO:
+		return kchan_ioctl_map_info(ch, uarg);
 	case KCHAN_IOC_SELECT:
 		return kchan_select(uarg);
 	default:
@@ -327,6 +329,7 @@ static const struct file_operations kchan_chan_fops = {
 	.read		= kchan_chan_read,
 	.write		= kchan_chan_write,
 	.poll		= kchan_chan_poll,
+	.mmap		= kchan_chan_mmap,
 	.unlocked_ioctl	= kchan_chan_ioctl,
 	.compat_ioctl	= compat_ptr_ioctl,
 };

@@ -11,6 +11,7 @@
 #include <linux/cgroup.h>
 #include <linux/file.h>
 #include <linux/ktime.h>
+#include <linux/mm.h>
 #include <linux/nsproxy.h>
 #include <linux/overflow.h>
 #include <linux/sched.h>
@@ -93,6 +94,21 @@ static inline int kchan_cgroup_path(struct cgroup *cgrp, char *buf,
 	return ret < len ? 0 : -ENAMETOOLONG;
 #else
 	return -ENOENT;
+#endif
+}
+
+/*
+ * Set @set and clear @clear in a VMA's flags, from an mmap handler (the
+ * process's mmap_lock held for writing).  Since 6.3 the flags are written
+ * only through helpers (Kbuild probes for them).
+ */
+static inline void kchan_vma_set_flags(struct vm_area_struct *vma,
+				       vm_flags_t set, vm_flags_t clear)
+{
+#ifdef KCHAN_HAVE_VM_FLAGS_MOD
+	vm_flags_mod(vma, set, clear);
+#else
+	vma->vm_flags = (vma->vm_flags | set) & ~clear;
 #endif
 }
 

@@ -458,6 +458,8 @@ long kchan_recv(struct kchan *ch, u8 __user *elems, size_t count,
 int kchan_close(struct kchan *ch);
 __poll_t kchan_ready_mask(struct kchan *ch);
 u64 kchan_queued(struct kchan *ch);
+void kchan_shared_kick(struct kchan *ch);
+void kchan_return_msg(struct kchan *ch, struct kchan_msg *msg);
 void kchan_unlock(struct kchan *ch);
 void kchan_unlock_wake(struct kchan *ch);
 void kchan_release_returned(struct kchan *ch);
@@ -539,6 +541,13 @@ void kchan_abandon(struct kchan_end *end, struct kchan_waiter *w);
 int kchan_block(struct kchan_end *end, struct kchan_wait *wait,
 		const struct kchan_wait_opts *opts);
 void kchan_defer(struct work_struct *work);
+
+/* shmap.c */
+struct vm_area_struct;
+struct kchan_map_info;
+int kchan_chan_mmap(struct file *file, struct vm_area_struct *vma);
+long kchan_ioctl_map_info(struct kchan *ch,
+			  struct kchan_map_info __user *uinfo);
 void kchan_record_wait(struct kchan *ch, const struct kchan_waiter *w,
 		       enum kchan_wake_reason reason);
 void kchan_give_back(struct kchan *ch, struct kchan_msg *msg);

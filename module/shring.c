@@ -5,7 +5,7 @@
  * The layout, in pages allocated one by one (so that they can be mapped
  * into user space) and mapped contiguously for the kernel with vmap():
  *
- *	page 0		the control page (reserved for the mapping; zero)
+ *	page 0		the control page, struct kchan_map_ctrl
  *	page 1		the position page: head at 0, tail at SMP_CACHE_BYTES
  *	page 2 ...	@capacity slot words, then, cache-line aligned,
  *			@capacity elements
@@ -37,6 +37,11 @@
 /* The pages before the slot words: control and positions. */
 #define KCHAN_SHRING_HEADER_PAGES	2
 
+/* struct kchan_map_ctrl is what user space sees of page 0. */
+static_assert(sizeof(struct kchan_map_ctrl) <= PAGE_SIZE);
+static_assert(offsetof(struct kchan_map_ctrl, recv_waiters) == 64);
+static_assert(offsetof(struct kchan_map_ctrl, send_waiters) == 128);
+
 static u64 kchan_slot_word(u64 pos, u32 state, u32 owner)
 {
 	return pos << KCHAN_SLOT_POS_SHIFT |
@@ -46,6 +51,11 @@ static u64 kchan_slot_word(u64 pos, u32 state, u32 owner)
 static u32 kchan_slot_state(u64 word)
 {
 	return (word >> KCHAN_SLOT_STATE_SHIFT) & 3;
+}
+
+static u16 kchan_slot_owner(u64 word)
+{
+	return word & KCHAN_SLOT_OWNER_MASK;
 }
 
 /* Whether slot word @word is for position @pos (modulo 2^46). */
@@ -88,6 +98,24 @@ int kchan_shring_bytes(u32 elem_size, u32 capacity, size_t *bytes)
 		return -EINVAL;
 	*bytes = PAGE_ALIGN(data);
 	return 0;
+}
+
+/* What user space needs to follow the protocol: the control page. */
+static void kchan_shring_init_ctrl(struct kchan_shring *r)
+{
+	struct kchan_map_ctrl *c = r->base;
+
+	r->ctrl = c;
+	c->magic = KCHAN_MAP_MAGIC;
+	c->version = KCHAN_MAP_VERSION;
+	c->elem_size = r->elem_size;
+	c->capacity = r->capacity;
+	c->ring_size = (size_t)(r->nr_pages - 1) << PAGE_SHIFT;
+	/* Offsets in the ring mapping, which starts at page 1. */
+	c->head_offset = (void *)r->head - r->base - PAGE_SIZE;
+	c->tail_offset = (void *)r->tail - r->base - PAGE_SIZE;
+	c->slots_offset = (void *)r->slots - r->base - PAGE_SIZE;
+	c->elems_offset = (void *)r->elems - r->base - PAGE_SIZE;
 }
 
 /**
@@ -135,6 +163,10 @@ int kchan_shring_init(struct kchan_shring *r, u32 elem_size, u32 capacity)
 	/* Slot i starts free for position i: EMPTY(i). */
 	for (i = 0; i < capacity; i++)
 		r->slots[i] = kchan_slot_word(i, KCHAN_SLOT_EMPTY, 0);
+	kchan_shring_init_ctrl(r);
+	mutex_init(&r->map_lock);
+	INIT_LIST_HEAD(&r->mappers);
+	ida_init(&r->map_ids);
 	return 0;
 
 out_free_pages:
@@ -213,6 +245,9 @@ void kchan_shring_destroy(struct kchan_shring *r)
 
 	if (!r->pages)
 		return;
+	WARN_ON_ONCE(!list_empty(&r->mappers));
+	ida_destroy(&r->map_ids);
+	mutex_destroy(&r->map_lock);
 	vunmap(r->base);
 	for (i = 0; i < r->nr_pages; i++)
 		put_page(r->pages[i]);
@@ -465,5 +500,64 @@ u32 kchan_shring_len(struct kchan_shring *r)
 void kchan_shring_set_closed(struct kchan_shring *r)
 {
 	WRITE_ONCE(r->closed, true);
+	WRITE_ONCE(r->ctrl->state, READ_ONCE(r->ctrl->state) | KCHAN_MAP_CLOSED);
 	smp_mb();	/* pairs with the claim's cmpxchg() before @closed */
+}
+
+/**
+ * kchan_shring_set_returned() - tell user space whether elements given
+ * back wait at the front of the channel
+ * @r: the ring; the caller holds the channel lock
+ * @returned: whether any does
+ *
+ * A receive in user space that sees %KCHAN_MAP_RETURNED goes through the
+ * kernel, which hands those out first.
+ */
+void kchan_shring_set_returned(struct kchan_shring *r, bool returned)
+{
+	u32 state = READ_ONCE(r->ctrl->state) & ~KCHAN_MAP_RETURNED;
+
+	WRITE_ONCE(r->ctrl->state, state | (returned ? KCHAN_MAP_RETURNED : 0));
+}
+
+/**
+ * kchan_shring_repair() - undo the claims of a process that is gone
+ * @r: the ring
+ * @owner: the map id the process had, no longer used by anyone
+ *
+ * A send claimed and not published never happened: its slot becomes a
+ * void, which receives skip.  A receive claimed and not finished did
+ * happen (the claim is its commit point): its slot is freed for the next
+ * lap.  One pass over the slot words; a word that changes under the pass
+ * was not the dead process's to change.
+ *
+ * Return: the number of claims repaired.
+ */
+u32 kchan_shring_repair(struct kchan_shring *r, u16 owner)
+{
+	u32 i, repaired = 0;
+	u64 w, pos, to;
+
+	for (i = 0; i < r->capacity; i++) {
+		w = READ_ONCE(r->slots[i]);
+		if (kchan_slot_owner(w) != owner)
+			continue;
+		pos = w >> KCHAN_SLOT_POS_SHIFT;
+		switch (kchan_slot_state(w)) {
+		case KCHAN_SLOT_WRITING:
+			to = kchan_slot_word(pos, KCHAN_SLOT_FULL, KCHAN_SLOT_VOID);
+			break;
+		case KCHAN_SLOT_READING:
+			to = kchan_slot_word(pos + r->capacity, KCHAN_SLOT_EMPTY, 0);
+			break;
+		default:
+			continue;
+		}
+		/* A release as a publish or free is; see there. */
+		if (cmpxchg_release(&r->slots[i], w, to) == w)
+			repaired++;
+		cond_resched();
+	}
+	kchan_shring_skip_voids(r);
+	return repaired;
 }

@@ -14,7 +14,10 @@
 #define _KCHAN_SHRING_H
 
 #include <linux/bits.h>
+#include <linux/idr.h>
+#include <linux/list.h>
 #include <linux/math64.h>
+#include <linux/mutex.h>
 #include <linux/types.h>
 
 struct page;
@@ -38,6 +41,10 @@ struct page;
 
 /* The kernel's map id: its claims are never voided. */
 #define KCHAN_MAP_ID_KERNEL	0U
+/* The map ids of processes: 1 to this. */
+#define KCHAN_MAP_ID_MAX	0xfffeU
+
+struct kchan_map_ctrl;
 
 /**
  * struct kchan_shring - a channel's ring in shared pages
@@ -45,6 +52,8 @@ struct page;
  *	memory cgroup and zeroed.
  * @nr_pages: how many.
  * @base: the kernel's mapping of @pages (vmap()).
+ * @ctrl: the control page, which user space maps read-only; the kernel
+ *	writes @ctrl->state and the waiter words under the channel lock.
  * @head: the receive position hint, in the position page.
  * @tail: the send position hint, on its own cache line.
  * @slots: @capacity slot words.
@@ -53,11 +62,16 @@ struct page;
  * @capacity: slots, at least 1, the kernel's copy.
  * @closed: the channel was closed; read after a claim (see
  *	kchan_shring_claim_send()).
+ * @map_lock: guards @mappers (shmap.c).  Taken with the mapping process's
+ *	mmap_lock held, never with the channel lock.
+ * @mappers: the processes with the ring mapped, struct kchan_mapper.
+ * @map_ids: hands out their map ids, 1 to %KCHAN_MAP_ID_MAX.
  */
 struct kchan_shring {
 	struct page **pages;
 	unsigned int nr_pages;
 	void *base;
+	struct kchan_map_ctrl *ctrl;
 	u64 *head;
 	u64 *tail;
 	u64 *slots;
@@ -65,6 +79,9 @@ struct kchan_shring {
 	u32 elem_size;
 	u32 capacity;
 	bool closed;
+	struct mutex map_lock;	/* guards @mappers */
+	struct list_head mappers;
+	struct ida map_ids;
 };
 
 /* Results of the claims, besides 1 (claimed). */
@@ -87,6 +104,8 @@ bool kchan_shring_writable(struct kchan_shring *r);
 bool kchan_shring_drained(struct kchan_shring *r);
 u32 kchan_shring_len(struct kchan_shring *r);
 void kchan_shring_set_closed(struct kchan_shring *r);
+void kchan_shring_set_returned(struct kchan_shring *r, bool returned);
+u32 kchan_shring_repair(struct kchan_shring *r, u16 owner);
 
 /* The element of position @pos. */
 static inline u8 *kchan_shring_elem(const struct kchan_shring *r, u64 pos)

@@ -724,8 +724,7 @@ static void __kchan_give_back(struct kchan *ch, struct kchan_msg *msg)
 	}
 	/* Not received after all: it is received again from here. */
 	ch->recvs--;
-	list_add_tail(&msg->node, &ch->returned);
-	WRITE_ONCE(ch->nr_returned, ch->nr_returned + 1);
+	kchan_return_msg(ch, msg);
 }
 
 static void kchan_give_back_work(struct work_struct *work)

@@ -53,8 +53,6 @@
 #define KCHAN_EV_IN	(EPOLLIN | EPOLLRDNORM)
 #define KCHAN_EV_OUT	(EPOLLOUT | EPOLLWRNORM)
 
-static void kchan_return_msg(struct kchan *ch, struct kchan_msg *msg);
-
 /*
  * --- A mappable channel's shared ring --------------------------------------
  *
@@ -66,6 +64,32 @@ static void kchan_return_msg(struct kchan *ch, struct kchan_msg *msg);
  * elements, close - is the plain channel's.  Each step tests ch->shr once
  * and otherwise runs the plain ring's code as it was.
  */
+
+/**
+ * kchan_return_msg() - queue an element at the front of the channel
+ * @ch: the channel, locked
+ * @msg: the element, which the channel takes over
+ *
+ * For an element taken out and not received after all; the next receive
+ * gets it (and user space of a mapped channel is told to ask the kernel).
+ */
+void kchan_return_msg(struct kchan *ch, struct kchan_msg *msg)
+{
+	lockdep_assert_held(&ch->lock);
+	list_add_tail(&msg->node, &ch->returned);
+	WRITE_ONCE(ch->nr_returned, ch->nr_returned + 1);
+	if (ch->shr)
+		kchan_shring_set_returned(ch->shr, true);
+}
+
+/* Take the element at the front of the channel; the caller frees it. */
+static void kchan_unreturn_msg(struct kchan *ch, struct kchan_msg *msg)
+{
+	list_del(&msg->node);
+	WRITE_ONCE(ch->nr_returned, ch->nr_returned - 1);
+	if (ch->shr && !ch->nr_returned)
+		kchan_shring_set_returned(ch->shr, false);
+}
 
 /*
  * The poll events of a channel with a shared ring, the channel locked:
@@ -156,6 +180,68 @@ static noinline int kchan_shared_take_user(struct kchan *ch, u8 __user *dst)
 	}
 	kchan_shring_release(r, pos);
 	return 1;
+}
+
+/*
+ * Hand the oldest element - given back, else of the shared ring - to the
+ * first blocked receiver.  The slot is claimed first, as in kchan_shared_refill(); a
+ * receiver that proceeded elsewhere meanwhile leaves the element at the
+ * front of the channel.  Returns whether a receiver was served.
+ */
+static bool kchan_shared_serve_receiver(struct kchan *ch)
+{
+	struct kchan_shring *r = ch->shr;
+	struct kchan_waiter *w;
+	struct kchan_msg *msg;
+	u8 *elem;
+	u64 pos;
+
+	/* Elements given back are older than any in the ring. */
+	msg = list_first_entry_or_null(&ch->returned, struct kchan_msg, node);
+	if (msg) {
+		w = kchan_claim_first(ch, &ch->recvq);
+		if (!w)
+			return false;
+		kchan_unreturn_msg(ch, msg);
+		memcpy(w->msg->data, msg->data, r->elem_size);
+		kchan_msg_free(msg);
+		kchan_complete(ch, w, KCHAN_DONE);
+		ch->recvs++;
+		return true;
+	}
+	if (!kchan_first_waiter(ch, &ch->recvq) ||
+	    kchan_shring_claim_recv(r, &pos) != 1)
+		return false;
+	elem = kchan_shring_elem(r, pos);
+	w = kchan_claim_first(ch, &ch->recvq);
+	if (w) {
+		memcpy(w->msg->data, elem, r->elem_size);
+		kchan_complete(ch, w, KCHAN_DONE);
+		ch->recvs++;
+	} else {
+		kchan_return_msg(ch, kchan_msg_from_data(ch, elem));
+	}
+	kchan_shring_release(r, pos);
+	return w;
+}
+
+/**
+ * kchan_shared_kick() - serve a mappable channel's blocked tasks from its
+ * shared ring
+ * @ch: the channel, locked, with a shared ring
+ *
+ * Tasks outside the kernel fill and empty the ring without the lock; this
+ * moves what they left to the tasks blocked in the kernel, as a kernel
+ * send or receive would have: elements to blocked receivers, blocked
+ * senders' elements into free slots, in queue order.  Bounded by the
+ * queues, which only shrink here.  The caller wakes the pollers
+ * (kchan_unlock_wake()).
+ */
+void kchan_shared_kick(struct kchan *ch)
+{
+	lockdep_assert_held(&ch->lock);
+	while (kchan_shared_serve_receiver(ch) || kchan_shared_refill(ch))
+		;
 }
 
 /**
@@ -330,13 +416,6 @@ static struct kchan_msg *kchan_msg_take(struct kchan *ch,
 	return msg;
 }
 
-/* Queue @msg at the front of the channel; the channel takes it over. */
-static void kchan_return_msg(struct kchan *ch, struct kchan_msg *msg)
-{
-	list_add_tail(&msg->node, &ch->returned);
-	WRITE_ONCE(ch->nr_returned, ch->nr_returned + 1);
-}
-
 /* A slot is free: the first blocked sender's element takes it. */
 static bool kchan_refill_from_sender(struct kchan *ch)
 {
@@ -377,8 +456,7 @@ int kchan_recv_step(struct kchan *ch, u8 __user *dst)
 	if (msg) {
 		if (copy_to_user(dst, msg->data, esz))
 			return -EFAULT;
-		list_del(&msg->node);
-		WRITE_ONCE(ch->nr_returned, ch->nr_returned - 1);
+		kchan_unreturn_msg(ch, msg);
 		kchan_msg_free(msg);
 		ch->recvs++;
 		return 1;

@@ -28,6 +28,7 @@
  * buffered send/receive pairs allocate nothing, while a receive or send
  * that blocks allocates its parked element (so the counter is live).
  */
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 
@@ -384,6 +385,50 @@ TEST_F(memcg, charge_stays_while_a_dup_is_open)
 	EXPECT_LE(GROWTH_MIN(BIG_RING), created - before);
 	EXPECT_GE(GROWTH_MAX(BIG_RING), created - before);
 	EXPECT_GE(RELEASE_SLACK, llabs(one_left - created));
+	EXPECT_GE(RELEASE_SLACK, llabs(after - before));
+}
+
+/*
+ * A mapped ring (KCHAN_MAPPABLE) is charged to the creator once, however
+ * often it is mapped, and freed only when the last descriptor is closed
+ * and the last mapping is gone: the mappings keep the pages.
+ */
+TEST_F(memcg, mapped_ring_charged_until_the_last_mapping_goes)
+{
+	long long before, created, mapped, fd_closed, ring_unmapped, after;
+	struct kchan_map_info mi = { .size = sizeof(mi) };
+	void *ctrl, *ring;
+	int fd;
+
+	MEMCG_REQUIRE();
+	prefault();
+	before = mem_current(self);
+	fd = kt_create(BIG_ELEM, BIG_CAP, KCHAN_MAPPABLE);
+	ASSERT_LE(0, fd);
+	created = mem_current(self);
+	ASSERT_EQ(0, kt_ioctl(fd, KCHAN_IOC_MAP_INFO, (unsigned long)&mi));
+	ctrl = mmap(NULL, mi.control_size, PROT_READ, MAP_SHARED, fd,
+		    mi.control_offset);
+	ASSERT_NE(MAP_FAILED, ctrl);
+	ring = mmap(NULL, mi.ring_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
+		    mi.ring_offset);
+	ASSERT_NE(MAP_FAILED, ring);
+	mapped = mem_current(self);
+	ASSERT_EQ(0, close(fd));
+	fd_closed = mem_current(self);
+	ASSERT_EQ(0, munmap(ring, mi.ring_size));
+	ring_unmapped = mem_current(self);
+	ASSERT_EQ(0, munmap(ctrl, mi.control_size));
+	after = mem_current(self);
+
+	TH_LOG("memory.current before %lld, created %+lld, mapped %+lld, fd closed %+lld, ring unmapped %+lld, all gone %+lld",
+	       before, created - before, mapped - before, fd_closed - before,
+	       ring_unmapped - before, after - before);
+	EXPECT_LE(GROWTH_MIN(BIG_RING), created - before);
+	EXPECT_GE(GROWTH_MAX(BIG_RING), created - before);
+	EXPECT_GE(RELEASE_SLACK, llabs(mapped - created)) TH_LOG("mapping charges nothing more");
+	EXPECT_GE(RELEASE_SLACK, llabs(fd_closed - created));
+	EXPECT_GE(RELEASE_SLACK, llabs(ring_unmapped - created));
 	EXPECT_GE(RELEASE_SLACK, llabs(after - before));
 }
 

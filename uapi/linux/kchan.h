@@ -122,7 +122,8 @@
  * shared format of the mapped fast path (Documentation/design/fastpath.rst):
  * the same channel to every operation, which the kernel moves elements of
  * without holding the channel's lock.  The capacity must be at least 1;
- * not with %KCHAN_BROADCAST.  (Mapping it is a later step.)
+ * not with %KCHAN_BROADCAST.  Its descriptor can be mapped with mmap(2):
+ * see DOC: Mapped channels.
  */
 #define KCHAN_MAPPABLE		0x10U
 
@@ -239,6 +240,115 @@ struct kchan_info {
 
 /** KCHAN_INFO_SIZE_VER0 - size of the first published struct kchan_info. */
 #define KCHAN_INFO_SIZE_VER0	40
+
+/**
+ * DOC: Mapped channels
+ *
+ * A channel created with %KCHAN_MAPPABLE may be mapped by any process that
+ * holds a descriptor of it, in two mappings told apart by the offset of
+ * mmap(2); %KCHAN_IOC_MAP_INFO says their offsets and sizes.  Each must be
+ * mapped whole, from its offset:
+ *
+ * - the control page, at offset %KCHAN_MAP_CONTROL, read-only: struct kchan_map_ctrl, which
+ *   only the kernel writes.  PROT_WRITE or PROT_EXEC is EPERM, and
+ *   mprotect(2) cannot add them later.
+ * - the ring, at the offset of one page, read-write and %MAP_SHARED (%MAP_PRIVATE is EINVAL):
+ *   the positions, slot words and elements of the shared ring, in the
+ *   protocol of Documentation/design/fastpath.rst.  Mapping it gives the
+ *   process (its mm) a map id, the owner of the slots it claims; when the
+ *   process's last ring mapping of the channel goes (munmap(2), exit), the
+ *   kernel repairs the claims it left: a send claimed and not published
+ *   never happened, a receive claimed and not finished did.
+ *
+ * Neither is inherited across fork(2), and neither can grow (mremap(2)).
+ * Any other offset or length is EINVAL, a channel that is not mappable
+ * (or a broadcast or subscriber descriptor) ENODEV, and a 65 535th
+ * process mapping the same ring at once ENOSPC.  A mapping keeps the
+ * channel alive: its pages are freed when the last descriptor is closed
+ * and the last mapping is gone.
+ */
+
+/** KCHAN_MAP_CONTROL - mmap(2) offset of the control page. */
+#define KCHAN_MAP_CONTROL	0x0ULL
+
+/** KCHAN_MAP_MAGIC - struct kchan_map_ctrl.magic: "kchn". */
+#define KCHAN_MAP_MAGIC		0x6e68636bU
+/** KCHAN_MAP_VERSION - struct kchan_map_ctrl.version of this protocol. */
+#define KCHAN_MAP_VERSION	1
+
+/* Bits of struct kchan_map_ctrl.state. */
+/** KCHAN_MAP_CLOSED - the channel is closed: a send claims nothing more. */
+#define KCHAN_MAP_CLOSED	0x1U
+/**
+ * KCHAN_MAP_RETURNED - the kernel holds elements a faulting receiver gave
+ * back, older than any in the ring: receive through the kernel.
+ */
+#define KCHAN_MAP_RETURNED	0x2U
+
+/**
+ * struct kchan_map_ctrl - the control page of a mapped channel
+ * @magic: %KCHAN_MAP_MAGIC.
+ * @version: %KCHAN_MAP_VERSION.
+ * @elem_size: bytes per element.
+ * @capacity: slots in the ring.
+ * @ring_size: bytes of the ring mapping.
+ * @head_offset: offset in the ring mapping of the receive position, a
+ *	64-bit hint.
+ * @tail_offset: of the send position, a 64-bit hint.
+ * @slots_offset: of the @capacity 64-bit slot words.
+ * @elems_offset: of the @capacity elements, @elem_size bytes each.
+ * @state: %KCHAN_MAP_CLOSED, %KCHAN_MAP_RETURNED.
+ * @__pad0: zero.
+ * @recv_waiters: non-zero when a receive of the kernel waits for an
+ *	element: a send that published one must call %KCHAN_IOC_WAKE.
+ * @__pad1: zero.
+ * @send_waiters: non-zero when a send of the kernel waits for room: a
+ *	receive that freed a slot must call %KCHAN_IOC_WAKE.
+ * @__pad2: zero.
+ *
+ * Written by the kernel only; the waiter words each have a cache line.
+ * The fields up to @elems_offset never change.
+ */
+struct kchan_map_ctrl {
+	__u32 magic;
+	__u32 version;
+	__u32 elem_size;
+	__u32 capacity;
+	__aligned_u64 ring_size;
+	__u32 head_offset;
+	__u32 tail_offset;
+	__u32 slots_offset;
+	__u32 elems_offset;
+	__u32 state;
+	__u32 __pad0[5];
+	__u32 recv_waiters;
+	__u32 __pad1[15];
+	__u32 send_waiters;
+	__u32 __pad2[15];
+};
+
+/**
+ * struct kchan_map_info - argument of %KCHAN_IOC_MAP_INFO
+ * @size: in: sizeof(struct kchan_map_info) as known to user space; at
+ *	least %KCHAN_MAP_INFO_SIZE_VER0.  Out as for struct kchan_info.
+ * @map_id: out: the calling process's map id, 1 to 65 534, while it has
+ *	the ring mapped; else 0.
+ * @control_offset: out: %KCHAN_MAP_CONTROL.
+ * @control_size: out: bytes of the control mapping (one page).
+ * @ring_offset: out: the ring's offset for mmap(2), one page.
+ * @ring_size: out: bytes of the ring mapping.
+ */
+struct kchan_map_info {
+	__u32 size;
+	__u32 map_id;
+	__aligned_u64 control_offset;
+	__aligned_u64 control_size;
+	__aligned_u64 ring_offset;
+	__aligned_u64 ring_size;
+};
+
+/** KCHAN_MAP_INFO_SIZE_VER0 - size of the first struct kchan_map_info. */
+#define KCHAN_MAP_INFO_SIZE_VER0	40
 
 /** KCHAN_SELECT_MAX_CASES - most cases one select may name. */
 #define KCHAN_SELECT_MAX_CASES	128
@@ -633,6 +743,15 @@ struct kchan_selector_wait {
  * %KCHAN_STATS_SIZE_VER0, E2BIG when it is above a page.
  */
 #define KCHAN_IOC_STATS		_IOWR(KCHAN_IOC_MAGIC, 0x16, struct kchan_stats)
+
+/**
+ * KCHAN_IOC_MAP_INFO - how to map a %KCHAN_MAPPABLE channel; on its
+ * descriptor.
+ *
+ * Argument: struct kchan_map_info.  Returns 0.  ENODEV on a channel that
+ * is not mappable.  See DOC: Mapped channels.
+ */
+#define KCHAN_IOC_MAP_INFO	_IOWR(KCHAN_IOC_MAGIC, 0x17, struct kchan_map_info)
 
 /**
  * KCHAN_IOC_SELECT - perform one of several send and receive cases (Go's
