@@ -59,6 +59,16 @@ void kchan_put(struct kchan *ch)
 	kref_put(&ch->refs, kchan_destroy);
 }
 
+/* Every close(2) of a descriptor; a mapped channel counts them. */
+static int kchan_chan_flush(struct file *file, fl_owner_t id)
+{
+	struct kchan *ch = file->private_data;
+
+	if (ch->shr)
+		kchan_shared_flush(ch);
+	return 0;
+}
+
 static int kchan_chan_release(struct inode *inode, struct file *file)
 {
 	struct kchan *ch = file->private_data;
@@ -138,6 +148,8 @@ static __poll_t kchan_chan_poll(struct file *file, poll_table *wait)
 	 * channel lock, so it never mixes two states.
 	 */
 	smp_mb();
+	if (ch->shr)
+		return kchan_shared_poll(ch);	/* changed without the lock */
 	return READ_ONCE(ch->end.ready);
 }
 
@@ -244,8 +256,7 @@ long kchan_ioctl_stats(struct kchan *ch, struct kchan_stats __user *ust)
 	st.size = ret;
 	if (mutex_lock_killable(&ch->lock))
 		return -EINTR;
-	st.sends = ch->sends;
-	st.recvs = ch->recvs;
+	kchan_counts(ch, &st.sends, &st.recvs);
 	st.selects_won = ch->selects_won;
 	st.send_blocks = ch->send_blocks;
 	st.recv_blocks = ch->recv_blocks;
@@ -283,6 +294,8 @@ static long kchan_chan_ioctl(struct file *file, unsigned int cmd,
 		return kchan_ioctl_stats(ch, uarg);
 	case KCHAN_IOC_MAP_INFO:
 		return kchan_ioctl_map_info(ch, uarg);
+	case KCHAN_IOC_WAKE:
+		return kchan_ioctl_wake(ch, arg);
 	case KCHAN_IOC_SELECT:
 		return kchan_select(uarg);
 	default:
@@ -299,6 +312,7 @@ static long kchan_chan_ioctl(struct file *file, unsigned int cmd,
 static void kchan_chan_show_fdinfo(struct seq_file *m, struct file *file)
 {
 	struct kchan *ch = file->private_data;
+	u64 sends, recvs;
 
 	if (mutex_lock_killable(&ch->lock))
 		return;
@@ -311,8 +325,9 @@ static void kchan_chan_show_fdinfo(struct seq_file *m, struct file *file)
 	seq_printf(m, "closed:\t%d\n", ch->closed);
 	seq_printf(m, "sendq:\t%u\n", ch->sendq.nr);
 	seq_printf(m, "recvq:\t%u\n", ch->recvq.nr);
-	seq_printf(m, "sends:\t%llu\n", ch->sends);
-	seq_printf(m, "recvs:\t%llu\n", ch->recvs);
+	kchan_counts(ch, &sends, &recvs);
+	seq_printf(m, "sends:\t%llu\n", sends);
+	seq_printf(m, "recvs:\t%llu\n", recvs);
 	seq_printf(m, "send-blocks:\t%llu\n", ch->send_blocks);
 	seq_printf(m, "recv-blocks:\t%llu\n", ch->recv_blocks);
 	seq_printf(m, "timeouts:\t%llu\n", ch->timeouts);
@@ -325,6 +340,7 @@ static const struct file_operations kchan_chan_fops = {
 #ifdef CONFIG_PROC_FS
 	.show_fdinfo	= kchan_chan_show_fdinfo,
 #endif
+	.flush		= kchan_chan_flush,
 	.release	= kchan_chan_release,
 	.read		= kchan_chan_read,
 	.write		= kchan_chan_write,
@@ -399,6 +415,27 @@ static const struct kchan_end_ops kchan_chan_end_ops = {
 	.get		= kchan_chan_get,
 	.put		= kchan_chan_put,
 	.arm		= kchan_end_arm_nothing,
+	.info		= kchan_chan_info,
+	.discard	= kchan_chan_discard,
+	.handoff	= true,
+};
+
+/*
+ * A mappable channel: user space changes its ring without the lock, so
+ * its mask is computed each time, its pollers are armed, and a task that
+ * blocks looks at the ring again once its waiter is counted (shwake.c).
+ */
+static const struct kchan_end_ops kchan_shared_end_ops = {
+	.dirs		= KCHAN_END_SEND | KCHAN_END_RECV,
+	.mask		= kchan_shared_end_mask,
+	.step		= kchan_chan_step,
+	.case_ready	= kchan_chan_case_ready,
+	.enqueue	= kchan_shared_end_enqueue,
+	.dequeue	= kchan_chan_dequeue,
+	.unlock		= kchan_chan_unlock,
+	.get		= kchan_chan_get,
+	.put		= kchan_chan_put,
+	.arm		= kchan_shared_end_arm,
 	.info		= kchan_chan_info,
 	.discard	= kchan_chan_discard,
 	.handoff	= true,
@@ -520,7 +557,7 @@ out_uncharge:
  */
 void kchan_chan_discard(struct kchan *ch)
 {
-	kchan_shring_free(ch->shr);
+	kchan_shmap_put(ch->shr);
 	kchan_ring_destroy(&ch->ring);
 	mutex_destroy(&ch->lock);
 	kchan_user_del_channel(ch->user, ch->charged);
@@ -603,8 +640,9 @@ int kchan_create_fd(const struct kchan_create *args)
 		if (ret)
 			return ret;
 	}
-	ch = kchan_chan_new(args, &kchan_chan_end_ops, extra,
-			    mappable ? KCHAN_CHAN_NO_RING : 0);
+	ch = kchan_chan_new(args, mappable ? &kchan_shared_end_ops :
+					     &kchan_chan_end_ops,
+			    extra, mappable ? KCHAN_CHAN_NO_RING : 0);
 	if (IS_ERR(ch))
 		return PTR_ERR(ch);
 	if (mappable) {
@@ -612,6 +650,11 @@ int kchan_create_fd(const struct kchan_create *args)
 		if (IS_ERR(ch->shr)) {
 			ret = PTR_ERR(ch->shr);
 			ch->shr = NULL;
+			kchan_chan_discard(ch);
+			return ret;
+		}
+		ret = kchan_shmap_init(ch);
+		if (ret) {
 			kchan_chan_discard(ch);
 			return ret;
 		}

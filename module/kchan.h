@@ -458,6 +458,7 @@ long kchan_recv(struct kchan *ch, u8 __user *elems, size_t count,
 int kchan_close(struct kchan *ch);
 __poll_t kchan_ready_mask(struct kchan *ch);
 u64 kchan_queued(struct kchan *ch);
+void kchan_counts(struct kchan *ch, u64 *sends, u64 *recvs);
 void kchan_shared_kick(struct kchan *ch);
 void kchan_return_msg(struct kchan *ch, struct kchan_msg *msg);
 void kchan_unlock(struct kchan *ch);
@@ -545,9 +546,23 @@ void kchan_defer(struct work_struct *work);
 /* shmap.c */
 struct vm_area_struct;
 struct kchan_map_info;
+struct kchan_shring;
+int kchan_shmap_init(struct kchan *ch);
+void kchan_shmap_put(struct kchan_shring *r);
 int kchan_chan_mmap(struct file *file, struct vm_area_struct *vma);
 long kchan_ioctl_map_info(struct kchan *ch,
 			  struct kchan_map_info __user *uinfo);
+
+/* shwake.c */
+void kchan_shared_publish_waiters(struct kchan *ch);
+__poll_t kchan_shared_publish(struct kchan *ch, __poll_t mask);
+__poll_t kchan_shared_mask_of(struct kchan *ch);
+__poll_t kchan_shared_poll(struct kchan *ch);
+__poll_t kchan_shared_end_mask(struct kchan_end *end);
+void kchan_shared_end_arm(struct kchan_end *end);
+void kchan_shared_end_enqueue(struct kchan_end *end, struct kchan_waiter *w);
+long kchan_ioctl_wake(struct kchan *ch, unsigned long arg);
+void kchan_shared_flush(struct kchan *ch);
 void kchan_record_wait(struct kchan *ch, const struct kchan_waiter *w,
 		       enum kchan_wake_reason reason);
 void kchan_give_back(struct kchan *ch, struct kchan_msg *msg);

@@ -6,9 +6,12 @@
  * Two mappings (uapi DOC: Mapped channels): the control page, read-only
  * for good (VM_MAYWRITE cleared), and the ring (positions, slot words,
  * elements), read-write and shared.  Both are filled at mmap() time with
- * vm_insert_pages(), so nothing ever faults them in, and both hold the
- * channel's file (vma->vm_file): the channel, its shared ring and the
- * pages outlive every mapping, and a ring cannot be freed while mapped.
+ * vm_insert_pages(), so nothing ever faults them in.  Neither holds the
+ * channel's file: the channel ends when its last descriptor is closed,
+ * as any channel does.  They hold the ring's own file instead
+ * (struct kchan_shring.file, swapped in with vma_set_file()), which owns
+ * the ring: its pages live until the channel is gone and the last
+ * mapping too, so a ring cannot be freed while mapped.
  *
  * Each process (mm) that maps the ring gets a map id, the owner it writes
  * into the slots it claims; struct kchan_mapper counts the process's VMAs
@@ -24,6 +27,8 @@
  * across page faults (mmap_lock): a repair that must serve blocked tasks
  * under the channel lock does it in a work item (kchan_defer()).
  */
+#include <linux/anon_inodes.h>
+#include <linux/file.h>
 #include <linux/mm.h>
 #include <linux/slab.h>
 #include <linux/workqueue.h>
@@ -45,6 +50,58 @@ struct kchan_mapper {
 	unsigned long vmas;
 	u16 id;
 };
+
+static int kchan_ring_file_release(struct inode *inode, struct file *file)
+{
+	kchan_shring_free(file->private_data);
+	return 0;
+}
+
+/* The ring's own file: never a descriptor, only what mappings hold. */
+static const struct file_operations kchan_ring_fops = {
+	.owner		= THIS_MODULE,
+	.release	= kchan_ring_file_release,
+};
+
+/**
+ * kchan_shmap_init() - give a new mappable channel's ring its file
+ * @ch: the channel, not yet reachable, its @shr set
+ *
+ * Return: 0, or -ENOMEM (or another error of anon_inode_getfile()).
+ */
+int kchan_shmap_init(struct kchan *ch)
+{
+	struct kchan_shring *r = ch->shr;
+	struct file *file;
+
+	file = anon_inode_getfile("[kchan_ring]", &kchan_ring_fops, r, O_RDWR);
+	if (IS_ERR(file))
+		return PTR_ERR(file);
+	r->file = file;
+	r->ch = ch;
+	return 0;
+}
+
+/**
+ * kchan_shmap_put() - the channel is done with its shared ring
+ * @r: the ring, or NULL
+ *
+ * Drops the channel's reference: the ring is freed now, or when its last
+ * mapping goes.
+ */
+void kchan_shmap_put(struct kchan_shring *r)
+{
+	if (!r)
+		return;
+	if (!r->file) {
+		kchan_shring_free(r);	/* creation failed before the file */
+		return;
+	}
+	mutex_lock(&r->map_lock);
+	r->ch = NULL;
+	mutex_unlock(&r->map_lock);
+	fput(r->file);
+}
 
 /* A repair's wake-up of the channel's blocked tasks, in a worker. */
 struct kchan_repair_kick {
@@ -82,24 +139,31 @@ static void kchan_repair_kick_work(struct work_struct *work)
 
 /*
  * The last ring mapping of @m's process went: repair what it claimed,
- * then let blocked tasks see the slots it freed or voided.
+ * then let blocked tasks see the slots it freed or voided, if the channel
+ * still lives.
  */
-static void kchan_mapper_gone(struct kchan *ch, struct kchan_mapper *m)
+static void kchan_mapper_gone(struct kchan_shring *r, struct kchan_mapper *m)
 {
-	struct kchan_shring *r = ch->shr;
 	struct kchan_repair_kick *k;
+	struct kchan *ch;
 
 	mutex_lock(&r->map_lock);
 	list_del(&m->node);
 	mutex_unlock(&r->map_lock);
 
 	if (kchan_shring_repair(r, m->id)) {
-		/* Rare (a process died mid-claim), and must not be lost. */
-		k = kmalloc(sizeof(*k), GFP_KERNEL | __GFP_NOFAIL);
-		INIT_WORK(&k->work, kchan_repair_kick_work);
-		kref_get(&ch->refs);
-		k->ch = ch;
-		kchan_defer(&k->work);
+		mutex_lock(&r->map_lock);
+		ch = r->ch;
+		if (ch && !kref_get_unless_zero(&ch->refs))
+			ch = NULL;
+		mutex_unlock(&r->map_lock);
+		if (ch) {
+			/* Rare (a process died mid-claim), and must not be lost. */
+			k = kmalloc(sizeof(*k), GFP_KERNEL | __GFP_NOFAIL);
+			INIT_WORK(&k->work, kchan_repair_kick_work);
+			k->ch = ch;
+			kchan_defer(&k->work);
+		}
 	}
 	/* Only now may another process claim under the same id. */
 	ida_free(&r->map_ids, m->id);
@@ -119,7 +183,7 @@ static void kchan_ring_vma_close(struct vm_area_struct *vma)
 	struct kchan_mapper *m = vma->vm_private_data;
 
 	if (!--m->vmas)
-		kchan_mapper_gone(vma->vm_file->private_data, m);
+		kchan_mapper_gone(vma->vm_file->private_data, m);	/* the ring */
 }
 
 static const struct vm_operations_struct kchan_ring_vm_ops = {
@@ -165,13 +229,13 @@ out:
 }
 
 /* Undo kchan_mapper_add() when the mapping fails after it. */
-static void kchan_mapper_undo(struct kchan *ch, struct vm_area_struct *vma)
+static void kchan_mapper_undo(struct kchan_shring *r, struct vm_area_struct *vma)
 {
 	struct kchan_mapper *m = vma->vm_private_data;
 
 	vma->vm_private_data = NULL;
 	if (!--m->vmas)
-		kchan_mapper_gone(ch, m);
+		kchan_mapper_gone(r, m);
 }
 
 static int kchan_map_ctrl(struct kchan_shring *r, struct vm_area_struct *vma)
@@ -186,12 +250,12 @@ static int kchan_map_ctrl(struct kchan_shring *r, struct vm_area_struct *vma)
 	kchan_vma_set_flags(vma, VM_DONTCOPY | VM_DONTEXPAND,
 			    VM_MAYWRITE | VM_MAYEXEC);
 	vma->vm_ops = &kchan_ctrl_vm_ops;
+	vma_set_file(vma, r->file);
 	return vm_insert_pages(vma, vma->vm_start, r->pages, &n);
 }
 
-static int kchan_map_ring(struct kchan *ch, struct vm_area_struct *vma)
+static int kchan_map_ring(struct kchan_shring *r, struct vm_area_struct *vma)
 {
-	struct kchan_shring *r = ch->shr;
 	unsigned long n = r->nr_pages - 1;
 	int ret;
 
@@ -208,9 +272,10 @@ static int kchan_map_ring(struct kchan *ch, struct vm_area_struct *vma)
 		return ret;
 	ret = vm_insert_pages(vma, vma->vm_start, r->pages + 1, &n);
 	if (ret) {
-		kchan_mapper_undo(ch, vma);
+		kchan_mapper_undo(r, vma);
 		return ret;
 	}
+	vma_set_file(vma, r->file);
 	/* From here on, vm_ops->close() drops the VMA's count. */
 	vma->vm_ops = &kchan_ring_vm_ops;
 	return 0;
@@ -235,7 +300,7 @@ int kchan_chan_mmap(struct file *file, struct vm_area_struct *vma)
 	case 0:
 		return kchan_map_ctrl(ch->shr, vma);
 	case 1:
-		return kchan_map_ring(ch, vma);
+		return kchan_map_ring(ch->shr, vma);
 	default:
 		return -EINVAL;
 	}
@@ -269,6 +334,7 @@ long kchan_ioctl_map_info(struct kchan *ch, struct kchan_map_info __user *uinfo)
 	info.control_size = PAGE_SIZE;
 	info.ring_offset = PAGE_SIZE;
 	info.ring_size = (u64)(r->nr_pages - 1) << PAGE_SHIFT;
+	info.cookie = r->ctrl->cookie;
 	mutex_lock(&r->map_lock);
 	m = kchan_mapper_find(r, current->mm);
 	if (m)

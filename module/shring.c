@@ -100,6 +100,9 @@ int kchan_shring_bytes(u32 elem_size, u32 capacity, size_t *bytes)
 	return 0;
 }
 
+/* The next channel identity (struct kchan_map_ctrl.cookie). */
+static atomic64_t kchan_shring_cookies = ATOMIC64_INIT(0);
+
 /* What user space needs to follow the protocol: the control page. */
 static void kchan_shring_init_ctrl(struct kchan_shring *r)
 {
@@ -116,6 +119,7 @@ static void kchan_shring_init_ctrl(struct kchan_shring *r)
 	c->tail_offset = (void *)r->tail - r->base - PAGE_SIZE;
 	c->slots_offset = (void *)r->slots - r->base - PAGE_SIZE;
 	c->elems_offset = (void *)r->elems - r->base - PAGE_SIZE;
+	c->cookie = atomic64_inc_return(&kchan_shring_cookies);
 }
 
 /**
@@ -444,6 +448,22 @@ bool kchan_shring_readable(struct kchan_shring *r)
 }
 
 /**
+ * kchan_shring_empty() - whether the ring holds nothing, not even an
+ * element being written (a hint)
+ * @r: the ring
+ *
+ * Return: true if the oldest slot is free for its position: no position
+ * from there on was claimed (a send claims positions in order).
+ */
+bool kchan_shring_empty(struct kchan_shring *r)
+{
+	u64 h = READ_ONCE(*r->head);
+
+	return READ_ONCE(*kchan_shring_slot(r, h)) ==
+	       kchan_slot_word(h, KCHAN_SLOT_EMPTY, 0);
+}
+
+/**
  * kchan_shring_writable() - whether a send may find room (a hint)
  * @r: the ring
  *
@@ -489,6 +509,28 @@ u32 kchan_shring_len(struct kchan_shring *r)
 	s64 n = READ_ONCE(*r->tail) - READ_ONCE(*r->head);
 
 	return clamp_t(s64, n, 0, r->capacity);
+}
+
+/**
+ * kchan_shring_sent() - the positions sent so far (a hint)
+ * @r: the ring
+ *
+ * Return: the send position.
+ */
+u64 kchan_shring_sent(struct kchan_shring *r)
+{
+	return READ_ONCE(*r->tail);
+}
+
+/**
+ * kchan_shring_taken() - the positions received (or skipped) so far (a hint)
+ * @r: the ring
+ *
+ * Return: the receive position.
+ */
+u64 kchan_shring_taken(struct kchan_shring *r)
+{
+	return READ_ONCE(*r->head);
 }
 
 /**

@@ -44,6 +44,11 @@ struct page;
 /* The map ids of processes: 1 to this. */
 #define KCHAN_MAP_ID_MAX	0xfffeU
 
+/* The waiter words (shwake.c): blocked tasks, and a poller armed. */
+#define KCHAN_WAITERS_COUNT	0x7fffffffU
+#define KCHAN_WAITERS_ARMED	0x80000000U
+
+struct kchan;
 struct kchan_map_ctrl;
 
 /**
@@ -62,10 +67,15 @@ struct kchan_map_ctrl;
  * @capacity: slots, at least 1, the kernel's copy.
  * @closed: the channel was closed; read after a claim (see
  *	kchan_shring_claim_send()).
- * @map_lock: guards @mappers (shmap.c).  Taken with the mapping process's
- *	mmap_lock held, never with the channel lock.
+ * @map_lock: guards @mappers and @ch (shmap.c).  Taken with the mapping
+ *	process's mmap_lock held, never with the channel lock.
  * @mappers: the processes with the ring mapped, struct kchan_mapper.
  * @map_ids: hands out their map ids, 1 to %KCHAN_MAP_ID_MAX.
+ * @file: the file the mappings hold (shmap.c), which owns the ring: the
+ *	channel holds one reference until it is destroyed, each mapping
+ *	another; the last one frees the ring.  NULL until set up.
+ * @ch: the channel, while it lives; cleared under @map_lock when it is
+ *	destroyed, so that a mapping outliving it never reaches it.
  */
 struct kchan_shring {
 	struct page **pages;
@@ -79,9 +89,11 @@ struct kchan_shring {
 	u32 elem_size;
 	u32 capacity;
 	bool closed;
-	struct mutex map_lock;	/* guards @mappers */
+	struct mutex map_lock;	/* guards @mappers and @ch */
 	struct list_head mappers;
 	struct ida map_ids;
+	struct file *file;
+	struct kchan *ch;
 };
 
 /* Results of the claims, besides 1 (claimed). */
@@ -101,8 +113,11 @@ void kchan_shring_void(struct kchan_shring *r, u64 pos);
 void kchan_shring_release(struct kchan_shring *r, u64 pos);
 bool kchan_shring_readable(struct kchan_shring *r);
 bool kchan_shring_writable(struct kchan_shring *r);
+bool kchan_shring_empty(struct kchan_shring *r);
 bool kchan_shring_drained(struct kchan_shring *r);
 u32 kchan_shring_len(struct kchan_shring *r);
+u64 kchan_shring_sent(struct kchan_shring *r);
+u64 kchan_shring_taken(struct kchan_shring *r);
 void kchan_shring_set_closed(struct kchan_shring *r);
 void kchan_shring_set_returned(struct kchan_shring *r, bool returned);
 u32 kchan_shring_repair(struct kchan_shring *r, u16 owner);

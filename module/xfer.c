@@ -92,18 +92,25 @@ static void kchan_unreturn_msg(struct kchan *ch, struct kchan_msg *msg)
 }
 
 /*
- * The poll events of a channel with a shared ring, the channel locked:
- * kchan_ready_mask()'s rules over the ring's hints.
+ * Hand the element at @src straight to the first blocked receiver: 1,
+ * -EFAULT, or 0 when no receiver waits.  The receiver's buffer is filled
+ * first: a fault then claims nothing.
  */
-static noinline __poll_t kchan_shared_ready_mask(struct kchan *ch)
+static int kchan_handoff(struct kchan *ch, const u8 __user *src)
 {
-	__poll_t mask = 0;
+	struct kchan_waiter *w;
 
-	if (kchan_shring_readable(ch->shr) || ch->nr_returned || ch->sendq.nr)
-		mask |= KCHAN_EV_IN;
-	if (kchan_shring_writable(ch->shr) || ch->recvq.nr)
-		mask |= KCHAN_EV_OUT;
-	return mask;
+	while ((w = kchan_first_waiter(ch, &ch->recvq))) {
+		if (copy_from_user(w->msg->data, src, ch->ring.elem_size))
+			return -EFAULT;
+		if (kchan_claim(ch, w)) {
+			kchan_complete(ch, w, KCHAN_DONE);
+			ch->sends++;
+			ch->recvs++;
+			return 1;
+		}
+	}
+	return 0;
 }
 
 /*
@@ -133,6 +140,30 @@ static noinline int kchan_shared_put_user(struct kchan *ch, const u8 __user *src
 }
 
 /*
+ * kchan_send_step() on a shared ring.  A blocked receiver is handed the
+ * element directly only when the ring is empty: an element in it, or one
+ * still being written, is older, and a receiver that took the newer one
+ * first could see one sender's elements out of order.  Otherwise the
+ * element goes into the ring, and the blocked receivers are served from
+ * its front.
+ */
+static noinline int kchan_shared_send_step(struct kchan *ch,
+					   const u8 __user *src)
+{
+	int ret;
+
+	if (kchan_shring_empty(ch->shr)) {
+		ret = kchan_handoff(ch, src);
+		if (ret)
+			return ret;
+	}
+	ret = kchan_shared_put_user(ch, src);	/* counted by the ring */
+	if (ret == 1 && ch->recvq.nr)
+		kchan_shared_kick(ch);
+	return ret;
+}
+
+/*
  * The first blocked sender's element takes a slot of the shared ring.  The
  * slot is claimed before the sender, so that a ring filled meanwhile by a
  * task outside the kernel claims no sender it cannot serve.
@@ -148,9 +179,8 @@ static noinline bool kchan_shared_refill(struct kchan *ch)
 			return false;
 		memcpy(kchan_shring_elem(r, pos), w->msg->data, r->elem_size);
 		if (kchan_claim(ch, w)) {
-			kchan_shring_publish(r, pos);
+			kchan_shring_publish(r, pos);	/* counted by the ring */
 			kchan_complete(ch, w, KCHAN_DONE);
-			ch->sends++;
 			return true;
 		}
 		kchan_shring_void(r, pos);
@@ -160,7 +190,9 @@ static noinline bool kchan_shared_refill(struct kchan *ch)
 
 /*
  * Take the oldest element of the shared ring into @dst.  Returns 1, 0
- * (empty) or -EFAULT: a taken slot belongs to the next lap, so an element
+ * (empty), -EFAULT, or %KCHAN_WOULD_BLOCK when the oldest element is
+ * still being written: a blocked sender's element, newer, must not be
+ * taken before it.  A taken slot belongs to the next lap, so an element
  * that cannot be copied out goes to the front of the channel, where the
  * next receive finds it first.
  */
@@ -169,12 +201,17 @@ static noinline int kchan_shared_take_user(struct kchan *ch, u8 __user *dst)
 	struct kchan_shring *r = ch->shr;
 	u8 *elem;
 	u64 pos;
+	int ret;
 
-	if (kchan_shring_claim_recv(r, &pos) != 1)
+	ret = kchan_shring_claim_recv(r, &pos);
+	if (ret == KCHAN_SHRING_PENDING)
+		return KCHAN_WOULD_BLOCK;
+	if (ret != 1)
 		return 0;
 	elem = kchan_shring_elem(r, pos);
 	if (copy_to_user(dst, elem, r->elem_size)) {
 		kchan_return_msg(ch, kchan_msg_from_data(ch, elem));
+		ch->recvs--;	/* the ring counts it; it is received later */
 		kchan_shring_release(r, pos);
 		return -EFAULT;
 	}
@@ -215,11 +252,11 @@ static bool kchan_shared_serve_receiver(struct kchan *ch)
 	elem = kchan_shring_elem(r, pos);
 	w = kchan_claim_first(ch, &ch->recvq);
 	if (w) {
-		memcpy(w->msg->data, elem, r->elem_size);
+		memcpy(w->msg->data, elem, r->elem_size);	/* counted by the ring */
 		kchan_complete(ch, w, KCHAN_DONE);
-		ch->recvs++;
 	} else {
 		kchan_return_msg(ch, kchan_msg_from_data(ch, elem));
+		ch->recvs--;	/* the ring counts it; it is received later */
 	}
 	kchan_shring_release(r, pos);
 	return w;
@@ -242,6 +279,29 @@ void kchan_shared_kick(struct kchan *ch)
 	lockdep_assert_held(&ch->lock);
 	while (kchan_shared_serve_receiver(ch) || kchan_shared_refill(ch))
 		;
+}
+
+/**
+ * kchan_counts() - the elements sent and received over the channel's life
+ * @ch: the channel, locked
+ * @sends: out: elements sent
+ * @recvs: out: elements received
+ *
+ * A shared ring counts what passes through it in its positions, whoever
+ * moved it (user space or the kernel): struct kchan.sends and .recvs
+ * count only the rest, the elements handed from task to task.  The
+ * positions are hints user space writes, so the counts of a mapped
+ * channel are as good as its users; a send that claimed a slot and then
+ * failed (closed, faulted, died) counts as sent and received.
+ */
+void kchan_counts(struct kchan *ch, u64 *sends, u64 *recvs)
+{
+	*sends = ch->sends;
+	*recvs = ch->recvs;
+	if (ch->shr) {
+		*sends += kchan_shring_sent(ch->shr);
+		*recvs += kchan_shring_taken(ch->shr);
+	}
 }
 
 /**
@@ -277,7 +337,7 @@ __poll_t kchan_ready_mask(struct kchan *ch)
 	if (ch->closed)
 		return KCHAN_EV_IN | KCHAN_EV_OUT | EPOLLHUP;
 	if (ch->shr)
-		return kchan_shared_ready_mask(ch);
+		return kchan_shared_mask_of(ch);
 	if (!kchan_ring_empty(&ch->ring) || ch->nr_returned || ch->sendq.nr)
 		mask |= KCHAN_EV_IN;
 	if (!kchan_ring_full(&ch->ring) || ch->recvq.nr)
@@ -289,6 +349,9 @@ __poll_t kchan_ready_mask(struct kchan *ch)
 static __poll_t kchan_publish(struct kchan *ch)
 {
 	__poll_t mask = kchan_ready_mask(ch);
+
+	if (ch->shr)
+		mask = kchan_shared_publish(ch, mask);
 
 	/* Read by kchan_chan_poll() after its smp_mb(); see there. */
 	WRITE_ONCE(ch->end.ready, mask);
@@ -326,6 +389,23 @@ void kchan_unlock_wake(struct kchan *ch)
 	mutex_unlock(&ch->lock);
 }
 
+/*
+ * kchan_case_ready() on a shared ring: a partner blocked in the other
+ * queue counts only while the ring is empty (see kchan_shared_send_step()).
+ */
+static noinline bool kchan_shared_case_ready(struct kchan *ch, bool send,
+					     const struct kchan_wait *self)
+{
+	struct kchan_shring *r = ch->shr;
+
+	if (send)
+		return kchan_shring_writable(r) ||
+		       (kchan_shring_empty(r) &&
+			kchan_has_partner(ch, &ch->recvq, self));
+	return ch->nr_returned || kchan_shring_readable(r) ||
+	       (kchan_shring_empty(r) && kchan_has_partner(ch, &ch->sendq, self));
+}
+
 /**
  * kchan_case_ready() - whether a send or receive could proceed now
  * @ch: the channel, locked
@@ -344,13 +424,12 @@ bool kchan_case_ready(struct kchan *ch, bool send,
 	lockdep_assert_held(&ch->lock);
 	if (ch->closed)
 		return true;
+	if (ch->shr)
+		return kchan_shared_case_ready(ch, send, self);
 	if (send)
-		return (ch->shr ? kchan_shring_writable(ch->shr) :
-				  !kchan_ring_full(&ch->ring)) ||
+		return !kchan_ring_full(&ch->ring) ||
 		       kchan_has_partner(ch, &ch->recvq, self);
-	return ch->nr_returned ||
-	       (ch->shr ? kchan_shring_readable(ch->shr) :
-			  !kchan_ring_empty(&ch->ring)) ||
+	return ch->nr_returned || !kchan_ring_empty(&ch->ring) ||
 	       kchan_has_partner(ch, &ch->sendq, self);
 }
 
@@ -365,32 +444,18 @@ bool kchan_case_ready(struct kchan *ch, bool send,
 int kchan_send_step(struct kchan *ch, const u8 __user *src)
 {
 	u32 esz = ch->ring.elem_size;
-	struct kchan_waiter *w;
 	int ret;
 
 	lockdep_assert_held(&ch->lock);
 
 	if (ch->closed)
 		return -EPIPE;
+	if (ch->shr)
+		return kchan_shared_send_step(ch, src);
 
-	/* Fill the receiver's buffer first: a fault then claims nothing. */
-	while ((w = kchan_first_waiter(ch, &ch->recvq))) {
-		if (copy_from_user(w->msg->data, src, esz))
-			return -EFAULT;
-		if (kchan_claim(ch, w)) {
-			kchan_complete(ch, w, KCHAN_DONE);
-			ch->sends++;
-			ch->recvs++;
-			return 1;
-		}
-	}
-
-	if (ch->shr) {
-		ret = kchan_shared_put_user(ch, src);
-		if (ret == 1)
-			ch->sends++;
+	ret = kchan_handoff(ch, src);
+	if (ret)
 		return ret;
-	}
 	if (kchan_ring_full(&ch->ring))
 		return KCHAN_WOULD_BLOCK;
 	if (copy_from_user(kchan_ring_back(&ch->ring), src, esz))
@@ -464,10 +529,9 @@ int kchan_recv_step(struct kchan *ch, u8 __user *dst)
 
 	if (ch->shr) {
 		ret = kchan_shared_take_user(ch, dst);
-		if (ret < 0)
+		if (ret < 0 || ret == KCHAN_WOULD_BLOCK)
 			return ret;
-		if (ret) {
-			ch->recvs++;
+		if (ret) {	/* counted by the ring */
 			kchan_refill_from_sender(ch);
 			return 1;
 		}

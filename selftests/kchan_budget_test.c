@@ -393,7 +393,7 @@ FIXTURE_TEARDOWN(budget)
 /*
  * Create channels of @esz x @cap until one fails or @max exist: how many
  * were created (their descriptors in @fds), the failure in *@err (0 if
- * none failed).  Plain channels (kt_create(), also with KCHAN_FASTPATH=1):
+ * none failed).  Plain channels (kt_create(), whatever KCHAN_FASTPATH says):
  * the costs measured here are a plain ring's.
  */
 static int fill(int *fds, int max, uint32_t esz, uint64_t cap, int *err)

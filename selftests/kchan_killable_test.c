@@ -355,10 +355,14 @@ static int scene_setup(struct scene *s, uint64_t cap_a)
 		return 1;
 	if (ret)
 		return ret;
-	s->a = kchan_make(sizeof(uint64_t), cap_a, 0);
+	/*
+	 * Plain channels: the scenes stall a copy made under the channel
+	 * lock, which libchanuser's mapped fast path never takes.
+	 */
+	s->a = kt_create(sizeof(uint64_t), cap_a, 0);
 	if (s->a < 0)
 		return s->a;
-	s->b = kchan_make(sizeof(uint64_t), CAP, 0);
+	s->b = kt_create(sizeof(uint64_t), CAP, 0);
 	return s->b < 0 ? s->b : 0;
 }
 

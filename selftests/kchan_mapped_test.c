@@ -3,8 +3,8 @@
  * Mappable channels (KCHAN_MAPPABLE): a buffered channel whose ring is in
  * the shared format of the fast path (Documentation/design/fastpath.rst),
  * which the kernel moves elements of without the channel lock.  The rest
- * of the suite runs again on mappable channels (KCHAN_FASTPATH=1 makes
- * libchanuser create them); these tests check what is particular to them:
+ * of the suite runs on mappable channels too (libchanuser creates them
+ * unless KCHAN_FASTPATH=0); these tests check what is particular to them:
  * creation rules, the ring's laps, voided sends, given-back receives,
  * close while a send is claimed, and exactly-once under several producer
  * and consumer processes.

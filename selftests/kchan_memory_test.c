@@ -348,6 +348,8 @@ TEST_F(memcg, large_ring_charged_then_released)
 		ASSERT_EQ(64, kchan_send_many(fd, elems, 64));
 	ASSERT_EQ(BIG_CAP, kchan_len(fd));
 	filled = mem_current(self);
+	/* A mapping holds the ring's pages: drop libchanuser's first. */
+	kchan_unmap(fd);
 	ASSERT_EQ(0, close(fd));
 	after = mem_current(self);
 
@@ -377,6 +379,7 @@ TEST_F(memcg, charge_stays_while_a_dup_is_open)
 	one_left = mem_current(self);
 	/* The channel still works through the duplicate. */
 	EXPECT_EQ(0, kchan_send(fd2, elem));
+	kchan_unmap(fd2);	/* a mapping holds the ring's pages */
 	ASSERT_EQ(0, close(fd2));
 	after = mem_current(self);
 

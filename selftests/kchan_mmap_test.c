@@ -278,6 +278,12 @@ TEST(control_page_describes_the_ring)
 	EXPECT_EQ(0, c->state);
 	EXPECT_EQ(0, c->recv_waiters);
 	EXPECT_EQ(0, c->send_waiters);
+	EXPECT_NE(0, c->cookie);
+	EXPECT_EQ(m.mi.cookie, c->cookie);
+	/* Every close(2) of a descriptor of the channel is counted. */
+	EXPECT_EQ(0, c->fd_closes);
+	ASSERT_EQ(0, close(dup(fd)));
+	EXPECT_EQ(1, c->fd_closes);
 	/* A new ring: slot i free for position i, both positions 0. */
 	EXPECT_EQ(slot_word(0, SLOT_EMPTY, 0), m.slots[0]);
 	EXPECT_EQ(slot_word(4, SLOT_EMPTY, 0), m.slots[4]);
@@ -353,6 +359,22 @@ TEST(user_space_claims_meet_the_kernel)
 }
 
 /* A map id per process, the same for each of its mappings, freed at the end. */
+/* Two channels never share a cookie. */
+TEST(cookies_tell_channels_apart)
+{
+	struct kchan_map_info a, b;
+	int fa = kt_create(8, 4, KCHAN_MAPPABLE);
+	int fb = kt_create(8, 4, KCHAN_MAPPABLE);
+
+	ASSERT_LE(0, fa);
+	ASSERT_LE(0, fb);
+	ASSERT_EQ(0, map_info(fa, &a));
+	ASSERT_EQ(0, map_info(fb, &b));
+	EXPECT_NE(a.cookie, b.cookie);
+	close(fa);
+	close(fb);
+}
+
 TEST(map_ids_are_per_process)
 {
 	int fd = kt_create(8, 4, KCHAN_MAPPABLE);

@@ -467,6 +467,41 @@ int kchan_group_wait(struct kchan_group *group);
  */
 int kchan_group_free(struct kchan_group *group);
 
+/*
+ * The mapped fast path
+ * --------------------
+ * Buffered channels made by kchan_make() are mappable (unless the
+ * environment says KCHAN_FASTPATH=0), and the library maps one into the
+ * process the first time a send or receive names it: then sends and
+ * receives move elements through memory shared with the kernel and the
+ * other processes, and enter the kernel only to sleep or to wake a
+ * sleeper.  Nothing else changes, with one exception: through a mapped
+ * channel the library copies elements itself, so a buffer that is not
+ * accessible raises SIGSEGV, as memcpy(3) would, instead of failing with
+ * -EFAULT (NULL and addresses that cannot be user memory still fail with
+ * -EFAULT).  The fault comes before anything is claimed: nothing is lost.
+ */
+
+/*
+ * kchan_map - map a channel for the fast path now.
+ *
+ * Returns 1 when sends and receives on @ch take the fast path, 0 when they
+ * take the kernel path (the fast path is off, or @ch is not a mappable
+ * channel: unbuffered, broadcast, made with the raw ioctl without
+ * KCHAN_MAPPABLE), or a negative errno: -EBADF.
+ */
+int kchan_map(int ch);
+
+/*
+ * kchan_unmap - drop the library's mapping of a channel.
+ *
+ * For a descriptor about to be closed: a mapping keeps its channel's
+ * memory until it is dropped, which the library otherwise does only when
+ * a later call notices that the descriptor is gone.  Later sends and
+ * receives on @ch map it again.  Returns 0.
+ */
+int kchan_unmap(int ch);
+
 #ifdef __cplusplus
 }
 #endif

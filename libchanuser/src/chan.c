@@ -16,6 +16,7 @@
 #include <chanuser.h>
 #include <linux/kchan.h>
 
+#include "fastpath.h"
 #include "syscall.h"
 
 /* KCHAN_IOC_CREATE with @flags, as they are. */
@@ -35,28 +36,20 @@ static int create(size_t elem_size, size_t capacity, unsigned int flags)
 }
 
 /*
- * Whether buffered channels are made mappable (KCHAN_MAPPABLE): while the
- * fast path is built in steps (Documentation/design/fastpath.rst), only
- * with KCHAN_FASTPATH=1 in the environment.  Read once; a race between
- * two first calls reads the same value twice.
+ * Buffered channels are made mappable (KCHAN_MAPPABLE) for the fast path
+ * (fastpath.c) unless the environment says KCHAN_FASTPATH=0.  The new
+ * descriptor's number may have named another channel: forget that one.
  */
-static int fastpath_wanted(void)
-{
-	static int wanted = -1;
-
-	if (wanted < 0) {
-		const char *v = getenv("KCHAN_FASTPATH");
-
-		wanted = v && !strcmp(v, "1");
-	}
-	return wanted;
-}
-
 int kchan_make(size_t elem_size, size_t capacity, unsigned int flags)
 {
-	if (capacity && fastpath_wanted())
+	int ch;
+
+	if (capacity && fp_enabled())
 		flags |= KCHAN_MAPPABLE;
-	return create(elem_size, capacity, flags);
+	ch = create(elem_size, capacity, flags);
+	if (ch >= 0)
+		fp_forget(ch);
+	return ch;
 }
 
 int kchan_make_broadcast(size_t elem_size, size_t capacity, unsigned int flags)

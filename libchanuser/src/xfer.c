@@ -1,14 +1,18 @@
 // SPDX-License-Identifier: LGPL-2.1 OR MIT
 /*
- * xfer.c - moving elements: every send and receive form.  All of them go
- * through xfer(), the one wrapper around KCHAN_IOC_SEND/KCHAN_IOC_RECV;
- * the public functions only pick the flags and shape the result.
+ * xfer.c - moving elements: every send and receive form.  On a mapped
+ * channel each tries the fast path first (fastpath.c), which moves the
+ * element without a system call unless the ring is full (empty) or
+ * something else needs the kernel; otherwise, and then, the kernel does it
+ * through xfer(), the one wrapper around KCHAN_IOC_SEND/KCHAN_IOC_RECV.
+ * The public functions only pick the flags and shape the result.
  */
 #include <errno.h>
 
 #include <chanuser.h>
 #include <linux/kchan.h>
 
+#include "fastpath.h"
 #include "syscall.h"
 
 /* Issue @cmd for @n elements at @elems; elements moved or -errno. */
@@ -47,48 +51,130 @@ static int sent(ssize_t ret)
 	return ret < 0 ? (int)ret : 0;
 }
 
+/*
+ * The fast path's try at sending one element: 0 or -errno when it
+ * decided, FP_KERNEL when the kernel must.
+ */
+static int fast_send(int ch, const void *elem, int try_only)
+{
+	struct fp_chan *c = fp_lookup(ch);
+
+	return c ? fp_send(ch, c, elem, try_only) : FP_KERNEL;
+}
+
+/* Likewise for a receive: 1 or -errno when it decided, else FP_KERNEL. */
+static int fast_recv(int ch, void *elem, int try_only)
+{
+	struct fp_chan *c = fp_lookup(ch);
+
+	return c ? fp_recv(ch, c, elem, try_only) : FP_KERNEL;
+}
+
 /* The plain blocking forms take the lean one-element ioctls. */
 int kchan_send(int ch, const void *elem)
 {
+	int ret = fast_send(ch, elem, 0);
+
+	if (ret != FP_KERNEL)
+		return ret;
 	return sent(sys_ioctl(ch, KCHAN_IOC_SEND_ONE, (void *)elem));
 }
 
 int kchan_try_send(int ch, const void *elem)
 {
+	int ret = fast_send(ch, elem, 1);
+
+	if (ret != FP_KERNEL)
+		return ret;
 	return sent(xfer(ch, KCHAN_IOC_SEND, elem, 1, KCHAN_XFER_NONBLOCK, 0));
 }
 
 int kchan_send_timeout(int ch, const void *elem, int64_t timeout_ns)
 {
+	int ret = fast_send(ch, elem, 0);
+
+	if (ret != FP_KERNEL)
+		return ret;
 	return sent(xfer_timeout(ch, KCHAN_IOC_SEND, elem, timeout_ns));
 }
 
 /* Receives return the ioctl's count as is: 1 received, 0 closed. */
 int kchan_recv(int ch, void *elem)
 {
+	int ret = fast_recv(ch, elem, 0);
+
+	if (ret != FP_KERNEL)
+		return ret;
 	return sys_ioctl(ch, KCHAN_IOC_RECV_ONE, elem);
 }
 
 int kchan_try_recv(int ch, void *elem)
 {
+	int ret = fast_recv(ch, elem, 1);
+
+	if (ret != FP_KERNEL)
+		return ret;
 	return xfer(ch, KCHAN_IOC_RECV, elem, 1, KCHAN_XFER_NONBLOCK, 0);
 }
 
 int kchan_recv_timeout(int ch, void *elem, int64_t timeout_ns)
 {
+	int ret = fast_recv(ch, elem, 0);
+
+	if (ret != FP_KERNEL)
+		return ret;
 	return xfer_timeout(ch, KCHAN_IOC_RECV, elem, timeout_ns);
+}
+
+/*
+ * Up to @n elements through the fast path, one claim each, until one
+ * needs the kernel.  Returns how many moved, or -errno if the first
+ * failed for good (-EPIPE); 0 when the first needs the kernel.
+ */
+static ssize_t fast_many(int ch, struct fp_chan *c, const void *elems,
+			 size_t n, int send)
+{
+	size_t esz = (size_t)fp_elem_size(c), i;
+	int ret = 0;
+
+	for (i = 0; i < n; i++) {
+		uint8_t *e = (uint8_t *)elems + i * esz;
+
+		ret = send ? fp_send(ch, c, e, 0) : fp_recv(ch, c, e, 0);
+		if (ret < 0 || ret == FP_KERNEL)
+			break;
+	}
+	return i ? (ssize_t)i : (ret < 0 ? ret : 0);
 }
 
 ssize_t kchan_send_many(int ch, const void *elems, size_t n)
 {
+	struct fp_chan *c;
+	ssize_t ret;
+
 	if (!n)
 		return -EINVAL;
+	c = fp_lookup(ch);
+	if (c) {
+		ret = fast_many(ch, c, elems, n, 1);
+		if (ret)
+			return ret;
+	}
 	return xfer(ch, KCHAN_IOC_SEND, elems, n, 0, 0);
 }
 
 ssize_t kchan_recv_many(int ch, void *elems, size_t n)
 {
+	struct fp_chan *c;
+	ssize_t ret;
+
 	if (!n)
 		return -EINVAL;
+	c = fp_lookup(ch);
+	if (c) {
+		ret = fast_many(ch, c, elems, n, 0);
+		if (ret)
+			return ret;
+	}
 	return xfer(ch, KCHAN_IOC_RECV, elems, n, 0, 0);
 }

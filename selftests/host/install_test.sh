@@ -42,12 +42,12 @@ install_tree() {
 	"${mk[@]}" install DESTDIR="$dest" PREFIX="$prefix"
 	find "$dest" ! -type d | sed "s|^$dest||" | sort
 	expect_file "$dest/lib/modules/$kver/extra/kchan.ko"
-	for f in libchanuser.a libchanuser.so.1.2.0 pkgconfig/libchanuser.pc; do
+	for f in libchanuser.a libchanuser.so.1.3.0 pkgconfig/libchanuser.pc; do
 		expect_file "$libdir/$f"
 	done
-	[ "$(readlink "$libdir/libchanuser.so.1")" = libchanuser.so.1.2.0 ]
+	[ "$(readlink "$libdir/libchanuser.so.1")" = libchanuser.so.1.3.0 ]
 	[ "$(readlink "$libdir/libchanuser.so")" = libchanuser.so.1 ]
-	has 'SONAME.*\[libchanuser\.so\.1\]' readelf -d "$libdir/libchanuser.so.1.2.0"
+	has 'SONAME.*\[libchanuser\.so\.1\]' readelf -d "$libdir/libchanuser.so.1.3.0"
 	expect_file "$dest$prefix/include/chanuser.h"
 	expect_file "$dest$prefix/include/linux/kchan.h"
 	for f in $(functions); do
@@ -81,7 +81,7 @@ install_vars() {
 		LIBDIR=/usr/lib/x86_64-linux-gnu MODDIR=/lib/modules/test/updates \
 		UDEVDIR=/etc/udev/rules.d KCHAN_GROUP=users KCHAN_MODE=0640
 	grep -qx 'libdir=/usr/lib/x86_64-linux-gnu' "$d/usr/lib/x86_64-linux-gnu/pkgconfig/libchanuser.pc"
-	expect_file "$d/usr/lib/x86_64-linux-gnu/libchanuser.so.1.2.0"
+	expect_file "$d/usr/lib/x86_64-linux-gnu/libchanuser.so.1.3.0"
 	expect_file "$d/lib/modules/test/updates/kchan.ko"
 	grep -q 'GROUP="users", MODE="0640"' "$d/etc/udev/rules.d/60-kchan.rules"
 	"${mk[@]}" uninstall DESTDIR="$d" PREFIX=/usr \

@@ -264,8 +264,9 @@ struct kchan_info {
  * Any other offset or length is EINVAL, a channel that is not mappable
  * (or a broadcast or subscriber descriptor) ENODEV, and a 65 535th
  * process mapping the same ring at once ENOSPC.  A mapping keeps the
- * channel alive: its pages are freed when the last descriptor is closed
- * and the last mapping is gone.
+ * ring's pages, not the channel: the channel ends with its last
+ * descriptor as any channel does, and the pages are freed when the last
+ * mapping is gone too.
  */
 
 /** KCHAN_MAP_CONTROL - mmap(2) offset of the control page. */
@@ -298,16 +299,24 @@ struct kchan_info {
  * @slots_offset: of the @capacity 64-bit slot words.
  * @elems_offset: of the @capacity elements, @elem_size bytes each.
  * @state: %KCHAN_MAP_CLOSED, %KCHAN_MAP_RETURNED.
+ * @fd_closes: counts the close(2)s of descriptors of the channel, in any
+ *	process: a library that caches a mapping per descriptor number
+ *	checks with %KCHAN_IOC_MAP_INFO that the number still names the
+ *	channel of @cookie when this changed.
+ * @cookie: the channel's identity, unique until the next boot.
  * @__pad0: zero.
- * @recv_waiters: non-zero when a receive of the kernel waits for an
- *	element: a send that published one must call %KCHAN_IOC_WAKE.
+ * @recv_waiters: non-zero when a task in the kernel waits for an element
+ *	(a blocked receive or select, an armed poll, epoll or selector): a
+ *	send that published one must then call %KCHAN_IOC_WAKE.
  * @__pad1: zero.
- * @send_waiters: non-zero when a send of the kernel waits for room: a
- *	receive that freed a slot must call %KCHAN_IOC_WAKE.
+ * @send_waiters: likewise for room: a receive that freed a slot must then
+ *	call %KCHAN_IOC_WAKE.
  * @__pad2: zero.
  *
  * Written by the kernel only; the waiter words each have a cache line.
- * The fields up to @elems_offset never change.
+ * The fields up to @elems_offset, and @cookie, never change.  The full
+ * barrier between publishing a slot and reading a waiter word is the
+ * caller's (Documentation/design/fastpath.rst, "Waking").
  */
 struct kchan_map_ctrl {
 	__u32 magic;
@@ -320,7 +329,9 @@ struct kchan_map_ctrl {
 	__u32 slots_offset;
 	__u32 elems_offset;
 	__u32 state;
-	__u32 __pad0[5];
+	__u32 fd_closes;
+	__aligned_u64 cookie;
+	__u32 __pad0[2];
 	__u32 recv_waiters;
 	__u32 __pad1[15];
 	__u32 send_waiters;
@@ -337,6 +348,7 @@ struct kchan_map_ctrl {
  * @control_size: out: bytes of the control mapping (one page).
  * @ring_offset: out: the ring's offset for mmap(2), one page.
  * @ring_size: out: bytes of the ring mapping.
+ * @cookie: out: the channel's identity, as struct kchan_map_ctrl.cookie.
  */
 struct kchan_map_info {
 	__u32 size;
@@ -345,10 +357,11 @@ struct kchan_map_info {
 	__aligned_u64 control_size;
 	__aligned_u64 ring_offset;
 	__aligned_u64 ring_size;
+	__aligned_u64 cookie;
 };
 
 /** KCHAN_MAP_INFO_SIZE_VER0 - size of the first struct kchan_map_info. */
-#define KCHAN_MAP_INFO_SIZE_VER0	40
+#define KCHAN_MAP_INFO_SIZE_VER0	48
 
 /** KCHAN_SELECT_MAX_CASES - most cases one select may name. */
 #define KCHAN_SELECT_MAX_CASES	128
@@ -752,6 +765,19 @@ struct kchan_selector_wait {
  * is not mappable.  See DOC: Mapped channels.
  */
 #define KCHAN_IOC_MAP_INFO	_IOWR(KCHAN_IOC_MAGIC, 0x17, struct kchan_map_info)
+
+/**
+ * KCHAN_IOC_WAKE - let the kernel serve what user space changed in a
+ * mapped ring; on a %KCHAN_MAPPABLE channel's descriptor.
+ *
+ * Argument: none, 0.  Hands elements of the ring to blocked receivers,
+ * moves blocked senders' elements into free slots, and wakes armed polls,
+ * epolls and selectors.  Called by a send that published an element while
+ * struct kchan_map_ctrl.recv_waiters was non-zero, and by a receive that
+ * freed a slot while @send_waiters was.  Returns 0.  ENODEV on a channel
+ * that is not mappable, EINVAL for a non-zero argument.
+ */
+#define KCHAN_IOC_WAKE		_IO(KCHAN_IOC_MAGIC, 0x18)
 
 /**
  * KCHAN_IOC_SELECT - perform one of several send and receive cases (Go's

@@ -1,0 +1,552 @@
+// SPDX-License-Identifier: LGPL-2.1 OR MIT
+/*
+ * fastpath.c - sending and receiving through a mapped channel's shared
+ * ring, the protocol of Documentation/design/fastpath.rst, in user space.
+ *
+ * A channel created with KCHAN_MAPPABLE (kchan_make() sets it for every
+ * buffered channel unless KCHAN_FASTPATH=0) is mapped the first time a
+ * send or receive names its descriptor in this process: the control page
+ * read-only, the ring read-write.  The mappings are found by descriptor
+ * number in a two-level table of 64 x 1024 entries, read without a lock;
+ * a mutex serialises mapping and unmapping.
+ *
+ * A descriptor number can come to name another channel (close(2), then
+ * a new descriptor with the same number).  The kernel counts the closes of
+ * each mapped channel's descriptors on its control page (fd_closes); an
+ * entry remembers the count it was checked at, and when the count moved,
+ * KCHAN_IOC_MAP_INFO tells whether the number still names the channel of
+ * the entry's cookie.  Mappings of descriptors closed for good are dropped
+ * when a later call notices, or by kchan_unmap().
+ *
+ * Mappings are not inherited across fork(2) (the kernel marks them
+ * VM_DONTCOPY): the child forgets them all and maps again on first use.
+ *
+ * Memory order: the slot words are read with acquire and written with
+ * release or a sequentially consistent compare-and-swap, and between
+ * publishing a slot and reading the other side's waiter word stands a full
+ * fence (__atomic_thread_fence(__ATOMIC_SEQ_CST)): the pairs 1 to 4 of
+ * the design's "Waking", the user-space half.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <chanuser.h>
+#include <linux/kchan.h>
+
+#include "fastpath.h"
+#include "syscall.h"
+
+/* The slot word: position (mod 2^46), state, owner. */
+#define SLOT_POS_SHIFT	18
+#define SLOT_POS_MASK	((UINT64_C(1) << (64 - SLOT_POS_SHIFT)) - 1)
+#define SLOT_EMPTY	UINT64_C(0)
+#define SLOT_WRITING	UINT64_C(1)
+#define SLOT_FULL	UINT64_C(2)
+#define SLOT_READING	UINT64_C(3)
+#define SLOT_VOID	UINT64_C(1)	/* owner of a FULL slot with no element */
+
+/* Extra tries of a claim beyond one per slot, for hints moving under it. */
+#define FP_SLACK	64
+
+#define FP_CHUNK_BITS	10
+#define FP_CHUNK	(1 << FP_CHUNK_BITS)
+#define FP_CHUNKS	64
+#define FP_MAX_FD	(FP_CHUNK * FP_CHUNKS)
+
+/* An entry of a descriptor known not to be a mappable channel. */
+#define FP_NONE		((struct fp_chan *)1)
+
+/* One mapped channel, as this process sees it. */
+struct fp_chan {
+	const struct kchan_map_ctrl *ctrl;
+	uint8_t *ring;
+	uint64_t *head;
+	uint64_t *tail;
+	uint64_t *slots;
+	uint8_t *elems;
+	uint32_t elem_size;
+	uint32_t capacity;
+	uint64_t owner;		/* this process's map id */
+	uint64_t cookie;
+	uint32_t fd_closes;	/* the control page's count when checked */
+	size_t ctrl_size;
+	size_t ring_size;
+};
+
+static struct fp_chan **fp_table[FP_CHUNKS];
+static pthread_mutex_t fp_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_once_t fp_once = PTHREAD_ONCE_INIT;
+
+static uint64_t slot_word(uint64_t pos, uint64_t state, uint64_t owner)
+{
+	return pos << SLOT_POS_SHIFT | state << 16 | owner;
+}
+
+/* Whether slot word @w is for position @pos (modulo 2^46). */
+static int slot_is_for(uint64_t w, uint64_t pos)
+{
+	return (w >> SLOT_POS_SHIFT) == (pos & SLOT_POS_MASK);
+}
+
+static uint64_t slot_state(uint64_t w)
+{
+	return (w >> 16) & 3;
+}
+
+/**
+ * fp_enabled() - whether the fast path is on
+ *
+ * On unless the environment says KCHAN_FASTPATH=0.  Read once; a race
+ * between two first calls reads the same value twice.
+ */
+int fp_enabled(void)
+{
+	static int enabled = -1;
+
+	if (enabled < 0) {
+		const char *v = getenv("KCHAN_FASTPATH");
+
+		enabled = !(v && !strcmp(v, "0"));
+	}
+	return enabled;
+}
+
+static void fp_unmap(struct fp_chan *c)
+{
+	munmap((void *)c->ctrl, c->ctrl_size);
+	munmap(c->ring, c->ring_size);
+	free(c);
+}
+
+/* In a child after fork(): the mappings were not inherited. */
+static void fp_atfork_child(void)
+{
+	int i, j;
+
+	pthread_mutex_init(&fp_lock, NULL);
+	for (i = 0; i < FP_CHUNKS; i++) {
+		if (!fp_table[i])
+			continue;
+		for (j = 0; j < FP_CHUNK; j++) {
+			if (fp_table[i][j] && fp_table[i][j] != FP_NONE)
+				free(fp_table[i][j]);
+			fp_table[i][j] = NULL;
+		}
+	}
+}
+
+static void fp_init_once(void)
+{
+	pthread_atfork(NULL, NULL, fp_atfork_child);
+}
+
+static int fp_map_info(int ch, struct kchan_map_info *mi)
+{
+	*mi = (struct kchan_map_info){ .size = sizeof(*mi) };
+	return sys_ioctl(ch, KCHAN_IOC_MAP_INFO, mi);
+}
+
+/* Map channel @ch: the entry, or NULL (and the kernel path) on failure. */
+static struct fp_chan *fp_map(int ch, const struct kchan_map_info *mi)
+{
+	struct fp_chan *c = calloc(1, sizeof(*c));
+	struct kchan_map_info now;
+	const struct kchan_map_ctrl *k;
+	void *p;
+
+	if (!c)
+		return NULL;
+	p = mmap(NULL, mi->control_size, PROT_READ, MAP_SHARED, ch,
+		 mi->control_offset);
+	if (p == MAP_FAILED)
+		goto out_free;
+	c->ctrl = k = p;
+	c->ctrl_size = mi->control_size;
+	p = mmap(NULL, mi->ring_size, PROT_READ | PROT_WRITE, MAP_SHARED, ch,
+		 mi->ring_offset);
+	if (p == MAP_FAILED)
+		goto out_unmap_ctrl;
+	c->ring = p;
+	c->ring_size = mi->ring_size;
+	c->fd_closes = __atomic_load_n(&k->fd_closes, __ATOMIC_ACQUIRE);
+	/* The map id exists now; and the number still names the channel. */
+	if (fp_map_info(ch, &now) || now.cookie != mi->cookie || !now.map_id ||
+	    k->magic != KCHAN_MAP_MAGIC || k->version != KCHAN_MAP_VERSION ||
+	    k->cookie != mi->cookie)
+		goto out_unmap_ring;
+	c->owner = now.map_id;
+	c->cookie = mi->cookie;
+	c->elem_size = k->elem_size;
+	c->capacity = k->capacity;
+	c->head = (uint64_t *)(c->ring + k->head_offset);
+	c->tail = (uint64_t *)(c->ring + k->tail_offset);
+	c->slots = (uint64_t *)(c->ring + k->slots_offset);
+	c->elems = c->ring + k->elems_offset;
+	return c;
+
+out_unmap_ring:
+	munmap(c->ring, c->ring_size);
+out_unmap_ctrl:
+	munmap((void *)k, c->ctrl_size);
+out_free:
+	free(c);
+	return NULL;
+}
+
+/* The entry of @ch, its chunk allocated; fp_lock held.  NULL past the table. */
+static struct fp_chan **fp_slot(int ch)
+{
+	struct fp_chan **chunk;
+
+	if (ch < 0 || ch >= FP_MAX_FD)
+		return NULL;
+	chunk = fp_table[ch >> FP_CHUNK_BITS];
+	if (!chunk) {
+		chunk = calloc(FP_CHUNK, sizeof(*chunk));
+		if (!chunk)
+			return NULL;
+		/* Pairs with the acquire in fp_lookup(). */
+		__atomic_store_n(&fp_table[ch >> FP_CHUNK_BITS], chunk,
+				 __ATOMIC_RELEASE);
+	}
+	return &chunk[ch & (FP_CHUNK - 1)];
+}
+
+/*
+ * Drop the mappings whose descriptors no longer name their channel, as far
+ * as the closes counted say; fp_lock held.  Run when a channel is mapped,
+ * so that a process that cycles through channels keeps few stale ones.
+ */
+static void fp_sweep(void)
+{
+	struct kchan_map_info mi;
+	struct fp_chan *c;
+	int i, j;
+
+	for (i = 0; i < FP_CHUNKS; i++) {
+		if (!fp_table[i])
+			continue;
+		for (j = 0; j < FP_CHUNK; j++) {
+			c = fp_table[i][j];
+			if (!c || c == FP_NONE ||
+			    __atomic_load_n(&c->ctrl->fd_closes, __ATOMIC_RELAXED) ==
+			    c->fd_closes)
+				continue;
+			if (!fp_map_info(i << FP_CHUNK_BITS | j, &mi) &&
+			    mi.cookie == c->cookie)
+				continue;	/* checked again when used */
+			__atomic_store_n(&fp_table[i][j], NULL, __ATOMIC_RELEASE);
+			fp_unmap(c);
+		}
+	}
+}
+
+/* fp_lookup() when the entry is missing or its closes count moved. */
+static struct fp_chan *fp_lookup_slow(int ch)
+{
+	struct fp_chan **slot, *c, *ret = NULL;
+	struct kchan_map_info mi;
+	uint32_t closes = 0;
+	int err;
+
+	pthread_once(&fp_once, fp_init_once);
+	pthread_mutex_lock(&fp_lock);
+	slot = fp_slot(ch);
+	if (!slot)
+		goto out_unlock;
+	c = *slot;
+	if (c == FP_NONE)
+		goto out_unlock;
+	/* Read before asking: a close after it moves the count again. */
+	if (c)
+		closes = __atomic_load_n(&c->ctrl->fd_closes, __ATOMIC_ACQUIRE);
+	err = fp_map_info(ch, &mi);
+	if (c && !err && mi.cookie == c->cookie) {
+		c->fd_closes = closes;
+		ret = c;
+		goto out_unlock;
+	}
+	if (c) {
+		__atomic_store_n(slot, NULL, __ATOMIC_RELEASE);
+		fp_unmap(c);
+	}
+	if (err) {
+		/* Not mappable, or not a channel: the kernel path, for good. */
+		if (err == -ENODEV || err == -ENOTTY)
+			__atomic_store_n(slot, FP_NONE, __ATOMIC_RELEASE);
+		goto out_unlock;
+	}
+	fp_sweep();
+	ret = fp_map(ch, &mi);
+	/* Pairs with the acquire in fp_lookup(): the entry is complete. */
+	__atomic_store_n(slot, ret ? ret : FP_NONE, __ATOMIC_RELEASE);
+out_unlock:
+	pthread_mutex_unlock(&fp_lock);
+	return ret;
+}
+
+/**
+ * fp_lookup() - the mapping of channel @ch, mapping it on first use
+ * @ch: a descriptor
+ *
+ * Return: the mapping, or NULL when @ch takes the kernel path (the fast
+ * path is off, @ch is not a mappable channel, or mapping failed).
+ */
+struct fp_chan *fp_lookup(int ch)
+{
+	struct fp_chan **chunk, *c;
+
+	if (ch < 0 || ch >= FP_MAX_FD || !fp_enabled())
+		return NULL;
+	chunk = __atomic_load_n(&fp_table[ch >> FP_CHUNK_BITS], __ATOMIC_ACQUIRE);
+	if (chunk) {
+		c = __atomic_load_n(&chunk[ch & (FP_CHUNK - 1)], __ATOMIC_ACQUIRE);
+		if (c == FP_NONE)
+			return NULL;
+		if (c && __atomic_load_n(&c->ctrl->fd_closes, __ATOMIC_RELAXED) ==
+			 c->fd_closes)
+			return c;
+	}
+	return fp_lookup_slow(ch);
+}
+
+/**
+ * fp_forget() - drop what is known of descriptor @ch
+ * @ch: a descriptor that names a new channel now, or that is going away
+ *
+ * Unmaps the channel it named, if any: no other thread may be using the
+ * mapping through @ch.
+ */
+void fp_forget(int ch)
+{
+	struct fp_chan **slot, *c;
+
+	if (ch < 0 || ch >= FP_MAX_FD)
+		return;
+	pthread_mutex_lock(&fp_lock);
+	slot = fp_table[ch >> FP_CHUNK_BITS] ?
+	       &fp_table[ch >> FP_CHUNK_BITS][ch & (FP_CHUNK - 1)] : NULL;
+	c = slot ? *slot : NULL;
+	if (c) {
+		__atomic_store_n(slot, NULL, __ATOMIC_RELEASE);
+		if (c != FP_NONE)
+			fp_unmap(c);
+	}
+	pthread_mutex_unlock(&fp_lock);
+}
+
+/* Whether [@p, @p + @n) can be no user buffer at all (the kernel says EFAULT). */
+static int fp_surely_bad(const void *p, size_t n)
+{
+	uintptr_t a = (uintptr_t)p;
+
+	if (a < 4096 || a + n < a)
+		return 1;
+#if defined(__x86_64__)
+	if (a + n > UINT64_C(0x00007ffffffff000))
+		return 1;
+#endif
+	return 0;
+}
+
+/*
+ * Touch every page of the element at @p before a slot is claimed, so that
+ * an inaccessible buffer faults while nothing is claimed: reading for a
+ * send, an atomic no-op write for a receive.
+ */
+static void fp_touch(const void *p, size_t n, int write)
+{
+	const volatile uint8_t *b = p;
+	size_t off;
+
+	for (off = 0; off < n; off = (off | 4095) + 1) {
+		if (write)
+			__atomic_fetch_or((uint8_t *)&b[off], 0, __ATOMIC_RELAXED);
+		else
+			(void)b[off];
+	}
+	if (write)
+		__atomic_fetch_or((uint8_t *)&b[n - 1], 0, __ATOMIC_RELAXED);
+	else
+		(void)b[n - 1];
+}
+
+/**
+ * fp_elem_size() - the element size of a mapped channel
+ * @c: its mapping
+ *
+ * Return: bytes per element.
+ */
+uint32_t fp_elem_size(const struct fp_chan *c)
+{
+	return c->elem_size;
+}
+
+static uint64_t *fp_slot_of(const struct fp_chan *c, uint64_t pos)
+{
+	return &c->slots[pos % c->capacity];
+}
+
+static uint8_t *fp_elem_of(const struct fp_chan *c, uint64_t pos)
+{
+	return c->elems + (size_t)(pos % c->capacity) * c->elem_size;
+}
+
+/* Move hint @hint from @pos to @pos + 1 unless someone else moved it. */
+static void fp_advance(uint64_t *hint, uint64_t pos)
+{
+	__atomic_compare_exchange_n(hint, &pos, pos + 1, 0, __ATOMIC_RELAXED,
+				    __ATOMIC_RELAXED);
+}
+
+static uint32_t fp_state(const struct fp_chan *c)
+{
+	return __atomic_load_n(&c->ctrl->state, __ATOMIC_ACQUIRE);
+}
+
+/* After a store to a slot: tell the kernel if tasks wait on the other side. */
+static void fp_wake_if_waiters(int ch, const uint32_t *waiters)
+{
+	/* Pairs with smp_mb() in the kernel after it counts or arms a waiter. */
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if (__atomic_load_n(waiters, __ATOMIC_RELAXED))
+		sys_ioctl(ch, KCHAN_IOC_WAKE, NULL);
+}
+
+/**
+ * fp_send() - send one element through the mapped ring
+ * @ch: the channel's descriptor
+ * @c: its mapping
+ * @elem: the element
+ * @try_only: a full ring is -EAGAIN rather than %FP_KERNEL
+ *
+ * Return: 0 (sent), -EPIPE (closed), -EAGAIN, or %FP_KERNEL: the kernel
+ * decides (the ring is full, the channel closed, the buffer surely bad).
+ */
+int fp_send(int ch, struct fp_chan *c, const void *elem, int try_only)
+{
+	uint32_t tries = c->capacity + FP_SLACK;
+	uint64_t t, w, *slot;
+	int touched = 0;
+
+	if (fp_surely_bad(elem, c->elem_size) || (fp_state(c) & KCHAN_MAP_CLOSED))
+		return FP_KERNEL;
+	while (tries--) {
+		t = __atomic_load_n(c->tail, __ATOMIC_RELAXED);
+		slot = fp_slot_of(c, t);
+		/* Pairs with the release of the receiver that freed it. */
+		w = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
+		if (w == slot_word(t, SLOT_EMPTY, 0)) {
+			if (!touched) {
+				fp_touch(elem, c->elem_size, 0);
+				touched = 1;
+			}
+			/* (A): a full barrier, before CLOSED is read (pair 3). */
+			if (!__atomic_compare_exchange_n(slot, &w,
+					slot_word(t, SLOT_WRITING, c->owner), 0,
+					__ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
+				continue;
+			fp_advance(c->tail, t);
+			if (fp_state(c) & KCHAN_MAP_CLOSED) {		/* (B) */
+				__atomic_store_n(slot, slot_word(t, SLOT_FULL, SLOT_VOID),
+						 __ATOMIC_RELEASE);
+				return -EPIPE;
+			}
+			memcpy(fp_elem_of(c, t), elem, c->elem_size);
+			/* (C): the element before FULL (pair 4). */
+			__atomic_store_n(slot, slot_word(t, SLOT_FULL, 0),
+					 __ATOMIC_RELEASE);
+			fp_wake_if_waiters(ch, &c->ctrl->recv_waiters);	/* (D) */
+			return 0;
+		}
+		if (slot_is_for(w, t))
+			fp_advance(c->tail, t);		/* claimed: move on */
+		else if (slot_is_for(w, t - c->capacity))
+			break;				/* the previous lap: full */
+	}
+	return try_only && !(fp_state(c) & KCHAN_MAP_CLOSED) ? -EAGAIN : FP_KERNEL;
+}
+
+/**
+ * fp_recv() - receive one element through the mapped ring
+ * @ch: the channel's descriptor
+ * @c: its mapping
+ * @elem: where the element goes
+ * @try_only: an empty ring is -EAGAIN rather than %FP_KERNEL, when
+ *	nothing else may be waiting for the kernel to hand out
+ *
+ * Return: 1 (received), -EAGAIN, or %FP_KERNEL: the kernel decides (the
+ * ring is empty, elements were given back, the channel closed, the buffer
+ * surely bad).
+ */
+int fp_recv(int ch, struct fp_chan *c, void *elem, int try_only)
+{
+	uint32_t tries = c->capacity + FP_SLACK;
+	uint64_t h, w, *slot;
+	int touched = 0;
+
+	if (fp_surely_bad(elem, c->elem_size) || (fp_state(c) & KCHAN_MAP_RETURNED))
+		return FP_KERNEL;
+	while (tries--) {
+		h = __atomic_load_n(c->head, __ATOMIC_RELAXED);
+		slot = fp_slot_of(c, h);
+		/* Pairs with the release that published the element. */
+		w = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
+		if (w == slot_word(h, SLOT_FULL, 0)) {
+			if (!touched) {
+				fp_touch(elem, c->elem_size, 1);
+				touched = 1;
+			}
+			if (!__atomic_compare_exchange_n(slot, &w,
+					slot_word(h, SLOT_READING, c->owner), 0,
+					__ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
+				continue;
+			fp_advance(c->head, h);
+			memcpy(elem, fp_elem_of(c, h), c->elem_size);
+			/* (E): copied out before the slot is free again. */
+			__atomic_store_n(slot, slot_word(h + c->capacity, SLOT_EMPTY, 0),
+					 __ATOMIC_RELEASE);
+			fp_wake_if_waiters(ch, &c->ctrl->send_waiters);	/* (F) */
+			return 1;
+		}
+		if (w == slot_word(h, SLOT_FULL, SLOT_VOID)) {
+			/* A send that never happened: free it, move on. */
+			if (__atomic_compare_exchange_n(slot, &w,
+					slot_word(h + c->capacity, SLOT_EMPTY, 0), 0,
+					__ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
+				fp_advance(c->head, h);
+			continue;
+		}
+		if (slot_is_for(w, h + c->capacity) ||
+		    (slot_is_for(w, h) && slot_state(w) == SLOT_READING))
+			fp_advance(c->head, h);		/* taken: move on */
+		else if (slot_is_for(w, h))
+			break;				/* empty, or being written */
+	}
+	if (try_only && !(fp_state(c) & (KCHAN_MAP_CLOSED | KCHAN_MAP_RETURNED)) &&
+	    !__atomic_load_n(&c->ctrl->send_waiters, __ATOMIC_RELAXED))
+		return -EAGAIN;
+	return FP_KERNEL;
+}
+
+int kchan_map(int ch)
+{
+	struct kchan_map_info mi;
+	int ret;
+
+	if (fp_lookup(ch))
+		return 1;
+	/* Why not: only a descriptor that is not open is an error. */
+	ret = fp_map_info(ch, &mi);
+	return ret == -EBADF ? ret : 0;
+}
+
+int kchan_unmap(int ch)
+{
+	fp_forget(ch);
+	return 0;
+}

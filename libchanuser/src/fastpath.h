@@ -1,0 +1,26 @@
+/* SPDX-License-Identifier: LGPL-2.1 OR MIT */
+/*
+ * fastpath.h - the mapped fast path inside libchanuser (fastpath.c):
+ * sends and receives through a mapped channel's shared ring, without a
+ * system call while neither side has to sleep.
+ */
+#ifndef CHANUSER_FASTPATH_H
+#define CHANUSER_FASTPATH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Results of the one-element steps, besides 0, 1 and -errno. */
+#define FP_KERNEL	2	/* the fast path cannot decide: ask the kernel */
+
+struct fp_chan;
+
+int fp_enabled(void);
+struct fp_chan *fp_lookup(int ch);
+void fp_forget(int ch);
+
+uint32_t fp_elem_size(const struct fp_chan *c);
+int fp_send(int ch, struct fp_chan *c, const void *elem, int try_only);
+int fp_recv(int ch, struct fp_chan *c, void *elem, int try_only);
+
+#endif /* CHANUSER_FASTPATH_H */
