@@ -15,7 +15,7 @@
 # better.
 
 BEGIN {
-	nimpl = split("kchan pipe chans mq eventfd seqpacket futex shmring epoll", order, " ")
+	nimpl = split("kchan kchan-k pipe chans mq eventfd seqpacket futex shmring epoll", order, " ")
 	nrows = 0
 	if (summary != "")
 		printf "mode\tcase\tsize\tmetric\timpl\tkchan\tpeer\tratio\tratio_min\tratio_max\trounds\tunit\tbetter\n" > summary
@@ -226,6 +226,8 @@ END {
 
 	if (mode == "det")
 		goals()
+	else
+		fastpath_cross_goals()
 }
 
 function verdict(ok) {
@@ -306,6 +308,7 @@ function goals(    r, kv, pv, best, bestv, i, n, peers, s, sizes, okall, c, fk, 
 		    verdict(kv <= pv), kv, pv, kv / pv
 	}
 	bcast_goals()
+	fastpath_goals()
 	if (have("select8_wake", 64, "rtt_p50", "kchan") && have("pingpong", 64, "rtt_p50", "kchan")) {
 		kv = value["select8_wake", 64, "rtt_p50", "kchan"]
 		pv = value["pingpong", 64, "rtt_p50", "kchan"]
@@ -368,4 +371,49 @@ function bcast_goals(    ns, i, kv, pv, lo, hi, n, g, m, pm) {
 		printf "  [%s] kernel memory per subscriber: %.0f B vs a pipe %.0f B, %.2fx (goal <= 0.25x)\n",
 		    verdict(kv <= 0.25 * pv), kv, pv, kv / pv
 	}
+}
+
+# kchan / @peer of row (@c, @s, @m), or "" when either is missing.
+function ratio(c, s, m, peer) {
+	if (!have(c, s, m, "kchan") || !have(c, s, m, peer))
+		return ""
+	return value[c, s, m, "kchan"] / value[c, s, m, peer]
+}
+
+# The goals of the mapped fast path (issue 15), deterministic mode;
+# "kchan" is the fast path, "kchan-k" the same channels without it.
+function fastpath_goals(    r) {
+	r = ratio("oneway", 64, "throughput", "pipe")
+	if (r != "")
+		printf "  [%s] fast path, 1 msg/call, 2 processes: %.2fx pipe throughput (goal >= 5x)\n",
+		    verdict(r >= 5), r
+	r = ratio("batch64", 64, "throughput", "pipe")
+	if (r != "")
+		printf "  [%s] fast path, 64 msgs/call: %.2fx a pipe's cost per message (goal <= 0.5x)\n",
+		    verdict(1 / r <= 0.5), 1 / r
+	r = ratio("pingpong", 64, "rtt_p50", "kchan-k")
+	if (r != "")
+		printf "  [%s] fast path ping-pong p50, 64 B: %.2fx the kernel path (goal: no worse, <= 1.02x)\n",
+		    verdict(r <= 1.02), r
+	r = ratio("mpmc4x4", 64, "throughput", "pipe")
+	if (r != "")
+		printf "  [%s] fast path, 4 producers x 4 consumers: %.2fx pipe throughput (goal >= 2x)\n",
+		    verdict(r >= 2), r
+	r = ratio("oneway", 64, "throughput", "kchan-k")
+	if (r != "")
+		printf "  (info)   fast path against the kernel path, 1 msg/call: %.2fx throughput\n", r
+}
+
+# The cross-CPU goals of the mapped fast path (issue 15).
+function fastpath_cross_goals(    r, s) {
+	r = ratio("oneway", 64, "throughput", "shmring")
+	s = ratio("oneway", 64, "throughput", "pipe")
+	if (r == "" || s == "")
+		return
+	print ""
+	print "Goals (cross-CPU mode, 64-byte messages):"
+	printf "  [%s] fast path, 1 msg/call: %.2fx the shared-memory ring's throughput (goal >= 0.67x, within 1.5x)\n",
+	    verdict(r >= 1 / 1.5), r
+	printf "  [%s] fast path, 1 msg/call: %.2fx pipe throughput (goal >= 3x)\n",
+	    verdict(s >= 3), s
 }

@@ -10,8 +10,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#include <linux/kchan.h>
 
 #include <chanuser.h>
 
@@ -126,10 +129,39 @@ static size_t kchan_x_recv_many(struct xport *x, void *msgs, size_t n)
 	return (size_t)ret;
 }
 
+/* The same channel without KCHAN_MAPPABLE: every call a system call. */
+static void kchan_k_x_open(struct xport *x)
+{
+	struct kchan_create c = {
+		.size = sizeof(c), .flags = KCHAN_CLOEXEC,
+		.elem_size = x->size, .capacity = x->cap,
+	};
+	int dev = open("/dev/kchan", O_RDWR | O_CLOEXEC);
+
+	if (dev < 0)
+		die("open /dev/kchan");
+	x->fd[0] = ioctl(dev, KCHAN_IOC_CREATE, &c);
+	if (x->fd[0] < 0)
+		die("KCHAN_IOC_CREATE(%zu, %zu)", x->size, x->cap);
+	close(dev);
+}
+
 static const struct xport_ops kchan_ops = {
 	.name		= "kchan",
 	.flags		= XP_BATCH | XP_MPMC,
 	.open		= kchan_x_open,
+	.close		= fd_close,
+	.send		= kchan_x_send,
+	.recv		= kchan_x_recv,
+	.send_many	= kchan_x_send_many,
+	.recv_many	= kchan_x_recv_many,
+};
+
+/* kchan's kernel path, side by side with the mapped fast path above. */
+static const struct xport_ops kchan_k_ops = {
+	.name		= "kchan-k",
+	.flags		= XP_BATCH | XP_MPMC,
+	.open		= kchan_k_x_open,
 	.close		= fd_close,
 	.send		= kchan_x_send,
 	.recv		= kchan_x_recv,
@@ -589,7 +621,7 @@ static const struct xport_ops shmring_ops = {
 /* --- the table --------------------------------------------------------------- */
 
 const struct xport_ops *const xports[] = {
-	&kchan_ops, &pipe_ops, &mq_ops, &eventfd_ops, &seqpacket_ops,
+	&kchan_ops, &kchan_k_ops, &pipe_ops, &mq_ops, &eventfd_ops, &seqpacket_ops,
 	&futex_ops, &shmring_ops, NULL,
 };
 

@@ -463,6 +463,7 @@ void kchan_shared_kick(struct kchan *ch);
 void kchan_return_msg(struct kchan *ch, struct kchan_msg *msg);
 void kchan_unlock(struct kchan *ch);
 void kchan_unlock_wake(struct kchan *ch);
+void kchan_unlock_wake_all(struct kchan *ch);
 void kchan_release_returned(struct kchan *ch);
 bool kchan_case_ready(struct kchan *ch, bool send,
 		      const struct kchan_wait *self);

@@ -241,11 +241,13 @@ long kchan_ioctl_wake(struct kchan *ch, unsigned long arg)
 	/*
 	 * The armed pollers are woken whatever the channel's state is now:
 	 * the change that armed them may already be undone, and they are
-	 * disarmed, so they poll again and arm again if need be.
+	 * disarmed, so they poll again and arm again if need be.  Once: an
+	 * edge-triggered epoll counts wake-ups.
 	 */
 	if (armed)
-		kchan_wake_pollers(&ch->end, KCHAN_EV_IN | KCHAN_EV_OUT);
-	kchan_unlock_wake(ch);
+		kchan_unlock_wake_all(ch);
+	else
+		kchan_unlock_wake(ch);
 	return 0;
 }
 

@@ -389,6 +389,23 @@ void kchan_unlock_wake(struct kchan *ch)
 	mutex_unlock(&ch->lock);
 }
 
+/**
+ * kchan_unlock_wake_all() - publish the poll mask, wake every poller,
+ * unlock
+ * @ch: the channel, locked
+ *
+ * As kchan_unlock_wake(), but the pollers are woken with every event,
+ * whatever the mask: for pollers armed by a mapped channel, which must
+ * look again even if the change that armed them is undone by now
+ * (shwake.c).
+ */
+void kchan_unlock_wake_all(struct kchan *ch)
+{
+	kchan_publish(ch);
+	kchan_wake_pollers(&ch->end, KCHAN_EV_IN | KCHAN_EV_OUT);
+	mutex_unlock(&ch->lock);
+}
+
 /*
  * kchan_case_ready() on a shared ring: a partner blocked in the other
  * queue counts only while the ring is empty (see kchan_shared_send_step()).

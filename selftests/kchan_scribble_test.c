@@ -1,0 +1,256 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The kernel never trusts a mapped ring (Documentation/design/fastpath.rst,
+ * "Trust"): a scribbler process writes random and adversarial values over
+ * every word of the rings it maps - slot words, positions, elements -
+ * while other processes send, receive, select, poll, wait on a selector
+ * and close through the fast path and the kernel path.  Every call must
+ * return by its timeout (plus slack), a channel the scribbler does not map
+ * must keep exactly-once order, and the QEMU runner fails the run on any
+ * kernel report and checks that the module unloads afterwards.
+ *
+ * KCHAN_STRESS_SECONDS sets the run time (3 s by default; the debug lane
+ * runs longer).
+ */
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "kselftest_harness.h"
+#include "kchan_test_util.h"
+
+#define SCRIBBLED	3	/* channels the scribbler maps */
+#define WORKERS		4
+#define CALL_NS		(10 * 1000 * 1000LL)	/* each call's timeout */
+#define SLACK_NS	(3 * 1000 * 1000 * 1000LL)	/* what lateness is a hang */
+#define CLEAN_N		20000	/* elements through the clean channel */
+
+static double run_seconds(void)
+{
+	const char *v = getenv("KCHAN_STRESS_SECONDS");
+	double d = v && *v ? strtod(v, NULL) : 3.0;
+
+	return d > 0 ? d : 3.0;
+}
+
+static uint64_t rnd(uint64_t *s)
+{
+	*s ^= *s << 13;
+	*s ^= *s >> 7;
+	*s ^= *s << 17;
+	return *s;
+}
+
+/* A value a careless or malicious process might write over a word. */
+static uint64_t nasty(uint64_t *s, uint64_t near)
+{
+	uint64_t pos = near + (rnd(s) % 9) - 4;
+
+	switch (rnd(s) % 8) {
+	case 0:
+		return rnd(s);
+	case 1:
+		return 0;
+	case 2:
+		return UINT64_MAX;
+	case 3:	/* a plausible slot word: any state, any owner */
+		return pos << 18 | (rnd(s) % 4) << 16 | (rnd(s) % 4);
+	case 4:
+		return pos;	/* a plausible position */
+	case 5:
+		return near + (1ULL << 46);	/* aliases modulo 2^46 */
+	case 6:
+		return near - 1;
+	default:
+		return pos << 18 | 2 << 16 | 1;	/* a void */
+	}
+}
+
+/* Map @fd's ring and scribble over it until killed. */
+static void scribble(const int *fds, int n)
+{
+	uint64_t seed = getpid() * 0x9e3779b97f4a7c15ULL | 1;
+	uint64_t *ring[SCRIBBLED];
+	size_t words[SCRIBBLED];
+	int i;
+
+	for (i = 0; i < n; i++) {
+		struct kchan_map_info mi = { .size = sizeof(mi) };
+		void *p;
+
+		if (kt_ioctl(fds[i], KCHAN_IOC_MAP_INFO, (unsigned long)&mi))
+			_exit(1);
+		p = mmap(NULL, mi.ring_size, PROT_READ | PROT_WRITE, MAP_SHARED,
+			 fds[i], mi.ring_offset);
+		if (p == MAP_FAILED)
+			_exit(2);
+		ring[i] = p;
+		words[i] = mi.ring_size / 8;
+	}
+	for (;;) {
+		i = rnd(&seed) % n;
+		/* Mostly the first pages: positions and slot words. */
+		size_t w = rnd(&seed) % (rnd(&seed) % 4 ? 1024 : words[i]);
+
+		w %= words[i];
+		__atomic_store_n(&ring[i][w], nasty(&seed, ring[i][w] >> 18),
+				 __ATOMIC_RELAXED);
+	}
+}
+
+/* One worker: random calls with timeouts, each timed; exits 0 or the step. */
+static void work(const int *fds, int n, int id)
+{
+	uint64_t seed = (id + 1) * 0x2545f4914f6cdd1dULL, elem[512];
+	int64_t start, took, worst = 0;
+	int sel = kchan_selector(0), k;
+
+	if (sel < 0)
+		_exit(10);
+	for (k = 0; k < n; k++) {
+		struct kchan_case c = {
+			.ch = fds[k], .op = KCHAN_CASE_RECV, .elem = elem,
+		};
+
+		kchan_selector_add(sel, &c, k);
+	}
+	for (;;) {
+		int ch = fds[rnd(&seed) % n];
+		struct pollfd p = { .fd = ch, .events = POLLIN | POLLOUT };
+		struct kchan_case c[2] = {
+			{ .ch = fds[0], .op = KCHAN_CASE_RECV, .elem = elem },
+			{ .ch = fds[1], .op = KCHAN_CASE_SEND, .elem = elem },
+		};
+		uint64_t tag;
+
+		memset(elem, (int)rnd(&seed), sizeof(elem));
+		start = kt_now_ns();
+		switch (rnd(&seed) % 9) {
+		case 0:
+			kchan_send_timeout(ch, elem, CALL_NS);
+			break;
+		case 1:
+			kchan_recv_timeout(ch, elem, CALL_NS);
+			break;
+		case 2:
+			kchan_try_send(ch, elem);
+			break;
+		case 3:
+			kchan_try_recv(ch, elem);
+			break;
+		case 4:
+			kchan_select(c, 2, CALL_NS);
+			break;
+		case 5:
+			poll(&p, 1, CALL_NS / 1000000);
+			break;
+		case 6:
+			kchan_selector_wait(sel, &tag, CALL_NS);
+			break;
+		case 7:
+			kchan_len(ch);
+			break;
+		default:
+			if (rnd(&seed) % 64 == 0)
+				kchan_close(ch);
+			break;
+		}
+		took = kt_now_ns() - start;
+		if (took > worst)
+			worst = took;
+		if (took > CALL_NS + SLACK_NS)
+			_exit(20);
+	}
+}
+
+/*
+ * The clean channel: mapped by everyone but the scribbler, so its order
+ * and exactly-once must hold whatever happens to the others.
+ */
+static int clean_pair(int fd)
+{
+	uint64_t v, got;
+	int status;
+	pid_t pid = fork();
+
+	if (pid < 0)
+		return -1;
+	if (pid == 0) {
+		for (v = 0; v < CLEAN_N; v++)
+			if (kchan_send(fd, &v))
+				_exit(1);
+		_exit(0);
+	}
+	for (v = 0; v < CLEAN_N; v++)
+		if (kchan_recv(fd, &got) != 1 || got != v)
+			return -2;
+	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) ||
+	    WEXITSTATUS(status))
+		return -3;
+	return 0;
+}
+
+FIXTURE(scribble) {
+	int unused;
+};
+
+FIXTURE_SETUP(scribble)
+{
+}
+
+FIXTURE_TEARDOWN(scribble)
+{
+}
+
+TEST_F_TIMEOUT(scribble, rings_hurt_nobody_else, 1200)
+{
+	int64_t end = kt_now_ns() + (int64_t)(run_seconds() * 1e9);
+	uint32_t sizes[SCRIBBLED] = { 8, 64, 4096 };
+	uint32_t caps[SCRIBBLED] = { 1, 16, 5 };
+	pid_t scribbler, workers[WORKERS];
+	int fds[SCRIBBLED], clean, i, status, rounds = 0;
+
+	for (i = 0; i < SCRIBBLED; i++) {
+		fds[i] = kt_create(sizes[i], caps[i], KCHAN_MAPPABLE);
+		ASSERT_LE(0, fds[i]);
+	}
+	clean = kt_create(sizeof(uint64_t), 8, KCHAN_MAPPABLE);
+	ASSERT_LE(0, clean);
+
+	scribbler = fork();
+	ASSERT_LE(0, scribbler);
+	if (scribbler == 0)
+		scribble(fds, SCRIBBLED);
+	for (i = 0; i < WORKERS; i++) {
+		workers[i] = fork();
+		ASSERT_LE(0, workers[i]);
+		if (workers[i] == 0)
+			work(fds, SCRIBBLED, i);
+	}
+	while (kt_now_ns() < end) {
+		ASSERT_EQ(0, clean_pair(clean)) TH_LOG("round %d", rounds);
+		rounds++;
+	}
+	for (i = 0; i < WORKERS; i++) {
+		ASSERT_EQ(0, waitpid(workers[i], &status, WNOHANG))
+			TH_LOG("worker %d ended early: status %#x (20: a call hung)", i, status);
+		kill(workers[i], SIGKILL);
+		ASSERT_EQ(workers[i], waitpid(workers[i], &status, 0));
+	}
+	ASSERT_EQ(0, waitpid(scribbler, &status, WNOHANG)) TH_LOG("status %#x", status);
+	kill(scribbler, SIGKILL);
+	ASSERT_EQ(scribbler, waitpid(scribbler, &status, 0));
+	TH_LOG("%d clean rounds of %d elements beside the scribbler", rounds, CLEAN_N);
+	for (i = 0; i < SCRIBBLED; i++)
+		close(fds[i]);
+	close(clean);
+}
+
+TEST_HARNESS_MAIN
