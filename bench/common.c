@@ -6,11 +6,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/futex.h>
+#include <linux/kchan.h>
 #include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -314,4 +316,21 @@ void bench_describe(void)
 	printf("BENCHINFO\tclocksource\t%s\n", cs);
 	printf("BENCHINFO\tclock_gettime_ns\t%.0f\n", (double)(t1 - t0) / 10001);
 	printf("BENCHINFO\tcpus\t%d\n", bench.ncpus);
+}
+
+int plain_chan(size_t elem_size, size_t capacity)
+{
+	struct kchan_create c = {
+		.size = sizeof(c), .flags = KCHAN_CLOEXEC,
+		.elem_size = elem_size, .capacity = capacity,
+	};
+	int dev = open("/dev/kchan", O_RDWR | O_CLOEXEC), fd;
+
+	if (dev < 0)
+		die("open /dev/kchan");
+	fd = ioctl(dev, KCHAN_IOC_CREATE, &c);
+	if (fd < 0)
+		die("KCHAN_IOC_CREATE(%zu, %zu)", elem_size, capacity);
+	close(dev);
+	return fd;
 }

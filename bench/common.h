@@ -86,6 +86,9 @@ pid_t spawn(int cpu, void (*fn)(void *), void *arg);	/* fork, pin, fn, exit */
 void reap(pid_t pid);		/* waitpid; dies unless the child exited 0 */
 
 /* Shared anonymous memory, inherited over fork(); zeroed. */
+/* A kchan channel without KCHAN_MAPPABLE: every call a system call. */
+int plain_chan(size_t elem_size, size_t capacity);
+
 void *shm_alloc(size_t len);
 void shm_free(void *p, size_t len);
 

@@ -3,7 +3,9 @@
  * memory - kernel memory per empty queue of 16 x 8-byte elements, and the
  * time to create and destroy them, for 10 000 and 100 000 at once:
  *
- *   kchan  kchan_make(8, 16, 0), closed with close(2)
+ *   kchan  kchan_make(8, 16, 0), closed with close(2): mappable (the
+ *          fast path's rings take pages of their own), so 10 000 only
+ *   kchan-k the same without KCHAN_MAPPABLE (the kernel path's ring)
  *   pipe   pipe2() shrunk to one page with F_SETPIPE_SZ (the smallest
  *          pipe; it holds 4096 bytes, not 128), both ends closed
  *   mq     mq_open() with mq_maxmsg 16, mq_msgsize 8, named as queues
@@ -57,6 +59,11 @@ static void kchan_create(int *fds, size_t i)
 		errno = -fds[i];
 		die("kchan_make #%zu", i);
 	}
+}
+
+static void kchan_k_create(int *fds, size_t i)
+{
+	fds[i] = plain_chan(8, 16);
 }
 
 static void close_destroy(int *fds, size_t i)
@@ -131,7 +138,8 @@ static void mq_destroy(int *fds, size_t i)
 }
 
 static const struct obj_ops objs[] = {
-	{ "empty16x8", "kchan", 1, kchan_create, close_destroy, false },
+	{ "empty16x8", "kchan", 1, kchan_create, close_destroy, true },
+	{ "empty16x8", "kchan-k", 1, kchan_k_create, close_destroy, false },
 	{ "empty16x8", "pipe",  2, pipe_create,  pipe_destroy, false },
 	{ "empty16x8", "mq",    1, mq_create,    mq_destroy, false },
 	{ "subscriber", "kchan", 1, sub_create, close_destroy, true },

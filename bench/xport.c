@@ -10,11 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
-#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-#include <linux/kchan.h>
 
 #include <chanuser.h>
 
@@ -132,18 +129,7 @@ static size_t kchan_x_recv_many(struct xport *x, void *msgs, size_t n)
 /* The same channel without KCHAN_MAPPABLE: every call a system call. */
 static void kchan_k_x_open(struct xport *x)
 {
-	struct kchan_create c = {
-		.size = sizeof(c), .flags = KCHAN_CLOEXEC,
-		.elem_size = x->size, .capacity = x->cap,
-	};
-	int dev = open("/dev/kchan", O_RDWR | O_CLOEXEC);
-
-	if (dev < 0)
-		die("open /dev/kchan");
-	x->fd[0] = ioctl(dev, KCHAN_IOC_CREATE, &c);
-	if (x->fd[0] < 0)
-		die("KCHAN_IOC_CREATE(%zu, %zu)", x->size, x->cap);
-	close(dev);
+	x->fd[0] = plain_chan(x->size, x->cap);
 }
 
 static const struct xport_ops kchan_ops = {
