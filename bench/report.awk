@@ -374,7 +374,7 @@ function bcast_goals(    ns, i, kv, pv, lo, hi, n, g, m, pm) {
 }
 
 # kchan / @peer of row (@c, @s, @m), or "" when either is missing.
-function ratio(c, s, m, peer) {
+function kratio(c, s, m, peer) {
 	if (!have(c, s, m, "kchan") || !have(c, s, m, peer))
 		return ""
 	return value[c, s, m, "kchan"] / value[c, s, m, peer]
@@ -383,31 +383,31 @@ function ratio(c, s, m, peer) {
 # The goals of the mapped fast path (issue 15), deterministic mode;
 # "kchan" is the fast path, "kchan-k" the same channels without it.
 function fastpath_goals(    r) {
-	r = ratio("oneway", 64, "throughput", "pipe")
+	r = kratio("oneway", 64, "throughput", "pipe")
 	if (r != "")
 		printf "  [%s] fast path, 1 msg/call, 2 processes: %.2fx pipe throughput (goal >= 5x)\n",
 		    verdict(r >= 5), r
-	r = ratio("batch64", 64, "throughput", "pipe")
+	r = kratio("batch64", 64, "throughput", "pipe")
 	if (r != "")
 		printf "  [%s] fast path, 64 msgs/call: %.2fx a pipe's cost per message (goal <= 0.5x)\n",
 		    verdict(1 / r <= 0.5), 1 / r
-	r = ratio("pingpong", 64, "rtt_p50", "kchan-k")
+	r = kratio("pingpong", 64, "rtt_p50", "kchan-k")
 	if (r != "")
 		printf "  [%s] fast path ping-pong p50, 64 B: %.2fx the kernel path (goal: no worse, <= 1.02x)\n",
 		    verdict(r <= 1.02), r
-	r = ratio("mpmc4x4", 64, "throughput", "pipe")
+	r = kratio("mpmc4x4", 64, "throughput", "pipe")
 	if (r != "")
 		printf "  [%s] fast path, 4 producers x 4 consumers: %.2fx pipe throughput (goal >= 2x)\n",
 		    verdict(r >= 2), r
-	r = ratio("oneway", 64, "throughput", "kchan-k")
+	r = kratio("oneway", 64, "throughput", "kchan-k")
 	if (r != "")
 		printf "  (info)   fast path against the kernel path, 1 msg/call: %.2fx throughput\n", r
 }
 
 # The cross-CPU goals of the mapped fast path (issue 15).
 function fastpath_cross_goals(    r, s) {
-	r = ratio("oneway", 64, "throughput", "shmring")
-	s = ratio("oneway", 64, "throughput", "pipe")
+	r = kratio("oneway", 64, "throughput", "shmring")
+	s = kratio("oneway", 64, "throughput", "pipe")
 	if (r == "" || s == "")
 		return
 	print ""
