@@ -75,9 +75,6 @@
 /* Sleeping subscribers woken per pass of the list's lock. */
 #define KCHAN_BCAST_WAKE_BATCH	32
 
-#define KCHAN_EV_IN	(EPOLLIN | EPOLLRDNORM)
-#define KCHAN_EV_OUT	(EPOLLOUT | EPOLLWRNORM)
-
 /**
  * struct kchan_bcast - the broadcast part of a struct kchan
  * @ch: the channel it is part of.

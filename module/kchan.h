@@ -112,6 +112,10 @@ struct kchan_end;
 struct kchan_wait;
 struct kchan_waiter;
 
+/* The poll events of a readable and of a writable end. */
+#define KCHAN_EV_IN	(EPOLLIN | EPOLLRDNORM)
+#define KCHAN_EV_OUT	(EPOLLOUT | EPOLLWRNORM)
+
 /* Directions an end has (struct kchan_end_ops.dirs). */
 #define KCHAN_END_SEND	0x1
 #define KCHAN_END_RECV	0x2

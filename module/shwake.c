@@ -30,9 +30,6 @@
 #include "kchan.h"
 #include "shring.h"
 
-#define KCHAN_EV_IN	(EPOLLIN | EPOLLRDNORM)
-#define KCHAN_EV_OUT	(EPOLLOUT | EPOLLWRNORM)
-
 /* The waiter word of direction @send, as the atomic it is to the kernel. */
 static atomic_t *kchan_waiter_word(struct kchan_shring *r, bool send)
 {

@@ -50,9 +50,6 @@
 #include "shring.h"
 #include "trace.h"
 
-#define KCHAN_EV_IN	(EPOLLIN | EPOLLRDNORM)
-#define KCHAN_EV_OUT	(EPOLLOUT | EPOLLWRNORM)
-
 /*
  * --- A mappable channel's shared ring --------------------------------------
  *
