@@ -538,6 +538,7 @@ bool kchan_claim(struct kchan *ch, struct kchan_waiter *w);
 struct kchan_waiter *kchan_claim_first(struct kchan *ch, struct kchan_queue *q);
 void kchan_complete(struct kchan *ch, struct kchan_waiter *w, int state);
 int kchan_may_block(const struct kchan_wait_opts *opts);
+int kchan_may_retry(const struct kchan_wait_opts *opts);
 int kchan_schedule(const struct kchan_wait_opts *opts);
 struct kchan_wait *kchan_wait_new(u32 nr, struct kchan_user *user);
 void kchan_wait_init(struct kchan_wait *wait);

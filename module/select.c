@@ -511,10 +511,16 @@ static long kchan_sel_block(struct kchan_sel *s)
 		 * failed (KCHAN_SEL_RETRY), or an end without handoff nudged
 		 * one of its waiters (KCHAN_RETRY).
 		 */
-		if (ret >= 0 && wait->waiters[ret].state == KCHAN_RETRY)
+		if (ret >= 0 && wait->waiters[ret].state == KCHAN_RETRY) {
 			wait->waiters[ret].state = KCHAN_WAITING;
-		else if (ret != KCHAN_SEL_RETRY)
+		} else if (ret == KCHAN_SEL_RETRY) {
+			/* A step that keeps failing still ends in time. */
+			ret = kchan_may_retry(&s->opts);
+			if (ret)
+				break;
+		} else {
 			break;
+		}
 		kchan_sel_collect(s, -EAGAIN);
 		if (fatal_signal_pending(current))
 			return -EINTR;

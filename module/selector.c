@@ -622,6 +622,9 @@ static long kchan_selector_perform(struct kchan_selector *sel,
 			kchan_sel_item_put(item);
 			if (ret == -EINTR)
 				return ret;
+			ret = kchan_may_retry(opts);
+			if (ret)
+				return ret;
 			continue;
 		}
 		ret = kchan_may_block(opts);

@@ -524,6 +524,30 @@ int kchan_may_block(const struct kchan_wait_opts *opts)
 	return 0;
 }
 
+/**
+ * kchan_may_retry() - whether a call whose step failed may start over
+ * @opts: the call's blocking options
+ *
+ * A step may fail although its channel looked ready a moment before: a
+ * mapped ring's words change under the channel lock, written by user
+ * space (Documentation/design/fastpath.rst, "Trust"), and a process that
+ * scribbles over them can make the look and the step disagree for as long
+ * as it likes.  A call that starts over must still end by its deadline
+ * and answer signals, and it yields the CPU.
+ *
+ * Return: 0, -ETIMEDOUT (deadline passed), or -ERESTARTNOHAND or
+ * -ERESTARTSYS (a signal is pending), as kchan_schedule() returns them.
+ */
+int kchan_may_retry(const struct kchan_wait_opts *opts)
+{
+	if (signal_pending(current))
+		return opts->has_deadline ? -ERESTARTNOHAND : -ERESTARTSYS;
+	if (opts->has_deadline && ktime_compare(ktime_get(), opts->deadline) >= 0)
+		return -ETIMEDOUT;
+	cond_resched();
+	return 0;
+}
+
 /* The published state of @wait's winner, or KCHAN_WAITING. */
 static int kchan_winner_state(struct kchan_wait *wait, int *winner)
 {

@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -122,7 +123,7 @@ static void work(const int *fds, int n, int id)
 		kchan_selector_add(sel, &c, k);
 	}
 	for (;;) {
-		int ch = fds[rnd(&seed) % n];
+		int ch = fds[rnd(&seed) % n], op = rnd(&seed) % 9;
 		struct pollfd p = { .fd = ch, .events = POLLIN | POLLOUT };
 		struct kchan_case c[2] = {
 			{ .ch = fds[0], .op = KCHAN_CASE_RECV, .elem = elem },
@@ -132,7 +133,7 @@ static void work(const int *fds, int n, int id)
 
 		memset(elem, (int)rnd(&seed), sizeof(elem));
 		start = kt_now_ns();
-		switch (rnd(&seed) % 9) {
+		switch (op) {
 		case 0:
 			kchan_send_timeout(ch, elem, CALL_NS);
 			break;
@@ -165,8 +166,11 @@ static void work(const int *fds, int n, int id)
 		took = kt_now_ns() - start;
 		if (took > worst)
 			worst = took;
-		if (took > CALL_NS + SLACK_NS)
-			_exit(20);
+		if (took > CALL_NS + SLACK_NS) {
+			fprintf(stderr, "# worker %d: call %d took %lld ms\n",
+				id, op, (long long)(took / 1000000));
+			_exit(20 + op);
+		}
 	}
 }
 
@@ -183,6 +187,7 @@ static int clean_pair(int fd)
 	if (pid < 0)
 		return -1;
 	if (pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		for (v = 0; v < CLEAN_N; v++)
 			if (kchan_send(fd, &v))
 				_exit(1);
@@ -226,13 +231,17 @@ TEST_F_TIMEOUT(scribble, rings_hurt_nobody_else, 1200)
 
 	scribbler = fork();
 	ASSERT_LE(0, scribbler);
-	if (scribbler == 0)
+	if (scribbler == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);	/* a failed test ends it */
 		scribble(fds, SCRIBBLED);
+	}
 	for (i = 0; i < WORKERS; i++) {
 		workers[i] = fork();
 		ASSERT_LE(0, workers[i]);
-		if (workers[i] == 0)
+		if (workers[i] == 0) {
+			prctl(PR_SET_PDEATHSIG, SIGKILL);
 			work(fds, SCRIBBLED, i);
+		}
 	}
 	while (kt_now_ns() < end) {
 		ASSERT_EQ(0, clean_pair(clean)) TH_LOG("round %d", rounds);
@@ -240,7 +249,8 @@ TEST_F_TIMEOUT(scribble, rings_hurt_nobody_else, 1200)
 	}
 	for (i = 0; i < WORKERS; i++) {
 		ASSERT_EQ(0, waitpid(workers[i], &status, WNOHANG))
-			TH_LOG("worker %d ended early: status %#x (20: a call hung)", i, status);
+			TH_LOG("worker %d ended early: status %#x (20 + n: call n hung)",
+			       i, status);
 		kill(workers[i], SIGKILL);
 		ASSERT_EQ(workers[i], waitpid(workers[i], &status, 0));
 	}
