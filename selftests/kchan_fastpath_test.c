@@ -165,6 +165,47 @@ TEST(fast_and_kernel_paths_share_one_fifo)
 	close(fd);
 }
 
+/*
+ * Batches claim runs of slots: runs that wrap the ring, runs cut short by
+ * a full or an empty ring, and single kernel-path elements between them
+ * keep one FIFO.
+ */
+TEST(batches_wrap_the_ring_in_order)
+{
+	uint64_t out[9], in[9], next = 0, expect = 0;
+	int fd, round;
+
+	MAPPED_CHAN(fd, sizeof(uint64_t), 5, 0);
+	for (round = 0; round < 400; round++) {
+		size_t want = 1 + round % 9, room = 5 - (next - expect), j;
+		size_t take;
+		ssize_t n;
+
+		for (j = 0; j < want; j++)
+			out[j] = next + j;
+		if (room) {	/* as many as fit, no more */
+			n = kchan_send_many(fd, out, want);
+			ASSERT_EQ((ssize_t)(want < room ? want : room), n);
+			next += n;
+		}
+		if (round % 3 == 2) {	/* one through the kernel path */
+			ASSERT_EQ(1, kt_recv_raw(fd, in, 1, 0));
+			ASSERT_EQ(expect, in[0]);
+			expect++;
+		}
+		take = 1 + round % 4 < next - expect ? 1 + round % 4 : next - expect;
+		if (!take)
+			continue;
+		n = kchan_recv_many(fd, in, take);
+		ASSERT_EQ((ssize_t)take, n);
+		for (j = 0; j < take; j++)
+			ASSERT_EQ(expect + j, in[j]);
+		expect += take;
+	}
+	ASSERT_EQ(next - expect, (uint64_t)kt_len(fd));
+	close(fd);
+}
+
 /* Close stops every later fast-path send; receivers drain, then see 0. */
 TEST(close_stops_fast_sends_and_drains)
 {
@@ -375,11 +416,11 @@ TEST_F_TIMEOUT(pingpong, one_slot_never_loses_a_wake_up, 600)
 	TH_LOG("%lu round trips", rounds);
 }
 
-#define MIX_PRODUCERS	4
-#define MIX_CONSUMERS	4
+#define MIX_PRODUCERS	5
+#define MIX_CONSUMERS	5
 
 /* How a producer or consumer moves elements. */
-enum mix_way { MIX_FAST, MIX_IOCTL, MIX_RW, MIX_TIMEOUT };
+enum mix_way { MIX_FAST, MIX_IOCTL, MIX_RW, MIX_TIMEOUT, MIX_MANY, MIX_WAYS };
 
 /* Shared between the processes of the mixed test. */
 struct mix_shared {
@@ -428,6 +469,67 @@ static int mix_recv(int fd, enum mix_way way, uint64_t *v)
 	}
 }
 
+/* A producer: elements i << 32 | k, one by one or in batches of 1 to 7. */
+static void mix_produce(int fd, enum mix_way way, int i, size_t per,
+			struct mix_shared *sh)
+{
+	uint64_t batch[7];
+	size_t k = 0, b, j;
+	ssize_t ret;
+
+	while (k < per) {
+		if (way != MIX_MANY) {
+			if (mix_send(fd, way, (uint64_t)i << 32 | k))
+				_exit(1);
+			atomic_store(&sh->sent[i], ++k);
+			continue;
+		}
+		b = 1 + k % 7 < per - k ? 1 + k % 7 : per - k;
+		for (j = 0; j < b; j++)
+			batch[j] = (uint64_t)i << 32 | (k + j);
+		ret = kchan_send_many(fd, batch, b);
+		if (ret == -EINTR)
+			continue;
+		if (ret <= 0 || (size_t)ret > b)
+			_exit(1);
+		k += (size_t)ret;
+		atomic_store(&sh->sent[i], k);
+	}
+	_exit(0);
+}
+
+/* A consumer: checks order per producer and counts what it receives. */
+static void mix_consume(int fd, enum mix_way way, size_t per,
+			struct mix_shared *sh)
+{
+	uint64_t last[MIX_PRODUCERS], got[8];
+	ssize_t ret, j;
+	size_t round = 0;
+
+	memset(last, 0xff, sizeof(last));
+	for (;;) {
+		if (way == MIX_MANY)
+			ret = kchan_recv_many(fd, got, 1 + round++ % 8);
+		else
+			ret = mix_recv(fd, way, got);
+		if (ret == -EINTR)
+			continue;
+		if (ret <= 0)
+			_exit(ret == 0 ? 0 : 5);
+		for (j = 0; j < ret; j++) {
+			uint32_t p = got[j] >> 32, s = (uint32_t)got[j];
+
+			if (p >= MIX_PRODUCERS || s >= per)
+				_exit(2);
+			if (last[p] != UINT64_MAX && s <= last[p])
+				_exit(3);
+			last[p] = s;
+			if (atomic_fetch_add(&sh->seen[(size_t)p * per + s], 1))
+				_exit(4);
+		}
+	}
+}
+
 static void on_usr1(int sig)
 {
 	(void)sig;
@@ -435,7 +537,8 @@ static void on_usr1(int sig)
 
 /*
  * Producers and consumers in separate processes, each moving elements
- * its own way (fast path, ioctl, read/write, with timeouts), signals
+ * its own way (fast path one by one or in batches, ioctl, read/write,
+ * with timeouts), signals
  * flying, one producer SIGKILLed halfway: every element a producer
  * counted as sent is received exactly once, nothing is received twice,
  * and each consumer sees each producer's elements in order.
@@ -468,37 +571,16 @@ TEST_F_TIMEOUT(mixed, processes_exactly_once, 600)
 		  MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	ASSERT_NE(MAP_FAILED, sh);
 	for (i = 0; i < MIX_PRODUCERS + MIX_CONSUMERS; i++) {
-		enum mix_way way = (enum mix_way)(i % 4);
+		enum mix_way way = (enum mix_way)(i % MIX_WAYS);
 
 		pids[i] = fork();
 		ASSERT_LE(0, pids[i]);
 		if (pids[i])
 			continue;
-		if (i < MIX_PRODUCERS) {
-			for (k = 0; k < per; k++) {
-				if (mix_send(fd, way, (uint64_t)i << 32 | k))
-					_exit(1);
-				atomic_store(&sh->sent[i], k + 1);
-			}
-			_exit(0);
-		} else {
-			uint64_t last[MIX_PRODUCERS], v;
-			int ret;
-
-			memset(last, 0xff, sizeof(last));
-			while ((ret = mix_recv(fd, way, &v)) == 1) {
-				uint32_t p = v >> 32, s = (uint32_t)v;
-
-				if (p >= MIX_PRODUCERS || s >= per)
-					_exit(2);
-				if (last[p] != UINT64_MAX && s <= last[p])
-					_exit(3);
-				last[p] = s;
-				if (atomic_fetch_add(&sh->seen[(size_t)p * per + s], 1))
-					_exit(4);
-			}
-			_exit(ret == 0 ? 0 : 5);
-		}
+		if (i < MIX_PRODUCERS)
+			mix_produce(fd, way, i, per, sh);
+		else
+			mix_consume(fd, way, per, sh);
 	}
 	/* Signals at everyone, then producer 0 dies halfway. */
 	while (atomic_load(&sh->sent[0]) < per / 2) {

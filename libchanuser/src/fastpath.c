@@ -43,6 +43,7 @@
 /* The slot word: position (mod 2^46), state, owner. */
 #define SLOT_POS_SHIFT	18
 #define SLOT_POS_MASK	((UINT64_C(1) << (64 - SLOT_POS_SHIFT)) - 1)
+#define SLOT_POS_ONE	(UINT64_C(1) << SLOT_POS_SHIFT)	/* +1 position, in a word */
 #define SLOT_EMPTY	UINT64_C(0)
 #define SLOT_WRITING	UINT64_C(1)
 #define SLOT_FULL	UINT64_C(2)
@@ -531,6 +532,157 @@ int fp_recv(int ch, struct fp_chan *c, void *elem, int try_only)
 	    !__atomic_load_n(&c->ctrl->send_waiters, __ATOMIC_RELAXED))
 		return -EAGAIN;
 	return FP_KERNEL;
+}
+
+/*
+ * Claim up to @n consecutive slots from the hint @hint on: each slot whose
+ * word is @from for its position becomes @to, owned by this process, by a
+ * compare-and-swap of its own (a full barrier, as in fp_send() and
+ * fp_recv()).  The run ends at the first slot that is not @from; the
+ * hint moves past the run unless someone moved it meanwhile.  Returns the
+ * run's length, its first position in *@first.
+ */
+static uint32_t fp_claim_run(const struct fp_chan *c, uint64_t *hint,
+			     uint64_t from, uint64_t to, uint32_t n,
+			     uint64_t *first)
+{
+	uint64_t p = __atomic_load_n(hint, __ATOMIC_RELAXED);
+	uint64_t want = slot_word(p, from, 0), mine = slot_word(p, to, c->owner);
+	uint64_t *slot = fp_slot_of(c, p), *end = c->slots + c->capacity, w;
+	uint32_t k;
+
+	for (k = 0; k < n; k++) {
+		w = want;
+		/*
+		 * On success an acquire: pairs with the release that freed
+		 * (pair 1) or published (pair 2) the slot.
+		 */
+		if (!__atomic_compare_exchange_n(slot, &w, mine, 0,
+						 __ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
+			break;
+		want += SLOT_POS_ONE;	/* the next position's words */
+		mine += SLOT_POS_ONE;
+		if (++slot == end)
+			slot = c->slots;
+	}
+	*first = p;
+	if (k)	/* on failure this overwrites p, no longer needed */
+		__atomic_compare_exchange_n(hint, &p, p + k, 0, __ATOMIC_RELAXED,
+					    __ATOMIC_RELAXED);
+	return k;
+}
+
+/*
+ * Store a release into the words of the @k slots from position @p on:
+ * slot_word(@p + @lap + j, @state, @owner) into the j-th.
+ */
+static void fp_store_run(const struct fp_chan *c, uint64_t p, uint32_t k,
+			 uint64_t lap, uint64_t state, uint64_t owner)
+{
+	uint64_t word = slot_word(p + lap, state, owner);
+	uint64_t *slot = fp_slot_of(c, p), *end = c->slots + c->capacity;
+
+	while (k--) {
+		__atomic_store_n(slot, word, __ATOMIC_RELEASE);
+		word += SLOT_POS_ONE;
+		if (++slot == end)
+			slot = c->slots;
+	}
+}
+
+/*
+ * Copy @k elements between @buf and the ring from position @p on: at
+ * most two memcpy() calls, the run split where the ring wraps.
+ */
+static void fp_copy_run(const struct fp_chan *c, uint64_t p, uint32_t k,
+			void *buf, int to_ring)
+{
+	uint32_t i = p % c->capacity, first = c->capacity - i;
+	size_t esz = c->elem_size;
+	uint8_t *b = buf;
+
+	if (first > k)
+		first = k;
+	if (to_ring) {
+		memcpy(c->elems + (size_t)i * esz, b, first * esz);
+		memcpy(c->elems, b + first * esz, (k - first) * esz);
+	} else {
+		memcpy(b, c->elems + (size_t)i * esz, first * esz);
+		memcpy(b + first * esz, c->elems, (k - first) * esz);
+	}
+}
+
+/**
+ * fp_send_many() - send a run of elements through the mapped ring
+ * @ch: the channel's descriptor
+ * @c: its mapping
+ * @elems: the elements
+ * @n: how many, at least 1
+ *
+ * The batched form of fp_send(): the slots of a run are claimed one by
+ * one, then the close is checked once, the elements copied in at most two
+ * pieces, the slots published, and the receivers' waiter word read once,
+ * after one full fence.  When no run can be claimed it sends one element
+ * as fp_send() does, hints moving and all.
+ *
+ * Return: the number sent, -EPIPE, or 0: the kernel decides.
+ */
+ssize_t fp_send_many(int ch, struct fp_chan *c, const void *elems, size_t n)
+{
+	uint32_t k = n < c->capacity ? (uint32_t)n : c->capacity;
+	size_t bytes = (size_t)k * c->elem_size;	/* within the ring's size */
+	uint64_t t;
+	int ret;
+
+	if (fp_surely_bad(elems, bytes) || (fp_state(c) & KCHAN_MAP_CLOSED))
+		return 0;
+	fp_touch(elems, bytes, 0);
+	k = fp_claim_run(c, c->tail, SLOT_EMPTY, SLOT_WRITING, k, &t);
+	if (!k) {
+		ret = fp_send(ch, c, elems, 0);
+		return ret == FP_KERNEL ? 0 : ret ? ret : 1;
+	}
+	/* After the claims' full barriers (pair 3), as (B) of fp_send(). */
+	if (fp_state(c) & KCHAN_MAP_CLOSED) {
+		fp_store_run(c, t, k, 0, SLOT_FULL, SLOT_VOID);
+		return -EPIPE;
+	}
+	fp_copy_run(c, t, k, (void *)elems, 1);
+	fp_store_run(c, t, k, 0, SLOT_FULL, 0);		/* as (C): pair 4 */
+	fp_wake_if_waiters(ch, &c->ctrl->recv_waiters);	/* as (D) */
+	return k;
+}
+
+/**
+ * fp_recv_many() - receive a run of elements through the mapped ring
+ * @ch: the channel's descriptor
+ * @c: its mapping
+ * @elems: where the elements go
+ * @n: how many at most, at least 1
+ *
+ * The batched form of fp_recv(), as fp_send_many() is of fp_send().
+ *
+ * Return: the number received, or 0: the kernel decides.
+ */
+ssize_t fp_recv_many(int ch, struct fp_chan *c, void *elems, size_t n)
+{
+	uint32_t k = n < c->capacity ? (uint32_t)n : c->capacity;
+	size_t bytes = (size_t)k * c->elem_size;	/* within the ring's size */
+	uint64_t h;
+	int ret;
+
+	if (fp_surely_bad(elems, bytes) || (fp_state(c) & KCHAN_MAP_RETURNED))
+		return 0;
+	fp_touch(elems, bytes, 1);
+	k = fp_claim_run(c, c->head, SLOT_FULL, SLOT_READING, k, &h);
+	if (!k) {
+		ret = fp_recv(ch, c, elems, 0);
+		return ret == FP_KERNEL ? 0 : ret;
+	}
+	fp_copy_run(c, h, k, elems, 0);
+	fp_store_run(c, h, k, c->capacity, SLOT_EMPTY, 0);	/* as (E) */
+	fp_wake_if_waiters(ch, &c->ctrl->send_waiters);		/* as (F) */
+	return k;
 }
 
 int kchan_map(int ch)

@@ -9,6 +9,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 /* Results of the one-element steps, besides 0, 1 and -errno. */
 #define FP_KERNEL	2	/* the fast path cannot decide: ask the kernel */
@@ -22,5 +23,7 @@ void fp_forget(int ch);
 uint32_t fp_elem_size(const struct fp_chan *c);
 int fp_send(int ch, struct fp_chan *c, const void *elem, int try_only);
 int fp_recv(int ch, struct fp_chan *c, void *elem, int try_only);
+ssize_t fp_send_many(int ch, struct fp_chan *c, const void *elems, size_t n);
+ssize_t fp_recv_many(int ch, struct fp_chan *c, void *elems, size_t n);
 
 #endif /* CHANUSER_FASTPATH_H */

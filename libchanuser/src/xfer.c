@@ -127,54 +127,78 @@ int kchan_recv_timeout(int ch, void *elem, int64_t timeout_ns)
 }
 
 /*
- * Up to @n elements through the fast path, one claim each, until one
- * needs the kernel.  Returns how many moved, or -errno if the first
- * failed for good (-EPIPE); 0 when the first needs the kernel.
+ * Up to @n elements through the fast path, in runs, until one needs the
+ * kernel.  Returns how many moved, or -errno if the first failed for good
+ * (-EPIPE); 0 when the first needs the kernel (as does a count whose
+ * bytes overflow, for the kernel to refuse).
  */
 static ssize_t fast_many(int ch, struct fp_chan *c, const void *elems,
 			 size_t n, int send)
 {
-	size_t esz = (size_t)fp_elem_size(c), i;
-	int ret = 0;
+	size_t esz = (size_t)fp_elem_size(c), done = 0;
+	ssize_t ret = 0;
 
-	for (i = 0; i < n; i++) {
-		uint8_t *e = (uint8_t *)elems + i * esz;
+	if (n > SIZE_MAX / esz)
+		return 0;
+	while (done < n) {
+		uint8_t *e = (uint8_t *)elems + done * esz;
 
-		ret = send ? fp_send(ch, c, e, 0) : fp_recv(ch, c, e, 0);
-		if (ret < 0 || ret == FP_KERNEL)
+		ret = send ? fp_send_many(ch, c, e, n - done) :
+			     fp_recv_many(ch, c, e, n - done);
+		if (ret <= 0)
 			break;
+		done += (size_t)ret;
 	}
-	return i ? (ssize_t)i : (ret < 0 ? ret : 0);
+	return done ? (ssize_t)done : ret;
+}
+
+/*
+ * kchan_send_many() and kchan_recv_many() on a mapped channel: what the
+ * fast path cannot move, the kernel moves one element of (blocking for it
+ * as the call allows), and the fast path then moves as many more as it
+ * can without blocking - the calls' "block for the first, then as many as
+ * fit" - rather than the kernel copying them one by one.
+ */
+static ssize_t mapped_many(int ch, struct fp_chan *c, void *elems, size_t n,
+			   int send)
+{
+	ssize_t ret = fast_many(ch, c, elems, n, send), more;
+	size_t esz = fp_elem_size(c);
+
+	if (ret)
+		return ret;
+	if (send) {
+		ret = sys_ioctl(ch, KCHAN_IOC_SEND_ONE, elems);
+		ret = ret < 0 ? ret : 1;
+	} else {
+		ret = sys_ioctl(ch, KCHAN_IOC_RECV_ONE, elems);
+	}
+	if (ret != 1 || n == 1)
+		return ret;
+	more = fast_many(ch, c, (uint8_t *)elems + esz, n - 1, send);
+	return more > 0 ? 1 + more : 1;
 }
 
 ssize_t kchan_send_many(int ch, const void *elems, size_t n)
 {
 	struct fp_chan *c;
-	ssize_t ret;
 
 	if (!n)
 		return -EINVAL;
 	c = fp_lookup(ch);
-	if (c) {
-		ret = fast_many(ch, c, elems, n, 1);
-		if (ret)
-			return ret;
-	}
+	if (c)
+		return mapped_many(ch, c, (void *)elems, n, 1);
 	return xfer(ch, KCHAN_IOC_SEND, elems, n, 0, 0);
 }
 
 ssize_t kchan_recv_many(int ch, void *elems, size_t n)
 {
 	struct fp_chan *c;
-	ssize_t ret;
 
 	if (!n)
 		return -EINVAL;
 	c = fp_lookup(ch);
-	if (c) {
-		ret = fast_many(ch, c, elems, n, 0);
-		if (ret)
-			return ret;
-	}
+	if (c)
+		return mapped_many(ch, c, elems, n, 0);
 	return xfer(ch, KCHAN_IOC_RECV, elems, n, 0, 0);
 }
