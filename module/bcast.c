@@ -97,8 +97,12 @@
  *	kchan_sub.sleep_node).
  * @release: closes the channel when the broadcast descriptor is released
  *	and the channel lock is out of reach (kchan_bcast_release()).
+ * @map: the ring's pages of a %KCHAN_MAPPABLE channel (bcmap.c), else
+ *	NULL; set at creation.
+ * @has_mapped: a subscriber has mapped its cursor: cursors move outside
+ *	the kernel, so @min_count may be stale.  Set once, without the lock.
  *
- * All but @sleepers are guarded by the channel's lock.
+ * All but @sleepers and @has_mapped are guarded by the channel's lock.
  */
 struct kchan_bcast {
 	struct kchan *ch;
@@ -113,6 +117,8 @@ struct kchan_bcast {
 	spinlock_t sleep_lock;	/* guards @sleepers */
 	struct list_head sleepers;
 	struct work_struct release;
+	struct kchan_bcmap *map;
+	bool has_mapped;
 };
 
 /**
@@ -131,6 +137,10 @@ struct kchan_bcast {
  * @refs: its file's reference and a selector wait's.
  * @release: unsubscribes it when its file is released and the channel
  *	lock is out of reach (kchan_sub_release()).
+ * @cursor_page: a mapped subscriber's cursor page, whose first word user
+ *	space moves as it receives (a hint: kchan_sub_sync()); NULL until
+ *	first mapped, then set for good.
+ * @cookie: a mappable subscriber's identity, for %KCHAN_IOC_MAP_INFO.
  */
 struct kchan_sub {
 	struct kchan_end end;
@@ -144,6 +154,8 @@ struct kchan_sub {
 	struct kchan_user *user;
 	struct kref refs;
 	struct work_struct release;
+	struct page *cursor_page;
+	u64 cookie;
 };
 
 static const struct kchan_end_ops kchan_bcast_end_ops;
@@ -155,6 +167,85 @@ static void kchan_sub_put(struct kchan_sub *sub);
 static struct kchan_sub *kchan_to_sub(struct kchan_end *end)
 {
 	return container_of(end, struct kchan_sub, end);
+}
+
+/* --- Mapped cursors ------------------------------------------------------ */
+
+/* Tries of a cursor move that user space keeps beating, then forced. */
+#define KCHAN_SUB_MOVE_TRIES	8
+
+/* The mapped cursor word of @sub, or NULL while it has none. */
+static u64 *kchan_sub_word(struct kchan_sub *sub)
+{
+	/* Pairs with cmpxchg_release() in kchan_bcmap_cursor_page(). */
+	struct page *page = smp_load_acquire(&sub->cursor_page);
+
+	return page ? page_address(page) : NULL;
+}
+
+/*
+ * The position of @sub's next element, seen without the lock: its mapped
+ * word when that is ahead and within what was sent (what user space
+ * received is received), else the kernel's cursor.
+ */
+static u64 kchan_sub_cursor(struct kchan_sub *sub)
+{
+	u64 cursor = READ_ONCE(sub->cursor), *word = kchan_sub_word(sub), u;
+
+	if (word) {
+		u = READ_ONCE(*word);
+		if (u > cursor && u <= READ_ONCE(sub->end.ch->ring.tail))
+			cursor = u;
+	}
+	return cursor;
+}
+
+static void kchan_sub_advance(struct kchan_sub *sub, u64 n);
+
+/*
+ * Take in what user space received through the mapping, the channel
+ * locked.  The word is a hint: it counts only when it lies ahead of the
+ * kernel's cursor and within what was sent.  A word below the cursor or
+ * beyond the tail - never set (all ones), or scribbled over - is put back
+ * to the cursor.
+ */
+static void kchan_sub_sync(struct kchan_sub *sub)
+{
+	u64 *word = kchan_sub_word(sub), u;
+
+	lockdep_assert_held(&sub->end.ch->lock);
+	if (!word)
+		return;
+	u = READ_ONCE(*word);
+	if (u == sub->cursor)
+		return;
+	if (u > sub->cursor && u <= sub->end.ch->ring.tail)
+		kchan_sub_advance(sub, u - sub->cursor);
+	else
+		cmpxchg(word, u, sub->cursor);
+}
+
+/*
+ * Before the kernel moves @sub's cursor by @n (a receive, a gap), move the
+ * mapped word the same way, with a compare-and-swap against user space
+ * sharing the subscriber: false if user space moved it first (the caller
+ * syncs and starts over).  After KCHAN_SUB_MOVE_TRIES such losses the
+ * word is simply set: a process that keeps rewriting its own cursor only
+ * garbles its own subscriber.
+ */
+static bool kchan_sub_move_word(struct kchan_sub *sub, u64 n, int *tries)
+{
+	u64 *word = kchan_sub_word(sub);
+
+	if (!word)
+		return true;
+	/* A full barrier: the elements are copied after it. */
+	if (cmpxchg(word, sub->cursor, sub->cursor + n) == sub->cursor)
+		return true;
+	if (--*tries > 0)
+		return false;
+	WRITE_ONCE(*word, sub->cursor + n);
+	return true;
 }
 
 /* --- The gate of a lossless channel, under the channel lock -------------- */
@@ -169,6 +260,8 @@ static void kchan_bcast_gate_scan(struct kchan *ch)
 
 	lockdep_assert_held(&ch->lock);
 	list_for_each_entry(sub, &bc->subs, node) {
+		if (READ_ONCE(bc->has_mapped))
+			kchan_sub_sync(sub);
 		if (sub->cursor < min) {
 			min = sub->cursor;
 			count = 0;
@@ -179,6 +272,21 @@ static void kchan_bcast_gate_scan(struct kchan *ch)
 	bc->min_cursor = min;
 	bc->min_count = count;
 	WRITE_ONCE(ch->ring.head, min);
+	if (bc->map)
+		kchan_bcmap_set_head(bc->map, min);
+	if (READ_ONCE(bc->has_mapped))
+		/*
+		 * The cursors read before any slot below them is written
+		 * again: pairs with a mapped subscriber's compare-and-swap
+		 * of its cursor, a full barrier after its copy out.
+		 */
+		smp_mb();
+}
+
+/* Whether the gate's cache may be stale, so that "full" needs a scan. */
+static bool kchan_bcast_gate_stale(struct kchan_bcast *bc)
+{
+	return !bc->min_count || READ_ONCE(bc->has_mapped);
 }
 
 /* Room for @n more elements?  A stale gate is refreshed only if full. */
@@ -189,7 +297,7 @@ static u64 kchan_bcast_room(struct kchan *ch)
 
 	if (bc->lossy)
 		return U64_MAX;
-	if (ch->ring.tail - bc->min_cursor >= cap && !bc->min_count)
+	if (ch->ring.tail - bc->min_cursor >= cap && kchan_bcast_gate_stale(bc))
 		kchan_bcast_gate_scan(ch);
 	if (!bc->nr_subs)
 		return U64_MAX;
@@ -203,6 +311,14 @@ static void kchan_bcast_gate_leave(struct kchan *ch, u64 old)
 
 	if (!bc->lossy && bc->min_count && old == bc->min_cursor)
 		bc->min_count--;
+}
+
+/* The elements before @tail are in the ring: publish them. */
+static void kchan_bcast_set_tail(struct kchan *ch, u64 tail)
+{
+	WRITE_ONCE(ch->ring.tail, tail);
+	if (ch->bc->map)
+		kchan_bcmap_set_tail(ch->bc->map, tail);
 }
 
 /*
@@ -223,7 +339,7 @@ static u32 kchan_bcast_refill(struct kchan *ch)
 			break;
 		memcpy(kchan_ring_slot(ring, ring->tail), w->msg->data,
 		       ring->elem_size);
-		WRITE_ONCE(ring->tail, ring->tail + 1);
+		kchan_bcast_set_tail(ch, ring->tail + 1);
 		kchan_complete(ch, w, KCHAN_DONE);
 		ch->sends++;
 		moved++;
@@ -236,17 +352,35 @@ static u32 kchan_bcast_refill(struct kchan *ch)
 /* --- Sending ------------------------------------------------------------- */
 
 /*
- * A lossy channel's next @n slots were written over: the elements they
- * held are gone, and a subscriber still on one is told at its next
- * receive.
+ * A lossy channel's next @n slots are about to be written over: the
+ * elements they hold are gone, and a subscriber still on one is told at
+ * its next receive.  Published before the slots are written, so that a
+ * mapped subscriber copying one of them sees it may be torn.
  */
 static void kchan_bcast_overwrite(struct kchan *ch, u64 n)
 {
 	struct kchan_ring *ring = &ch->ring;
 	u64 held = ring->tail - ring->head;
 
-	if (held + n > ring->capacity)
-		WRITE_ONCE(ring->head, ring->tail + n - ring->capacity);
+	if (held + n <= ring->capacity)
+		return;
+	WRITE_ONCE(ring->head, ring->tail + n - ring->capacity);
+	if (ch->bc->map)
+		kchan_bcmap_set_head(ch->bc->map, ring->head);
+}
+
+/*
+ * A lossy send that faulted wrote only @n of the slots it published as
+ * overwritten: the oldest held goes back to what @n slots overwrite from
+ * @head.  The channel lock was held throughout, so no receive saw the
+ * other value but a mapped one, which then asked the kernel.
+ */
+static void kchan_bcast_overwrite_undo(struct kchan *ch, u64 head, u64 n)
+{
+	WRITE_ONCE(ch->ring.head, head);
+	if (ch->bc->map)
+		kchan_bcmap_set_head(ch->bc->map, head);
+	kchan_bcast_overwrite(ch, n);
 }
 
 /*
@@ -272,7 +406,7 @@ static long kchan_bcast_push_user(struct kchan *ch, const u8 __user *src,
 {
 	struct kchan_ring *ring = &ch->ring;
 	u32 esz = ring->elem_size;
-	u64 done = 0;
+	u64 done = 0, head;
 
 	n = min(n, kchan_bcast_room(ch));
 	while (done < n) {
@@ -282,13 +416,21 @@ static long kchan_bcast_push_user(struct kchan *ch, const u8 __user *src,
 		div_u64_rem(ring->tail, ring->capacity, &slot);
 		run = min_t(u64, n - done, ring->capacity - slot);
 		bytes = (size_t)run * esz;
+		/*
+		 * The run's slots are published as overwritten before they
+		 * are written; a fault puts back the ones it left as they
+		 * were (a slot written in part lost its element too).
+		 */
+		head = ring->head;
+		if (ch->bc->lossy)
+			kchan_bcast_overwrite(ch, run);
 		left = kchan_bcast_copy_in(kchan_ring_slot(ring, ring->tail),
 					   src + done * esz, bytes);
-		/* A slot written in part lost its element too. */
-		if (ch->bc->lossy)
-			kchan_bcast_overwrite(ch, DIV_ROUND_UP(bytes - left, esz));
+		if (left && ch->bc->lossy)
+			kchan_bcast_overwrite_undo(ch, head,
+						   DIV_ROUND_UP(bytes - left, esz));
 		run = (bytes - left) / esz;
-		WRITE_ONCE(ring->tail, ring->tail + run);
+		kchan_bcast_set_tail(ch, ring->tail + run);
 		done += run;
 		if (done)
 			ch->bc->news = true;
@@ -323,11 +465,59 @@ static __poll_t kchan_bcast_mask(struct kchan *ch)
 
 	if (ch->closed)
 		return KCHAN_EV_OUT | EPOLLHUP;
+	if (bc->lossy || !bc->nr_subs)
+		return KCHAN_EV_OUT;
+	/* Cursors moved by user space: only a scan tells. */
+	if (READ_ONCE(bc->has_mapped))
+		return kchan_bcast_room(ch) ? KCHAN_EV_OUT : 0;
 	/* A stale gate may be open: say writable, the send will see. */
-	if (bc->lossy || !bc->nr_subs || !bc->min_count ||
-	    ch->ring.tail - bc->min_cursor < ch->ring.capacity)
+	if (!bc->min_count || ch->ring.tail - bc->min_cursor < ch->ring.capacity)
 		return KCHAN_EV_OUT;
 	return 0;
+}
+
+/*
+ * A mapped channel: tell the subscribers how many senders wait for room
+ * and, if any do, look at the cursors again after the full barrier (pairs
+ * with the one between a subscriber's cursor move and its read of the
+ * count): a subscriber that moved before it saw the count made room that
+ * nobody would otherwise notice.
+ */
+static void kchan_bcast_publish_senders(struct kchan *ch)
+{
+	struct kchan_bcast *bc = ch->bc;
+
+	if (!bc->map)
+		return;
+	kchan_bcmap_set_senders(bc->map, ch->sendq.nr);
+	if (ch->sendq.nr && READ_ONCE(bc->has_mapped)) {
+		kchan_bcast_gate_scan(ch);
+		if (kchan_bcast_refill(ch))
+			kchan_bcmap_set_senders(bc->map, ch->sendq.nr);
+	}
+}
+
+/*
+ * Pollers of the broadcast end wait for room that mapped subscribers make
+ * without the kernel: arm the waiter word (a full barrier), so that the
+ * next cursor move calls %KCHAN_IOC_WAKE, and look again.  Returns the
+ * mask; *@wake is set when the look found room after all.
+ */
+static __poll_t kchan_bcast_arm_pollers(struct kchan *ch, __poll_t mask,
+					bool *wake)
+{
+	struct kchan_bcast *bc = ch->bc;
+
+	if (mask & KCHAN_EV_OUT || !bc->map || !READ_ONCE(bc->has_mapped) ||
+	    !wq_has_sleeper(&ch->end.poll_wq))
+		return mask;
+	kchan_bcmap_arm(bc->map);
+	mask = kchan_bcast_mask(ch);
+	if (mask & KCHAN_EV_OUT) {
+		kchan_bcmap_disarm(bc->map);
+		*wake = true;
+	}
+	return mask;
 }
 
 /* For the tracepoint: find the subscriber a blocking send waits for. */
@@ -384,8 +574,12 @@ static void kchan_bcast_wake_sleepers(struct kchan *ch)
 static void kchan_bcast_unlock(struct kchan_end *end, bool wake)
 {
 	struct kchan *ch = end->ch;
-	__poll_t mask = kchan_bcast_mask(ch);
-	bool news = ch->bc->news;
+	__poll_t mask;
+	bool news;
+
+	kchan_bcast_publish_senders(ch);
+	mask = kchan_bcast_arm_pollers(ch, kchan_bcast_mask(ch), &wake);
+	news = ch->bc->news;
 
 	ch->bc->news = false;
 	WRITE_ONCE(end->ready, mask);
@@ -451,7 +645,7 @@ static __poll_t kchan_sub_mask(struct kchan_end *end)
 {
 	struct kchan_sub *sub = kchan_to_sub(end);
 	struct kchan *ch = end->ch;
-	u64 cursor = READ_ONCE(sub->cursor);
+	u64 cursor = kchan_sub_cursor(sub);
 	__poll_t mask = 0;
 
 	if (cursor < READ_ONCE(ch->ring.head) && ch->bc->lossy)
@@ -499,40 +693,76 @@ static int kchan_sub_report_gap(struct kchan_sub *sub)
 }
 
 /*
+ * A receive that faulted could not give back the elements it claimed in
+ * the mapped word: user space received after them.  They are lost to
+ * @sub; its cursor moves on to @to.
+ */
+static void kchan_sub_lose(struct kchan_sub *sub, u64 to)
+{
+	struct kchan *ch = sub->end.ch;
+	u64 gap = to - sub->cursor;
+
+	kchan_bcast_gate_leave(ch, sub->cursor);
+	sub->lost += gap;
+	WRITE_ONCE(ch->bc->lost, ch->bc->lost + gap);
+	WRITE_ONCE(sub->cursor, to);
+	trace_kchan_bcast_lost(ch, sub->id, gap, sub->lost);
+}
+
+/*
  * Copy up to @n elements to @dst in contiguous runs.  Returns the number
  * received, 0 when closed and drained, -EOVERFLOW (a gap, nothing
  * copied), -EFAULT if the first faulted, or KCHAN_WOULD_BLOCK.
+ *
+ * A mapped subscriber's word moves before the copy, as user space's does
+ * after its own (kchan_sub_move_word()): the elements are this receive's
+ * once the word says so, so that a process sharing the subscriber cannot
+ * take them too.  A copy that faults gives back what it did not copy if
+ * the word is still where this receive left it; else user space received
+ * after it, and the elements not copied are counted as lost.
  */
 static long kchan_sub_pop_user(struct kchan_sub *sub, u8 __user *dst, u64 n)
 {
 	struct kchan *ch = sub->end.ch;
 	struct kchan_ring *ring = &ch->ring;
+	int tries = KCHAN_SUB_MOVE_TRIES;
 	u32 esz = ring->elem_size;
-	u64 done = 0;
+	u64 done = 0, start, *word;
 
 	lockdep_assert_held(&ch->lock);
-	if (sub->cursor < ring->head)
+again:
+	kchan_sub_sync(sub);
+	if (sub->cursor < ring->head) {
+		if (!kchan_sub_move_word(sub, ring->head - sub->cursor, &tries))
+			goto again;
 		return kchan_sub_report_gap(sub);
+	}
 	if (sub->cursor == ring->tail)
 		return ch->closed ? 0 : KCHAN_WOULD_BLOCK;
 	n = min(n, ring->tail - sub->cursor);
+	if (!kchan_sub_move_word(sub, n, &tries))
+		goto again;
+	start = sub->cursor;
 	while (done < n) {
 		u32 slot, run;
 		size_t bytes, left;
 
-		div_u64_rem(sub->cursor, ring->capacity, &slot);
+		div_u64_rem(start + done, ring->capacity, &slot);
 		run = min_t(u64, n - done, ring->capacity - slot);
 		bytes = (size_t)run * esz;
 		left = copy_to_user(dst + done * esz,
-				    kchan_ring_slot(ring, sub->cursor), bytes);
-		run = (bytes - left) / esz;
-		if (run)
-			kchan_sub_advance(sub, run);
-		done += run;
+				    kchan_ring_slot(ring, start + done), bytes);
+		done += (bytes - left) / esz;
 		if (left)
-			return done ? done : -EFAULT;
+			break;
 	}
-	return done;
+	if (done)
+		kchan_sub_advance(sub, done);
+	word = kchan_sub_word(sub);
+	if (done < n && word &&
+	    cmpxchg(word, start + n, start + done) != start + n)
+		kchan_sub_lose(sub, start + n);
+	return done ? done : -EFAULT;
 }
 
 /* Arm @sub: make the next send wake its poll_wq. */
@@ -559,10 +789,11 @@ static void kchan_sub_unlock(struct kchan_end *end, bool wake)
 {
 	struct kchan *ch = end->ch;
 	struct kchan_bcast *bc = ch->bc;
-	bool gate = !bc->lossy && !bc->min_count;
+	bool gate = !bc->lossy && kchan_bcast_gate_stale(bc);
 	__poll_t mask, sub_mask;
-	bool news;
+	bool news, wake_pollers;
 
+	kchan_bcast_publish_senders(ch);
 	if (gate && (kchan_first_waiter(ch, &ch->sendq) ||
 		     wq_has_sleeper(&ch->end.poll_wq))) {
 		kchan_bcast_gate_scan(ch);
@@ -570,9 +801,10 @@ static void kchan_sub_unlock(struct kchan_end *end, bool wake)
 	}
 	news = bc->news;
 	bc->news = false;
-	mask = kchan_bcast_mask(ch);
+	wake_pollers = wake && gate;
+	mask = kchan_bcast_arm_pollers(ch, kchan_bcast_mask(ch), &wake_pollers);
 	WRITE_ONCE(ch->end.ready, mask);
-	if (wake && gate)
+	if (wake_pollers)
 		kchan_wake_pollers(&ch->end, mask);
 	sub_mask = kchan_sub_mask(end);
 	if (!(sub_mask & KCHAN_EV_IN)) {
@@ -639,6 +871,8 @@ static int kchan_bcast_close_locked(struct kchan *ch)
 
 	if (!ch->closed) {
 		WRITE_ONCE(ch->closed, true);
+		if (ch->bc->map)
+			kchan_bcmap_set_closed(ch->bc->map);
 		ch->bc->news = true;
 		list_for_each_entry_safe(w, next, &ch->sendq.list, node) {
 			if (kchan_claim(ch, w)) {
@@ -706,11 +940,49 @@ static void kchan_bcast_info(struct kchan_end *end, struct kchan_info *info)
 	info->recvq = 0;
 }
 
+/*
+ * The broadcast end's mask for a lockless reader (poll, the selector):
+ * the published one, unless subscribers move their cursors outside the
+ * kernel; then a scan tells, if the lock is free - if not, say writable:
+ * the send will see.
+ */
+static __poll_t kchan_bcast_end_mask(struct kchan_end *end)
+{
+	struct kchan *ch = end->ch;
+	__poll_t mask;
+
+	if (!READ_ONCE(ch->bc->has_mapped))
+		return kchan_end_mask(end);
+	if (!mutex_trylock(&ch->lock))
+		return KCHAN_EV_OUT;
+	mask = kchan_bcast_mask(ch);
+	WRITE_ONCE(end->ready, mask);
+	mutex_unlock(&ch->lock);
+	return mask;
+}
+
+/*
+ * A poller of the broadcast end waits for room: with mapped subscribers,
+ * arm the waiter word, so that the next cursor move calls
+ * %KCHAN_IOC_WAKE.  The caller reads the mask again after it.
+ */
+static void kchan_bcast_end_arm(struct kchan_end *end)
+{
+	struct kchan_bcast *bc = end->ch->bc;
+
+	if (bc->map && READ_ONCE(bc->has_mapped))
+		kchan_bcmap_arm(bc->map);
+}
+
 static void kchan_bcast_discard(struct kchan *ch)
 {
 	WARN_ON_ONCE(ch->bc && !list_empty(&ch->bc->subs));
 	/* Listed until now: subscribers may outlive the broadcast descriptor. */
 	kchan_proc_del(ch);
+	if (ch->bc && ch->bc->map) {
+		ch->ring.slots = NULL;	/* the pages' own, not the ring's */
+		kchan_bcmap_put(ch->bc->map);
+	}
 	kvfree(ch->bc);
 	ch->bc = NULL;
 	kchan_chan_discard(ch);
@@ -718,7 +990,7 @@ static void kchan_bcast_discard(struct kchan *ch)
 
 static const struct kchan_end_ops kchan_bcast_end_ops = {
 	.dirs		= KCHAN_END_SEND,
-	.mask		= kchan_end_mask,
+	.mask		= kchan_bcast_end_mask,
 	.step		= kchan_bcast_step,
 	.case_ready	= kchan_bcast_case_ready,
 	.enqueue	= kchan_bcast_enqueue,
@@ -726,7 +998,7 @@ static const struct kchan_end_ops kchan_bcast_end_ops = {
 	.unlock		= kchan_bcast_unlock,
 	.get		= kchan_bcast_get,
 	.put		= kchan_bcast_put,
-	.arm		= kchan_end_arm_nothing,
+	.arm		= kchan_bcast_end_arm,
 	.info		= kchan_bcast_info,
 	.discard	= kchan_bcast_discard,
 	.handoff	= true,
@@ -743,6 +1015,7 @@ static bool kchan_sub_case_ready(struct kchan_end *end, bool send,
 	struct kchan_sub *sub = kchan_to_sub(end);
 	struct kchan *ch = end->ch;
 
+	kchan_sub_sync(sub);
 	return ch->closed || sub->cursor != ch->ring.tail;
 }
 
@@ -770,6 +1043,7 @@ static void kchan_sub_put_end(struct kchan_end *end)
 
 static void kchan_sub_info(struct kchan_end *end, struct kchan_info *info)
 {
+	kchan_sub_sync(kchan_to_sub(end));
 	info->len = min_t(u64, kchan_sub_len(kchan_to_sub(end)),
 			  end->ch->ring.capacity);
 	kchan_nudge_count(end, &info->sendq, &info->recvq);
@@ -792,12 +1066,20 @@ static const struct kchan_end_ops kchan_sub_end_ops = {
 
 /* --- Subscribers' lifetime ----------------------------------------------- */
 
+/* A subscriber's charge: a mappable one may get a cursor page. */
+static size_t kchan_sub_bytes(struct kchan *ch)
+{
+	return sizeof(struct kchan_sub) + (ch->bc->map ? PAGE_SIZE : 0);
+}
+
 static void kchan_sub_free(struct kref *kref)
 {
 	struct kchan_sub *sub = container_of(kref, struct kchan_sub, refs);
 	struct kchan *ch = sub->end.ch;
 
-	kchan_budget_uncharge(sub->user, sizeof(*sub));
+	kchan_budget_uncharge(sub->user, kchan_sub_bytes(ch));
+	if (sub->cursor_page)
+		put_page(sub->cursor_page);	/* a mapping holds its own */
 	kvfree(sub);
 	kchan_put(ch);
 }
@@ -914,11 +1196,17 @@ static ssize_t kchan_sub_write(struct file *file, const char __user *buf,
 static __poll_t kchan_bcast_poll(struct file *file, poll_table *wait)
 {
 	struct kchan *ch = file->private_data;
+	__poll_t mask;
 
 	poll_wait(file, &ch->end.poll_wq, wait);
 	/* As kchan_chan_poll(): pairs with wq_has_sleeper() in the wakers. */
 	smp_mb();
-	return kchan_end_mask(&ch->end);
+	mask = kchan_bcast_end_mask(&ch->end);
+	if (mask & KCHAN_EV_OUT || !ch->bc->map)
+		return mask;
+	/* Armed (with a full barrier), then look again. */
+	kchan_bcast_end_arm(&ch->end);
+	return kchan_bcast_end_mask(&ch->end);
 }
 
 static __poll_t kchan_sub_poll(struct file *file, poll_table *wait)
@@ -984,6 +1272,9 @@ static long kchan_bcast_ioctl(struct file *file, unsigned int cmd,
 	case KCHAN_IOC_RECV:
 	case KCHAN_IOC_LOST:
 		return -EBADF;
+	case KCHAN_IOC_MAP_INFO:
+	case KCHAN_IOC_WAKE:
+		return -ENODEV;		/* its subscribers are mapped */
 	case KCHAN_IOC_CLOSE:
 		return arg ? -EINVAL : kchan_bcast_close(ch);
 	case KCHAN_IOC_INFO:
@@ -997,6 +1288,28 @@ static long kchan_bcast_ioctl(struct file *file, unsigned int cmd,
 	default:
 		return -ENOTTY;
 	}
+}
+
+/*
+ * %KCHAN_IOC_WAKE on a mapped subscriber: user space moved its cursor
+ * while a sender waited for room or a poll of the broadcast descriptor
+ * was armed.  Take the cursor in, move blocked senders' elements into the
+ * room, and wake the broadcast end's pollers (kchan_sub_unlock()).
+ */
+static long kchan_sub_wake(struct kchan_sub *sub, unsigned long arg)
+{
+	struct kchan *ch = sub->end.ch;
+
+	if (!ch->bc->map)
+		return -ENODEV;
+	if (arg)
+		return -EINVAL;
+	if (mutex_lock_killable(&ch->lock))
+		return -EINTR;
+	kchan_sub_sync(sub);
+	kchan_bcmap_disarm(ch->bc->map);
+	kchan_sub_unlock(&sub->end, true);
+	return 0;
 }
 
 static long kchan_sub_ioctl(struct file *file, unsigned int cmd,
@@ -1035,6 +1348,12 @@ static long kchan_sub_ioctl(struct file *file, unsigned int cmd,
 		return kchan_ioctl_stats(ch, uarg);
 	case KCHAN_IOC_SELECT:
 		return kchan_select(uarg);
+	case KCHAN_IOC_MAP_INFO:
+		if (!ch->bc->map)
+			return -ENODEV;
+		return kchan_bcmap_map_info(ch->bc->map, sub->cookie, uarg);
+	case KCHAN_IOC_WAKE:
+		return kchan_sub_wake(sub, arg);
 	default:
 		return -ENOTTY;
 	}
@@ -1067,6 +1386,7 @@ static void kchan_bcast_show_fdinfo(struct seq_file *m, struct file *file)
 	seq_printf(m, "sends:\t%llu\n", ch->sends);
 	seq_printf(m, "lost:\t%llu\n", bc->lost);
 	list_for_each_entry(sub, &bc->subs, node) {
+		kchan_sub_sync(sub);
 		seq_printf(m, "subscriber:\t%u lag %llu lost %llu pid %d\n",
 			   sub->id, ch->ring.tail - sub->cursor, sub->lost,
 			   sub->pid);
@@ -1087,6 +1407,7 @@ static void kchan_sub_show_fdinfo(struct seq_file *m, struct file *file)
 	if (mutex_lock_killable(&ch->lock))
 		return;
 	seq_printf(m, "kchan-id:\t%llu\n", ch->id);
+	kchan_sub_sync(sub);
 	seq_puts(m, "kind:\tsubscriber\n");
 	seq_printf(m, "subscriber:\t%u\n", sub->id);
 	seq_printf(m, "elem-size:\t%u\n", ch->ring.elem_size);
@@ -1141,6 +1462,35 @@ static int kchan_bcast_release(struct inode *inode, struct file *file)
 	return 0;
 }
 
+/*
+ * mmap(2) of a subscriber of a mappable channel: the channel's pages, or
+ * the subscriber's cursor page (bcmap.c).  The subscriber counts as
+ * mapped from then on: cursors move outside the kernel.
+ */
+static int kchan_sub_mmap(struct file *file, struct vm_area_struct *vma)
+{
+	struct kchan_sub *sub = file->private_data;
+	struct kchan_bcast *bc = sub->end.ch->bc;
+	int ret;
+
+	if (!bc->map)
+		return -ENODEV;
+	ret = kchan_bcmap_mmap(bc->map, &sub->cursor_page, vma);
+	if (!ret && vma->vm_pgoff)
+		WRITE_ONCE(bc->has_mapped, true);
+	return ret;
+}
+
+/* Every close(2) of a subscriber descriptor: tell the mapping libraries. */
+static int kchan_sub_flush(struct file *file, fl_owner_t id)
+{
+	struct kchan_sub *sub = file->private_data;
+
+	if (sub->end.ch->bc->map)
+		kchan_bcmap_count_close(sub->end.ch->bc->map);
+	return 0;
+}
+
 static const struct file_operations kchan_bcast_fops = {
 	.owner		= THIS_MODULE,
 #ifdef CONFIG_PROC_FS
@@ -1160,6 +1510,8 @@ static const struct file_operations kchan_sub_fops = {
 	.show_fdinfo	= kchan_sub_show_fdinfo,
 #endif
 	.release	= kchan_sub_release,
+	.flush		= kchan_sub_flush,
+	.mmap		= kchan_sub_mmap,
 	.read		= kchan_sub_read,
 	.write		= kchan_sub_write,
 	.poll		= kchan_sub_poll,
@@ -1211,12 +1563,25 @@ int kchan_bcast_create_fd(const struct kchan_create *args)
 	struct kchan *ch;
 	int ret;
 
-	ret = kchan_validate_create(args, KCHAN_BROADCAST | KCHAN_LOSSY);
+	bool mappable = args->flags & KCHAN_MAPPABLE;
+	size_t extra = sizeof(*bc);
+	struct kchan_bcmap *map;
+
+	ret = kchan_validate_create(args, KCHAN_BROADCAST | KCHAN_LOSSY |
+				    KCHAN_MAPPABLE);
 	if (ret)
 		return ret;
 	if (!args->capacity)
 		return -EINVAL;
-	ch = kchan_chan_new(args, &kchan_bcast_end_ops, sizeof(*bc), 0);
+	if (mappable) {
+		/* The control page and the elements' pages, ring included. */
+		ret = kchan_bcmap_bytes(args->elem_size, args->capacity, &extra);
+		if (ret)
+			return ret;
+		extra += sizeof(*bc) - (size_t)args->elem_size * args->capacity;
+	}
+	ch = kchan_chan_new(args, &kchan_bcast_end_ops, extra,
+			    mappable ? KCHAN_CHAN_NO_RING : 0);
 	if (IS_ERR(ch))
 		return PTR_ERR(ch);
 	bc = kchan_alloc(sizeof(*bc), true);
@@ -1230,6 +1595,16 @@ int kchan_bcast_create_fd(const struct kchan_create *args)
 	spin_lock_init(&bc->sleep_lock);
 	bc->lossy = args->flags & KCHAN_LOSSY;
 	ch->bc = bc;
+	if (mappable) {
+		map = kchan_bcmap_new(args->elem_size, args->capacity,
+				      bc->lossy);
+		if (IS_ERR(map)) {
+			kchan_bcast_discard(ch);
+			return PTR_ERR(map);
+		}
+		bc->map = map;
+		ch->ring.slots = kchan_bcmap_elems(map);
+	}
 	ch->end.ready = kchan_bcast_mask(ch);
 	return kchan_chan_install(ch, &kchan_bcast_fops, "[kchan_broadcast]",
 				  args->flags);
@@ -1255,12 +1630,12 @@ static long kchan_sub_create_fd(struct kchan *ch, const void __user *uarg)
 	user = kchan_user_current();
 	if (!user)
 		return -ENOMEM;
-	ret = kchan_budget_charge(user, sizeof(*sub));
+	ret = kchan_budget_charge(user, kchan_sub_bytes(ch));
 	if (ret)
 		return ret;
 	sub = kchan_alloc(sizeof(*sub), true);
 	if (!sub) {
-		kchan_budget_uncharge(user, sizeof(*sub));
+		kchan_budget_uncharge(user, kchan_sub_bytes(ch));
 		return -ENOMEM;
 	}
 	kchan_end_init(&sub->end, &kchan_sub_end_ops, ch);
@@ -1270,6 +1645,8 @@ static long kchan_sub_create_fd(struct kchan *ch, const void __user *uarg)
 	kref_get(&ch->refs);
 	sub->user = user;
 	sub->pid = task_tgid_vnr(current);
+	if (bc->map)
+		sub->cookie = kchan_next_cookie();
 
 	/* From here the subscriber's last reference undoes everything. */
 	fd = get_unused_fd_flags(args.flags & KCHAN_CLOEXEC ? O_CLOEXEC : 0);

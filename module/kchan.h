@@ -549,6 +549,9 @@ int kchan_block(struct kchan_end *end, struct kchan_wait *wait,
 		const struct kchan_wait_opts *opts);
 void kchan_defer(struct work_struct *work);
 
+/* shring.c */
+u64 kchan_next_cookie(void);
+
 /* shmap.c */
 struct vm_area_struct;
 struct kchan_map_info;
@@ -584,6 +587,25 @@ void kchan_proc_del(struct kchan *ch);
 void kchan_origin_put(struct kchan *ch);
 int kchan_proc_init(void);
 void kchan_proc_exit(void);
+
+/* bcmap.c */
+struct kchan_bcmap;
+int kchan_bcmap_bytes(u32 elem_size, u32 capacity, size_t *bytes);
+struct kchan_bcmap *kchan_bcmap_new(u32 elem_size, u32 capacity, bool lossy);
+void kchan_bcmap_put(struct kchan_bcmap *m);
+u8 *kchan_bcmap_elems(struct kchan_bcmap *m);
+void kchan_bcmap_set_head(struct kchan_bcmap *m, u64 head);
+void kchan_bcmap_set_tail(struct kchan_bcmap *m, u64 tail);
+void kchan_bcmap_set_closed(struct kchan_bcmap *m);
+void kchan_bcmap_count_close(struct kchan_bcmap *m);
+void kchan_bcmap_set_senders(struct kchan_bcmap *m, u32 nr);
+void kchan_bcmap_arm(struct kchan_bcmap *m);
+bool kchan_bcmap_disarm(struct kchan_bcmap *m);
+struct page *kchan_bcmap_cursor_page(struct page **pagep);
+int kchan_bcmap_mmap(struct kchan_bcmap *m, struct page **cursor_page,
+		     struct vm_area_struct *vma);
+long kchan_bcmap_map_info(struct kchan_bcmap *m, u64 cookie,
+			  struct kchan_map_info __user *uinfo);
 
 /* bcast.c */
 int kchan_bcast_create_fd(const struct kchan_create *args);

@@ -100,8 +100,18 @@ int kchan_shring_bytes(u32 elem_size, u32 capacity, size_t *bytes)
 	return 0;
 }
 
-/* The next channel identity (struct kchan_map_ctrl.cookie). */
-static atomic64_t kchan_shring_cookies = ATOMIC64_INIT(0);
+static atomic64_t kchan_cookies = ATOMIC64_INIT(0);
+
+/**
+ * kchan_next_cookie() - a new identity for a mapped channel or subscriber
+ *
+ * Return: a number no other mapped channel or subscriber has had since
+ * boot (struct kchan_map_ctrl.cookie, struct kchan_map_info.cookie).
+ */
+u64 kchan_next_cookie(void)
+{
+	return atomic64_inc_return(&kchan_cookies);
+}
 
 /* What user space needs to follow the protocol: the control page. */
 static void kchan_shring_init_ctrl(struct kchan_shring *r)
@@ -119,7 +129,7 @@ static void kchan_shring_init_ctrl(struct kchan_shring *r)
 	c->tail_offset = (void *)r->tail - r->base - PAGE_SIZE;
 	c->slots_offset = (void *)r->slots - r->base - PAGE_SIZE;
 	c->elems_offset = (void *)r->elems - r->base - PAGE_SIZE;
-	c->cookie = atomic64_inc_return(&kchan_shring_cookies);
+	c->cookie = kchan_next_cookie();
 }
 
 /**

@@ -12,8 +12,6 @@
  * runs (the debug lane sets them); the defaults keep "make check" short.
  */
 #include <errno.h>
-#include <linux/filter.h>
-#include <linux/seccomp.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdint.h>
@@ -23,12 +21,12 @@
 #include <stddef.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "kselftest_harness.h"
 #include "kchan_test_util.h"
+#include "kchan_seccomp.h"
 
 static unsigned long env_ulong(const char *name, unsigned long def)
 {
@@ -58,33 +56,6 @@ TEST(map_says_which_path)
 	close(fd);
 	EXPECT_EQ(-EBADF, kchan_map(fd));
 	EXPECT_EQ(0, kchan_unmap(fd));
-}
-
-/* A child's exit status: seccomp filters are not available. */
-#define SECCOMP_MISSING	42
-
-/*
- * Kill the calling process at its next ioctl(2), read(2) or write(2): the
- * system calls by which a send or receive could enter kchan.
- */
-static int forbid_kchan_syscalls(void)
-{
-	struct sock_filter filter[] = {
-		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
-		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_ioctl, 3, 0),
-		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_read, 2, 0),
-		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_write, 1, 0),
-		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
-	};
-	struct sock_fprog prog = {
-		.len = sizeof(filter) / sizeof(filter[0]),
-		.filter = filter,
-	};
-
-	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))
-		return -errno;
-	return syscall(__NR_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) ? -errno : 0;
 }
 
 /*

@@ -52,9 +52,17 @@ int kchan_make(size_t elem_size, size_t capacity, unsigned int flags)
 	return ch;
 }
 
+/* Likewise: the subscribers of a mappable broadcast channel are mapped. */
 int kchan_make_broadcast(size_t elem_size, size_t capacity, unsigned int flags)
 {
-	return create(elem_size, capacity, flags | KCHAN_BROADCAST);
+	int ch;
+
+	if (fp_enabled())
+		flags |= KCHAN_MAPPABLE;
+	ch = create(elem_size, capacity, flags | KCHAN_BROADCAST);
+	if (ch >= 0)
+		fp_forget(ch);
+	return ch;
 }
 
 int kchan_close(int ch)

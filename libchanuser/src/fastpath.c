@@ -61,9 +61,16 @@
 /* An entry of a descriptor known not to be a mappable channel. */
 #define FP_NONE		((struct fp_chan *)1)
 
-/* One mapped channel, as this process sees it. */
+/*
+ * One mapped channel, as this process sees it: a channel's ring, or a
+ * broadcast subscriber's view (@bctrl set: the channel's control page and
+ * elements, read-only, and the subscriber's cursor).
+ */
 struct fp_chan {
 	const struct kchan_map_ctrl *ctrl;
+	const struct kchan_bcast_map_ctrl *bctrl;
+	const uint32_t *closes;	/* the control page's fd_closes */
+	uint64_t *cursor;
 	uint8_t *ring;
 	uint64_t *head;
 	uint64_t *tail;
@@ -151,6 +158,36 @@ static int fp_map_info(int ch, struct kchan_map_info *mi)
 	return sys_ioctl(ch, KCHAN_IOC_MAP_INFO, mi);
 }
 
+/*
+ * The rest of fp_map() for a broadcast subscriber: the read-only mapping
+ * is the channel's control page and elements, the read-write one the
+ * subscriber's cursor page.  Returns 1, or 0 after unmapping and freeing.
+ */
+static int fp_map_sub(int ch, struct fp_chan *c, const struct kchan_map_info *mi)
+{
+	const struct kchan_bcast_map_ctrl *b = (const void *)c->ctrl;
+	struct kchan_map_info now;
+
+	c->bctrl = b;
+	c->closes = &b->fd_closes;
+	c->fd_closes = __atomic_load_n(&b->fd_closes, __ATOMIC_ACQUIRE);
+	if (fp_map_info(ch, &now) || now.cookie != mi->cookie ||
+	    b->version != KCHAN_MAP_VERSION || !b->capacity || !b->elem_size ||
+	    b->elems_offset + (uint64_t)b->elem_size * b->capacity > c->ctrl_size ||
+	    c->ring_size < sizeof(uint64_t)) {
+		fp_unmap(c);
+		return 0;
+	}
+	c->cookie = mi->cookie;
+	c->elem_size = b->elem_size;
+	c->capacity = b->capacity;
+	c->elems = (uint8_t *)b + b->elems_offset;
+	c->cursor = (uint64_t *)c->ring;
+	/* A new cursor page holds no position until the kernel sets it. */
+	sys_ioctl(ch, KCHAN_IOC_WAKE, NULL);
+	return 1;
+}
+
 /* Map channel @ch: the entry, or NULL (and the kernel path) on failure. */
 static struct fp_chan *fp_map(int ch, const struct kchan_map_info *mi)
 {
@@ -173,6 +210,9 @@ static struct fp_chan *fp_map(int ch, const struct kchan_map_info *mi)
 		goto out_unmap_ctrl;
 	c->ring = p;
 	c->ring_size = mi->ring_size;
+	if (k->magic == KCHAN_BCAST_MAP_MAGIC)
+		return fp_map_sub(ch, c, mi) ? c : NULL;
+	c->closes = &k->fd_closes;
 	c->fd_closes = __atomic_load_n(&k->fd_closes, __ATOMIC_ACQUIRE);
 	/* The map id exists now; and the number still names the channel. */
 	if (fp_map_info(ch, &now) || now.cookie != mi->cookie || !now.map_id ||
@@ -234,7 +274,7 @@ static void fp_sweep(void)
 		for (j = 0; j < FP_CHUNK; j++) {
 			c = fp_table[i][j];
 			if (!c || c == FP_NONE ||
-			    __atomic_load_n(&c->ctrl->fd_closes, __ATOMIC_RELAXED) ==
+			    __atomic_load_n(c->closes, __ATOMIC_RELAXED) ==
 			    c->fd_closes)
 				continue;
 			if (!fp_map_info(i << FP_CHUNK_BITS | j, &mi) &&
@@ -264,7 +304,7 @@ static struct fp_chan *fp_lookup_slow(int ch)
 		goto out_unlock;
 	/* Read before asking: a close after it moves the count again. */
 	if (c)
-		closes = __atomic_load_n(&c->ctrl->fd_closes, __ATOMIC_ACQUIRE);
+		closes = __atomic_load_n(c->closes, __ATOMIC_ACQUIRE);
 	err = fp_map_info(ch, &mi);
 	if (c && !err && mi.cookie == c->cookie) {
 		c->fd_closes = closes;
@@ -308,7 +348,7 @@ struct fp_chan *fp_lookup(int ch)
 		c = __atomic_load_n(&chunk[ch & (FP_CHUNK - 1)], __ATOMIC_ACQUIRE);
 		if (c == FP_NONE)
 			return NULL;
-		if (c && __atomic_load_n(&c->ctrl->fd_closes, __ATOMIC_RELAXED) ==
+		if (c && __atomic_load_n(c->closes, __ATOMIC_RELAXED) ==
 			 c->fd_closes)
 			return c;
 	}
@@ -418,122 +458,6 @@ static void fp_wake_if_waiters(int ch, const uint32_t *waiters)
 		sys_ioctl(ch, KCHAN_IOC_WAKE, NULL);
 }
 
-/**
- * fp_send() - send one element through the mapped ring
- * @ch: the channel's descriptor
- * @c: its mapping
- * @elem: the element
- * @try_only: a full ring is -EAGAIN rather than %FP_KERNEL
- *
- * Return: 0 (sent), -EPIPE (closed), -EAGAIN, or %FP_KERNEL: the kernel
- * decides (the ring is full, the channel closed, the buffer surely bad).
- */
-int fp_send(int ch, struct fp_chan *c, const void *elem, int try_only)
-{
-	uint32_t tries = c->capacity + FP_SLACK;
-	uint64_t t, w, *slot;
-	int touched = 0;
-
-	if (fp_surely_bad(elem, c->elem_size) || (fp_state(c) & KCHAN_MAP_CLOSED))
-		return FP_KERNEL;
-	while (tries--) {
-		t = __atomic_load_n(c->tail, __ATOMIC_RELAXED);
-		slot = fp_slot_of(c, t);
-		/* Pairs with the release of the receiver that freed it. */
-		w = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
-		if (w == slot_word(t, SLOT_EMPTY, 0)) {
-			if (!touched) {
-				fp_touch(elem, c->elem_size, 0);
-				touched = 1;
-			}
-			/* (A): a full barrier, before CLOSED is read (pair 3). */
-			if (!__atomic_compare_exchange_n(slot, &w,
-					slot_word(t, SLOT_WRITING, c->owner), 0,
-					__ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
-				continue;
-			fp_advance(c->tail, t);
-			if (fp_state(c) & KCHAN_MAP_CLOSED) {		/* (B) */
-				__atomic_store_n(slot, slot_word(t, SLOT_FULL, SLOT_VOID),
-						 __ATOMIC_RELEASE);
-				return -EPIPE;
-			}
-			memcpy(fp_elem_of(c, t), elem, c->elem_size);
-			/* (C): the element before FULL (pair 4). */
-			__atomic_store_n(slot, slot_word(t, SLOT_FULL, 0),
-					 __ATOMIC_RELEASE);
-			fp_wake_if_waiters(ch, &c->ctrl->recv_waiters);	/* (D) */
-			return 0;
-		}
-		if (slot_is_for(w, t))
-			fp_advance(c->tail, t);		/* claimed: move on */
-		else if (slot_is_for(w, t - c->capacity))
-			break;				/* the previous lap: full */
-	}
-	return try_only && !(fp_state(c) & KCHAN_MAP_CLOSED) ? -EAGAIN : FP_KERNEL;
-}
-
-/**
- * fp_recv() - receive one element through the mapped ring
- * @ch: the channel's descriptor
- * @c: its mapping
- * @elem: where the element goes
- * @try_only: an empty ring is -EAGAIN rather than %FP_KERNEL, when
- *	nothing else may be waiting for the kernel to hand out
- *
- * Return: 1 (received), -EAGAIN, or %FP_KERNEL: the kernel decides (the
- * ring is empty, elements were given back, the channel closed, the buffer
- * surely bad).
- */
-int fp_recv(int ch, struct fp_chan *c, void *elem, int try_only)
-{
-	uint32_t tries = c->capacity + FP_SLACK;
-	uint64_t h, w, *slot;
-	int touched = 0;
-
-	if (fp_surely_bad(elem, c->elem_size) || (fp_state(c) & KCHAN_MAP_RETURNED))
-		return FP_KERNEL;
-	while (tries--) {
-		h = __atomic_load_n(c->head, __ATOMIC_RELAXED);
-		slot = fp_slot_of(c, h);
-		/* Pairs with the release that published the element. */
-		w = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
-		if (w == slot_word(h, SLOT_FULL, 0)) {
-			if (!touched) {
-				fp_touch(elem, c->elem_size, 1);
-				touched = 1;
-			}
-			if (!__atomic_compare_exchange_n(slot, &w,
-					slot_word(h, SLOT_READING, c->owner), 0,
-					__ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
-				continue;
-			fp_advance(c->head, h);
-			memcpy(elem, fp_elem_of(c, h), c->elem_size);
-			/* (E): copied out before the slot is free again. */
-			__atomic_store_n(slot, slot_word(h + c->capacity, SLOT_EMPTY, 0),
-					 __ATOMIC_RELEASE);
-			fp_wake_if_waiters(ch, &c->ctrl->send_waiters);	/* (F) */
-			return 1;
-		}
-		if (w == slot_word(h, SLOT_FULL, SLOT_VOID)) {
-			/* A send that never happened: free it, move on. */
-			if (__atomic_compare_exchange_n(slot, &w,
-					slot_word(h + c->capacity, SLOT_EMPTY, 0), 0,
-					__ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
-				fp_advance(c->head, h);
-			continue;
-		}
-		if (slot_is_for(w, h + c->capacity) ||
-		    (slot_is_for(w, h) && slot_state(w) == SLOT_READING))
-			fp_advance(c->head, h);		/* taken: move on */
-		else if (slot_is_for(w, h))
-			break;				/* empty, or being written */
-	}
-	if (try_only && !(fp_state(c) & (KCHAN_MAP_CLOSED | KCHAN_MAP_RETURNED)) &&
-	    !__atomic_load_n(&c->ctrl->send_waiters, __ATOMIC_RELAXED))
-		return -EAGAIN;
-	return FP_KERNEL;
-}
-
 /*
  * Claim up to @n consecutive slots from the hint @hint on: each slot whose
  * word is @from for its position becomes @to, owned by this process, by a
@@ -612,6 +536,182 @@ static void fp_copy_run(const struct fp_chan *c, uint64_t p, uint32_t k,
 	}
 }
 
+/*
+ * Receive up to @n elements for a mapped broadcast subscriber (the
+ * protocol of Documentation/design/fastpath.rst, "Broadcast"): read the
+ * cursor c, copy the elements from c up to @tail, look at @head again (a
+ * lossy send may have overwritten them meanwhile), and move the cursor
+ * past them with a compare-and-swap - the commit, which decides between
+ * processes sharing the subscriber.  Returns the number received,
+ * -EAGAIN (@try_only: nothing there and the channel open), or 0: the
+ * kernel decides (nothing there, a gap, the channel closed, a cursor the
+ * kernel has yet to set, the buffer surely bad).
+ */
+static ssize_t fp_sub_recv(int ch, struct fp_chan *c, void *elems, size_t n,
+			   int try_only)
+{
+	const struct kchan_bcast_map_ctrl *b = c->bctrl;
+	uint32_t tries = FP_SLACK, k = n < c->capacity ? (uint32_t)n : c->capacity;
+	uint64_t cur = 0, t = 0, avail;
+
+	if (fp_surely_bad(elems, (size_t)k * c->elem_size))
+		return 0;
+	fp_touch(elems, (size_t)k * c->elem_size, 1);
+	while (tries--) {
+		cur = __atomic_load_n(c->cursor, __ATOMIC_RELAXED);
+		/* Pairs with the kernel's release of @tail after the elements. */
+		t = __atomic_load_n(&b->tail, __ATOMIC_ACQUIRE);
+		if (cur >= t || cur < __atomic_load_n(&b->head, __ATOMIC_RELAXED))
+			break;
+		avail = t - cur;
+		if (avail < k)
+			k = (uint32_t)avail;
+		fp_copy_run(c, cur, k, elems, 0);
+		/*
+		 * The copy before the second look at @head: pairs with the
+		 * kernel's smp_wmb() between storing @head and overwriting.
+		 */
+		__atomic_thread_fence(__ATOMIC_ACQUIRE);
+		if (cur < __atomic_load_n(&b->head, __ATOMIC_RELAXED))
+			break;		/* overwritten: the kernel tells the gap */
+		/* A full barrier: the copy is done before the slots may go. */
+		if (!__atomic_compare_exchange_n(c->cursor, &cur, cur + k, 0,
+						 __ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
+			continue;	/* a process sharing it took them */
+		/* Pairs with smp_mb() after the kernel counts a blocked sender. */
+		__atomic_thread_fence(__ATOMIC_SEQ_CST);
+		if (__atomic_load_n(&b->send_waiters, __ATOMIC_RELAXED))
+			sys_ioctl(ch, KCHAN_IOC_WAKE, NULL);
+		return k;
+	}
+	if (try_only && cur == t &&
+	    !(__atomic_load_n(&b->state, __ATOMIC_ACQUIRE) & KCHAN_MAP_CLOSED))
+		return -EAGAIN;
+	return 0;
+}
+
+/**
+ * fp_send() - send one element through the mapped ring
+ * @ch: the channel's descriptor
+ * @c: its mapping
+ * @elem: the element
+ * @try_only: a full ring is -EAGAIN rather than %FP_KERNEL
+ *
+ * Return: 0 (sent), -EPIPE (closed), -EAGAIN, or %FP_KERNEL: the kernel
+ * decides (the ring is full, the channel closed, the buffer surely bad).
+ */
+int fp_send(int ch, struct fp_chan *c, const void *elem, int try_only)
+{
+	uint32_t tries = c->capacity + FP_SLACK;
+	uint64_t t, w, *slot;
+	int touched = 0;
+
+	if (c->bctrl || fp_surely_bad(elem, c->elem_size) ||
+	    (fp_state(c) & KCHAN_MAP_CLOSED))
+		return FP_KERNEL;	/* a subscriber: the kernel says EBADF */
+	while (tries--) {
+		t = __atomic_load_n(c->tail, __ATOMIC_RELAXED);
+		slot = fp_slot_of(c, t);
+		/* Pairs with the release of the receiver that freed it. */
+		w = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
+		if (w == slot_word(t, SLOT_EMPTY, 0)) {
+			if (!touched) {
+				fp_touch(elem, c->elem_size, 0);
+				touched = 1;
+			}
+			/* (A): a full barrier, before CLOSED is read (pair 3). */
+			if (!__atomic_compare_exchange_n(slot, &w,
+					slot_word(t, SLOT_WRITING, c->owner), 0,
+					__ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
+				continue;
+			fp_advance(c->tail, t);
+			if (fp_state(c) & KCHAN_MAP_CLOSED) {		/* (B) */
+				__atomic_store_n(slot, slot_word(t, SLOT_FULL, SLOT_VOID),
+						 __ATOMIC_RELEASE);
+				return -EPIPE;
+			}
+			memcpy(fp_elem_of(c, t), elem, c->elem_size);
+			/* (C): the element before FULL (pair 4). */
+			__atomic_store_n(slot, slot_word(t, SLOT_FULL, 0),
+					 __ATOMIC_RELEASE);
+			fp_wake_if_waiters(ch, &c->ctrl->recv_waiters);	/* (D) */
+			return 0;
+		}
+		if (slot_is_for(w, t))
+			fp_advance(c->tail, t);		/* claimed: move on */
+		else if (slot_is_for(w, t - c->capacity))
+			break;				/* the previous lap: full */
+	}
+	return try_only && !(fp_state(c) & KCHAN_MAP_CLOSED) ? -EAGAIN : FP_KERNEL;
+}
+
+/**
+ * fp_recv() - receive one element through the mapped ring
+ * @ch: the channel's descriptor
+ * @c: its mapping
+ * @elem: where the element goes
+ * @try_only: an empty ring is -EAGAIN rather than %FP_KERNEL, when
+ *	nothing else may be waiting for the kernel to hand out
+ *
+ * Return: 1 (received), -EAGAIN, or %FP_KERNEL: the kernel decides (the
+ * ring is empty, elements were given back, the channel closed, the buffer
+ * surely bad).
+ */
+int fp_recv(int ch, struct fp_chan *c, void *elem, int try_only)
+{
+	uint32_t tries = c->capacity + FP_SLACK;
+	uint64_t h, w, *slot;
+	int touched = 0;
+	ssize_t got;
+
+	if (c->bctrl) {
+		got = fp_sub_recv(ch, c, elem, 1, try_only);
+		return got == 1 || got == -EAGAIN ? (int)got : FP_KERNEL;
+	}
+	if (fp_surely_bad(elem, c->elem_size) || (fp_state(c) & KCHAN_MAP_RETURNED))
+		return FP_KERNEL;
+	while (tries--) {
+		h = __atomic_load_n(c->head, __ATOMIC_RELAXED);
+		slot = fp_slot_of(c, h);
+		/* Pairs with the release that published the element. */
+		w = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
+		if (w == slot_word(h, SLOT_FULL, 0)) {
+			if (!touched) {
+				fp_touch(elem, c->elem_size, 1);
+				touched = 1;
+			}
+			if (!__atomic_compare_exchange_n(slot, &w,
+					slot_word(h, SLOT_READING, c->owner), 0,
+					__ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
+				continue;
+			fp_advance(c->head, h);
+			memcpy(elem, fp_elem_of(c, h), c->elem_size);
+			/* (E): copied out before the slot is free again. */
+			__atomic_store_n(slot, slot_word(h + c->capacity, SLOT_EMPTY, 0),
+					 __ATOMIC_RELEASE);
+			fp_wake_if_waiters(ch, &c->ctrl->send_waiters);	/* (F) */
+			return 1;
+		}
+		if (w == slot_word(h, SLOT_FULL, SLOT_VOID)) {
+			/* A send that never happened: free it, move on. */
+			if (__atomic_compare_exchange_n(slot, &w,
+					slot_word(h + c->capacity, SLOT_EMPTY, 0), 0,
+					__ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
+				fp_advance(c->head, h);
+			continue;
+		}
+		if (slot_is_for(w, h + c->capacity) ||
+		    (slot_is_for(w, h) && slot_state(w) == SLOT_READING))
+			fp_advance(c->head, h);		/* taken: move on */
+		else if (slot_is_for(w, h))
+			break;				/* empty, or being written */
+	}
+	if (try_only && !(fp_state(c) & (KCHAN_MAP_CLOSED | KCHAN_MAP_RETURNED)) &&
+	    !__atomic_load_n(&c->ctrl->send_waiters, __ATOMIC_RELAXED))
+		return -EAGAIN;
+	return FP_KERNEL;
+}
+
 /**
  * fp_send_many() - send a run of elements through the mapped ring
  * @ch: the channel's descriptor
@@ -634,7 +734,8 @@ ssize_t fp_send_many(int ch, struct fp_chan *c, const void *elems, size_t n)
 	uint64_t t;
 	int ret;
 
-	if (fp_surely_bad(elems, bytes) || (fp_state(c) & KCHAN_MAP_CLOSED))
+	if (c->bctrl || fp_surely_bad(elems, bytes) ||
+	    (fp_state(c) & KCHAN_MAP_CLOSED))
 		return 0;
 	fp_touch(elems, bytes, 0);
 	k = fp_claim_run(c, c->tail, SLOT_EMPTY, SLOT_WRITING, k, &t);
@@ -671,6 +772,8 @@ ssize_t fp_recv_many(int ch, struct fp_chan *c, void *elems, size_t n)
 	uint64_t h;
 	int ret;
 
+	if (c->bctrl)
+		return fp_sub_recv(ch, c, elems, n, 0);
 	if (fp_surely_bad(elems, bytes) || (fp_state(c) & KCHAN_MAP_RETURNED))
 		return 0;
 	fp_touch(elems, bytes, 1);

@@ -121,9 +121,10 @@
  * KCHAN_MAPPABLE - create a buffered channel whose ring is kept in the
  * shared format of the mapped fast path (Documentation/design/fastpath.rst):
  * the same channel to every operation, which the kernel moves elements of
- * without holding the channel's lock.  The capacity must be at least 1;
- * not with %KCHAN_BROADCAST.  Its descriptor can be mapped with mmap(2):
- * see DOC: Mapped channels.
+ * without holding the channel's lock.  The capacity must be at least 1.
+ * Its descriptor can be mapped with mmap(2): see DOC: Mapped channels.
+ * With %KCHAN_BROADCAST: the broadcast channel's subscriber descriptors
+ * can be mapped, see DOC: Mapped subscribers.
  */
 #define KCHAN_MAPPABLE		0x10U
 
@@ -132,7 +133,7 @@
  * @size: sizeof(struct kchan_create) as known to user space; at least
  *	%KCHAN_CREATE_SIZE_VER0.
  * @flags: %KCHAN_CLOEXEC, %KCHAN_NONBLOCK, %KCHAN_BROADCAST, and with it
- *	%KCHAN_LOSSY, or %KCHAN_MAPPABLE; other bits must be zero.
+ *	%KCHAN_LOSSY, %KCHAN_MAPPABLE; other bits must be zero.
  * @elem_size: size of one element in bytes, 1 to %KCHAN_ELEM_SIZE_MAX.
  * @__reserved: must be zero.
  * @capacity: number of elements the ring holds, 0 to %KCHAN_CAPACITY_MAX;
@@ -343,12 +344,15 @@ struct kchan_map_ctrl {
  * @size: in: sizeof(struct kchan_map_info) as known to user space; at
  *	least %KCHAN_MAP_INFO_SIZE_VER0.  Out as for struct kchan_info.
  * @map_id: out: the calling process's map id, 1 to 65 534, while it has
- *	the ring mapped; else 0.
+ *	the ring mapped; else 0 (always 0 for a subscriber).
  * @control_offset: out: %KCHAN_MAP_CONTROL.
- * @control_size: out: bytes of the control mapping (one page).
- * @ring_offset: out: the ring's offset for mmap(2), one page.
- * @ring_size: out: bytes of the ring mapping.
- * @cookie: out: the channel's identity, as struct kchan_map_ctrl.cookie.
+ * @control_size: out: bytes of the read-only mapping: the control page
+ *	(a subscriber's: the control page and the elements).
+ * @ring_offset: out: the offset of the read-write mapping for mmap(2):
+ *	the ring (a subscriber's: its cursor page).
+ * @ring_size: out: bytes of the read-write mapping.
+ * @cookie: out: the channel's identity, as struct kchan_map_ctrl.cookie;
+ *	a subscriber's own identity, unique until the next boot.
  */
 struct kchan_map_info {
 	__u32 size;
@@ -573,6 +577,89 @@ struct kchan_subscribe {
 #define KCHAN_SUBSCRIBE_SIZE_VER0	8
 
 /**
+ * DOC: Mapped subscribers
+ *
+ * A subscriber of a broadcast channel created with %KCHAN_MAPPABLE may be
+ * mapped by the processes that hold its descriptor, in two mappings
+ * (%KCHAN_IOC_MAP_INFO on the subscriber descriptor says where):
+ *
+ * - at offset %KCHAN_MAP_CONTROL, read-only for good (as a mapped
+ *   channel's control page): the channel's control page, struct
+ *   kchan_bcast_map_ctrl, followed by the pages of the ring's elements,
+ *   which only the kernel writes - every subscriber of the channel maps
+ *   the same pages;
+ * - after it, read-write and %MAP_SHARED: the subscriber's own cursor
+ *   page, whose first 64-bit word is the position of the next element the
+ *   subscriber receives.
+ *
+ * A receive through the mappings reads the cursor c; if c is below the
+ * control page's @tail and not below its @head, it copies element c, checks
+ * @head again (a lossy send may have overwritten it meanwhile: then it
+ * receives through the kernel, which reports the gap) and moves the
+ * cursor from c to c + 1 with a compare-and-swap (a subscriber descriptor
+ * shared by several processes is one cursor: the swap decides which of
+ * them receives the element).  The kernel reads the cursor as a hint,
+ * bounded by @tail; a process that writes anything else there loses its
+ * own subscriber's elements and nothing more.  Documentation/design/
+ * fastpath.rst ("Broadcast") has the protocol and its barriers.
+ *
+ * The mappings are not inherited across fork(2) and cannot grow; they keep
+ * the pages, not the subscriber: closing the subscriber's last descriptor
+ * unsubscribes it as always.
+ */
+
+/** KCHAN_BCAST_MAP_MAGIC - struct kchan_bcast_map_ctrl.magic: "kchb". */
+#define KCHAN_BCAST_MAP_MAGIC	0x6268636bU
+
+/**
+ * struct kchan_bcast_map_ctrl - the control page of a mapped broadcast
+ * channel
+ * @magic: %KCHAN_BCAST_MAP_MAGIC.
+ * @version: %KCHAN_MAP_VERSION.
+ * @elem_size: bytes per element.
+ * @capacity: elements in the ring.
+ * @flags: %KCHAN_LOSSY if the channel is lossy.
+ * @elems_offset: offset of element 0 in the read-only mapping; position
+ *	p is element p modulo @capacity.
+ * @state: %KCHAN_MAP_CLOSED once the channel is closed.
+ * @fd_closes: counts the close(2)s of the channel's subscriber
+ *	descriptors: a library that caches a mapping per descriptor number
+ *	checks with %KCHAN_IOC_MAP_INFO that the number still names the
+ *	subscriber of its cookie when this changed.
+ * @__pad0: zero.
+ * @head: the oldest position the ring still holds (lossy: elements below
+ *	it were overwritten).
+ * @tail: the position of the next element sent; positions below it and
+ *	not below @head are in the ring.
+ * @__pad1: zero.
+ * @send_waiters: non-zero when a sender waits for room in the kernel (a
+ *	blocked send or select, an armed poll of the broadcast descriptor):
+ *	a receive that moved a cursor must then call %KCHAN_IOC_WAKE on its
+ *	subscriber descriptor.
+ * @__pad2: zero.
+ *
+ * Written by the kernel only.  @head is stored before the elements it
+ * lets a lossy send overwrite, @tail (with a release) after the elements
+ * it publishes.
+ */
+struct kchan_bcast_map_ctrl {
+	__u32 magic;
+	__u32 version;
+	__u32 elem_size;
+	__u32 capacity;
+	__u32 flags;
+	__u32 elems_offset;
+	__u32 state;
+	__u32 fd_closes;
+	__u32 __pad0[8];
+	__aligned_u64 head;
+	__aligned_u64 tail;
+	__u32 __pad1[12];
+	__u32 send_waiters;
+	__u32 __pad2[15];
+};
+
+/**
  * DOC: Selectors
  *
  * A selector is a persistent set of send and receive cases, like an epoll
@@ -762,7 +849,8 @@ struct kchan_selector_wait {
  * descriptor.
  *
  * Argument: struct kchan_map_info.  Returns 0.  ENODEV on a channel that
- * is not mappable.  See DOC: Mapped channels.
+ * is not mappable, or a subscriber of a broadcast channel that is not.
+ * See DOC: Mapped channels, DOC: Mapped subscribers.
  */
 #define KCHAN_IOC_MAP_INFO	_IOWR(KCHAN_IOC_MAGIC, 0x17, struct kchan_map_info)
 
@@ -774,8 +862,13 @@ struct kchan_selector_wait {
  * moves blocked senders' elements into free slots, and wakes armed polls,
  * epolls and selectors.  Called by a send that published an element while
  * struct kchan_map_ctrl.recv_waiters was non-zero, and by a receive that
- * freed a slot while @send_waiters was.  Returns 0.  ENODEV on a channel
- * that is not mappable, EINVAL for a non-zero argument.
+ * freed a slot while @send_waiters was.  On a mapped subscriber's
+ * descriptor: takes in the subscriber's cursor, moves blocked senders'
+ * elements into the room it made and wakes armed polls of the broadcast
+ * descriptor; called by a receive that moved the cursor while struct
+ * kchan_bcast_map_ctrl.send_waiters was non-zero.  Returns 0.  ENODEV on
+ * a channel (or subscriber) that is not mappable, EINVAL for a non-zero
+ * argument.
  */
 #define KCHAN_IOC_WAKE		_IO(KCHAN_IOC_MAGIC, 0x18)
 
