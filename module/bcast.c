@@ -140,6 +140,7 @@ struct kchan_bcast {
  * @cursor_page: a mapped subscriber's cursor page, whose first word user
  *	space moves as it receives (a hint: kchan_sub_sync()); NULL until
  *	first mapped, then set for good.
+ * @ucursor: that word, in the kernel's mapping of the page; set with it.
  * @cookie: a mappable subscriber's identity, for %KCHAN_IOC_MAP_INFO.
  */
 struct kchan_sub {
@@ -155,6 +156,7 @@ struct kchan_sub {
 	struct kref refs;
 	struct work_struct release;
 	struct page *cursor_page;
+	u64 *ucursor;
 	u64 cookie;
 };
 
@@ -177,27 +179,30 @@ static struct kchan_sub *kchan_to_sub(struct kchan_end *end)
 /* The mapped cursor word of @sub, or NULL while it has none. */
 static u64 *kchan_sub_word(struct kchan_sub *sub)
 {
-	/* Pairs with cmpxchg_release() in kchan_bcmap_cursor_page(). */
-	struct page *page = smp_load_acquire(&sub->cursor_page);
-
-	return page ? page_address(page) : NULL;
+	/* Pairs with smp_store_release() in kchan_sub_mmap(). */
+	return smp_load_acquire(&sub->ucursor);
 }
 
 /*
  * The position of @sub's next element, seen without the lock: its mapped
- * word when that is ahead and within what was sent (what user space
- * received is received), else the kernel's cursor.
+ * word when that is ahead and not beyond @tail (what user space received
+ * is received), else the kernel's cursor.
  */
-static u64 kchan_sub_cursor(struct kchan_sub *sub)
+static u64 kchan_sub_cursor_to(struct kchan_sub *sub, u64 tail)
 {
 	u64 cursor = READ_ONCE(sub->cursor), *word = kchan_sub_word(sub), u;
 
 	if (word) {
 		u = READ_ONCE(*word);
-		if (u > cursor && u <= READ_ONCE(sub->end.ch->ring.tail))
+		if (u > cursor && u <= tail)
 			cursor = u;
 	}
 	return cursor;
+}
+
+static u64 kchan_sub_cursor(struct kchan_sub *sub)
+{
+	return kchan_sub_cursor_to(sub, READ_ONCE(sub->end.ch->ring.tail));
 }
 
 static void kchan_sub_advance(struct kchan_sub *sub, u64 n);
@@ -254,19 +259,25 @@ static bool kchan_sub_move_word(struct kchan_sub *sub, u64 n, int *tries)
 static void kchan_bcast_gate_scan(struct kchan *ch)
 {
 	struct kchan_bcast *bc = ch->bc;
-	u64 min = ch->ring.tail;
+	bool mapped = READ_ONCE(bc->has_mapped);
+	u64 tail = ch->ring.tail, min = tail;
 	struct kchan_sub *sub;
 	u32 count = 0;
 
 	lockdep_assert_held(&ch->lock);
+	/*
+	 * Mapped cursors are read, not taken in (kchan_sub_sync() would also
+	 * count each subscriber's receives): the walk stays a few loads per
+	 * subscriber, once per capacity's worth of sends at most.
+	 */
 	list_for_each_entry(sub, &bc->subs, node) {
-		if (READ_ONCE(bc->has_mapped))
-			kchan_sub_sync(sub);
-		if (sub->cursor < min) {
-			min = sub->cursor;
+		u64 cursor = mapped ? kchan_sub_cursor_to(sub, tail) : sub->cursor;
+
+		if (cursor < min) {
+			min = cursor;
 			count = 0;
 		}
-		if (sub->cursor == min)
+		if (cursor == min)
 			count++;
 	}
 	bc->min_cursor = min;
@@ -274,7 +285,7 @@ static void kchan_bcast_gate_scan(struct kchan *ch)
 	WRITE_ONCE(ch->ring.head, min);
 	if (bc->map)
 		kchan_bcmap_set_head(bc->map, min);
-	if (READ_ONCE(bc->has_mapped))
+	if (mapped)
 		/*
 		 * The cursors read before any slot below them is written
 		 * again: pairs with a mapped subscriber's compare-and-swap
@@ -458,8 +469,11 @@ static int kchan_bcast_send_step(struct kchan *ch, const u8 __user *src)
 	return ret ? ret : KCHAN_WOULD_BLOCK;
 }
 
-/* The broadcast end's poll mask, the channel locked. */
-static __poll_t kchan_bcast_mask(struct kchan *ch)
+/*
+ * The broadcast end's poll mask, the channel locked; with @scan, exact
+ * even when mapped subscribers moved their cursors.
+ */
+static __poll_t kchan_bcast_mask(struct kchan *ch, bool scan)
 {
 	struct kchan_bcast *bc = ch->bc;
 
@@ -467,9 +481,17 @@ static __poll_t kchan_bcast_mask(struct kchan *ch)
 		return KCHAN_EV_OUT | EPOLLHUP;
 	if (bc->lossy || !bc->nr_subs)
 		return KCHAN_EV_OUT;
-	/* Cursors moved by user space: only a scan tells. */
-	if (READ_ONCE(bc->has_mapped))
+	/*
+	 * Cursors moved by user space: only a scan tells, and only a poller
+	 * needs to know - one polling now (@scan), or one that comes later
+	 * (kchan_bcast_end_mask() scans then); else the cache's guess.
+	 */
+	if (READ_ONCE(bc->has_mapped)) {
+		if (!scan && !wq_has_sleeper(&ch->end.poll_wq))
+			return ch->ring.tail - bc->min_cursor < ch->ring.capacity ?
+			       KCHAN_EV_OUT : 0;
 		return kchan_bcast_room(ch) ? KCHAN_EV_OUT : 0;
+	}
 	/* A stale gate may be open: say writable, the send will see. */
 	if (!bc->min_count || ch->ring.tail - bc->min_cursor < ch->ring.capacity)
 		return KCHAN_EV_OUT;
@@ -512,7 +534,7 @@ static __poll_t kchan_bcast_arm_pollers(struct kchan *ch, __poll_t mask,
 	    !wq_has_sleeper(&ch->end.poll_wq))
 		return mask;
 	kchan_bcmap_arm(bc->map);
-	mask = kchan_bcast_mask(ch);
+	mask = kchan_bcast_mask(ch, true);
 	if (mask & KCHAN_EV_OUT) {
 		kchan_bcmap_disarm(bc->map);
 		*wake = true;
@@ -526,11 +548,11 @@ static void kchan_bcast_trace_gated(struct kchan *ch)
 	struct kchan_sub *sub, *slowest = NULL;
 
 	list_for_each_entry(sub, &ch->bc->subs, node)
-		if (!slowest || sub->cursor < slowest->cursor)
+		if (!slowest || kchan_sub_cursor(sub) < kchan_sub_cursor(slowest))
 			slowest = sub;
 	if (slowest)
 		trace_kchan_bcast_gated(ch, slowest->id, slowest->pid,
-					ch->ring.tail - slowest->cursor);
+					ch->ring.tail - kchan_sub_cursor(slowest));
 }
 
 /*
@@ -578,7 +600,7 @@ static void kchan_bcast_unlock(struct kchan_end *end, bool wake)
 	bool news;
 
 	kchan_bcast_publish_senders(ch);
-	mask = kchan_bcast_arm_pollers(ch, kchan_bcast_mask(ch), &wake);
+	mask = kchan_bcast_arm_pollers(ch, kchan_bcast_mask(ch, false), &wake);
 	news = ch->bc->news;
 
 	ch->bc->news = false;
@@ -802,7 +824,8 @@ static void kchan_sub_unlock(struct kchan_end *end, bool wake)
 	news = bc->news;
 	bc->news = false;
 	wake_pollers = wake && gate;
-	mask = kchan_bcast_arm_pollers(ch, kchan_bcast_mask(ch), &wake_pollers);
+	mask = kchan_bcast_arm_pollers(ch, kchan_bcast_mask(ch, false),
+				       &wake_pollers);
 	WRITE_ONCE(ch->end.ready, mask);
 	if (wake_pollers)
 		kchan_wake_pollers(&ch->end, mask);
@@ -955,7 +978,7 @@ static __poll_t kchan_bcast_end_mask(struct kchan_end *end)
 		return kchan_end_mask(end);
 	if (!mutex_trylock(&ch->lock))
 		return KCHAN_EV_OUT;
-	mask = kchan_bcast_mask(ch);
+	mask = kchan_bcast_mask(ch, true);
 	WRITE_ONCE(end->ready, mask);
 	mutex_unlock(&ch->lock);
 	return mask;
@@ -1476,9 +1499,13 @@ static int kchan_sub_mmap(struct file *file, struct vm_area_struct *vma)
 	if (!bc->map)
 		return -ENODEV;
 	ret = kchan_bcmap_mmap(bc->map, &sub->cursor_page, vma);
-	if (!ret && vma->vm_pgoff)
-		WRITE_ONCE(bc->has_mapped, true);
-	return ret;
+	if (ret || !vma->vm_pgoff)
+		return ret;
+	/* The page's word set before the pointer: pairs with kchan_sub_word(). */
+	smp_store_release(&sub->ucursor,
+			  (u64 *)page_address(READ_ONCE(sub->cursor_page)));
+	WRITE_ONCE(bc->has_mapped, true);
+	return 0;
 }
 
 /* Every close(2) of a subscriber descriptor: tell the mapping libraries. */
@@ -1605,7 +1632,7 @@ int kchan_bcast_create_fd(const struct kchan_create *args)
 		bc->map = map;
 		ch->ring.slots = kchan_bcmap_elems(map);
 	}
-	ch->end.ready = kchan_bcast_mask(ch);
+	ch->end.ready = kchan_bcast_mask(ch, false);
 	return kchan_chan_install(ch, &kchan_bcast_fops, "[kchan_broadcast]",
 				  args->flags);
 }
