@@ -1508,13 +1508,14 @@ static int kchan_sub_mmap(struct file *file, struct vm_area_struct *vma)
 	return 0;
 }
 
-/* Every close(2) of a subscriber descriptor: tell the mapping libraries. */
+/* Every close(2) of a mapped subscriber's descriptor: tell its libraries. */
 static int kchan_sub_flush(struct file *file, fl_owner_t id)
 {
 	struct kchan_sub *sub = file->private_data;
+	u64 *word = kchan_sub_word(sub);
 
-	if (sub->end.ch->bc->map)
-		kchan_bcmap_count_close(sub->end.ch->bc->map);
+	if (word)
+		kchan_bcmap_count_close(word);
 	return 0;
 }
 

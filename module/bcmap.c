@@ -22,7 +22,8 @@
  *
  * Locking: the control page's positions and state are written under the
  * channel's lock (bcast.c); @send_waiters with atomic operations, since a
- * lockless poll arms it; @fd_closes atomically, from ->flush().  The
+ * lockless poll arms it; a cursor page's @fd_closes atomically, from
+ * ->flush().  The
  * mmap handler takes no lock: it runs under the process's mmap_lock,
  * which the channel lock's holders take across page faults.
  */
@@ -43,7 +44,7 @@ static_assert(offsetof(struct kchan_bcast_map_ctrl, head) == 64);
 static_assert(offsetof(struct kchan_bcast_map_ctrl, send_waiters) == 128);
 
 /* Bit 31 of the waiter word: a poll of the broadcast descriptor waits. */
-#define KCHAN_BCMAP_ARMED	0x80000000U
+#define KCHAN_BCMAP_ARMED	KCHAN_MAP_WAITERS_ARMED
 
 /**
  * struct kchan_bcmap - the pages of a mapped broadcast channel's ring
@@ -232,12 +233,16 @@ void kchan_bcmap_set_closed(struct kchan_bcmap *m)
 }
 
 /**
- * kchan_bcmap_count_close() - a subscriber descriptor was closed
- * @m: the ring's pages
+ * kchan_bcmap_count_close() - a mapped subscriber's descriptor was closed
+ * @word: the subscriber's cursor word (struct kchan_sub_map_cursor)
  */
-void kchan_bcmap_count_close(struct kchan_bcmap *m)
+void kchan_bcmap_count_close(u64 *word)
 {
-	atomic_inc((atomic_t *)&m->ctrl->fd_closes);
+	struct kchan_sub_map_cursor *c =
+		container_of(word, struct kchan_sub_map_cursor, cursor);
+
+	/* Only a hint for libraries: the page is the subscriber's to write. */
+	atomic_inc((atomic_t *)&c->fd_closes);
 }
 
 /**

@@ -597,7 +597,7 @@ u8 *kchan_bcmap_elems(struct kchan_bcmap *m);
 void kchan_bcmap_set_head(struct kchan_bcmap *m, u64 head);
 void kchan_bcmap_set_tail(struct kchan_bcmap *m, u64 tail);
 void kchan_bcmap_set_closed(struct kchan_bcmap *m);
-void kchan_bcmap_count_close(struct kchan_bcmap *m);
+void kchan_bcmap_count_close(u64 *word);
 void kchan_bcmap_set_senders(struct kchan_bcmap *m, u32 nr);
 void kchan_bcmap_arm(struct kchan_bcmap *m);
 bool kchan_bcmap_disarm(struct kchan_bcmap *m);

@@ -46,7 +46,7 @@ struct page;
 
 /* The waiter words (shwake.c): blocked tasks, and a poller armed. */
 #define KCHAN_WAITERS_COUNT	0x7fffffffU
-#define KCHAN_WAITERS_ARMED	0x80000000U
+#define KCHAN_WAITERS_ARMED	KCHAN_MAP_WAITERS_ARMED
 
 struct kchan;
 struct kchan_map_ctrl;

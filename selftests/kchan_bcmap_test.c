@@ -445,4 +445,41 @@ TEST(poll_for_room_wakes_for_a_mapped_receive)
 	close(bch);
 }
 
+/*
+ * A subscriber's descriptor closed and its number reused, behind the
+ * library's back (a raw KCHAN_IOC_SUBSCRIBE), by a subscriber of another
+ * channel: the library notices (the closes counted on the cursor page)
+ * and receives from the new one; the other subscribers' mappings stay.
+ */
+TEST(reused_number_names_the_new_subscriber)
+{
+	struct kchan_subscribe args = { .size = sizeof(args) };
+	int a, b, sa, keep, sb;
+	uint64_t v = 1, got;
+
+	MAPPED_BCAST(a, 4, 0);
+	b = kchan_make_broadcast(U64, 4, 0);
+	ASSERT_LE(0, b);
+	keep = subscribe_mapped(a, 0);
+	sa = subscribe_mapped(a, 0);
+	ASSERT_LE(0, keep);
+	ASSERT_LE(0, sa);
+	ASSERT_EQ(0, kchan_send(a, &v));
+	ASSERT_EQ(1, kchan_recv(sa, &got));
+	ASSERT_EQ(1, got);
+	ASSERT_EQ(0, close(sa));
+	sb = kt_ioctl(b, KCHAN_IOC_SUBSCRIBE, (unsigned long)&args);
+	ASSERT_EQ(sa, sb) TH_LOG("the lowest free number is reused");
+	v = 2;
+	ASSERT_EQ(0, kchan_send(b, &v));
+	ASSERT_EQ(1, kchan_recv(sb, &got));
+	EXPECT_EQ(2, got);
+	ASSERT_EQ(1, kchan_recv(keep, &got));
+	EXPECT_EQ(1, got);
+	close(sb);
+	close(keep);
+	close(b);
+	close(a);
+}
+
 TEST_HARNESS_MAIN

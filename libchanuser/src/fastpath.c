@@ -12,7 +12,8 @@
  *
  * A descriptor number can come to name another channel (close(2), then
  * a new descriptor with the same number).  The kernel counts the closes of
- * each mapped channel's descriptors on its control page (fd_closes); an
+ * each mapped channel's descriptors on its control page (fd_closes), and
+ * those of a mapped subscriber's on its cursor page; an
  * entry remembers the count it was checked at, and when the count moved,
  * KCHAN_IOC_MAP_INFO tells whether the number still names the channel of
  * the entry's cookie.  Mappings of descriptors closed for good are dropped
@@ -69,7 +70,7 @@
 struct fp_chan {
 	const struct kchan_map_ctrl *ctrl;
 	const struct kchan_bcast_map_ctrl *bctrl;
-	const uint32_t *closes;	/* the control page's fd_closes */
+	const uint32_t *closes;	/* fd_closes: the control page's, a cursor page's */
 	uint64_t *cursor;
 	uint8_t *ring;
 	uint64_t *head;
@@ -80,7 +81,7 @@ struct fp_chan {
 	uint32_t capacity;
 	uint64_t owner;		/* this process's map id */
 	uint64_t cookie;
-	uint32_t fd_closes;	/* the control page's count when checked */
+	uint32_t fd_closes;	/* *@closes when checked */
 	size_t ctrl_size;
 	size_t ring_size;
 };
@@ -169,12 +170,12 @@ static int fp_map_sub(int ch, struct fp_chan *c, const struct kchan_map_info *mi
 	struct kchan_map_info now;
 
 	c->bctrl = b;
-	c->closes = &b->fd_closes;
-	c->fd_closes = __atomic_load_n(&b->fd_closes, __ATOMIC_ACQUIRE);
+	c->closes = &((const struct kchan_sub_map_cursor *)c->ring)->fd_closes;
+	c->fd_closes = __atomic_load_n(c->closes, __ATOMIC_ACQUIRE);
 	if (fp_map_info(ch, &now) || now.cookie != mi->cookie ||
 	    b->version != KCHAN_MAP_VERSION || !b->capacity || !b->elem_size ||
 	    b->elems_offset + (uint64_t)b->elem_size * b->capacity > c->ctrl_size ||
-	    c->ring_size < sizeof(uint64_t)) {
+	    c->ring_size < sizeof(struct kchan_sub_map_cursor)) {
 		fp_unmap(c);
 		return 0;
 	}
@@ -449,6 +450,19 @@ static uint32_t fp_state(const struct fp_chan *c)
 	return __atomic_load_n(&c->ctrl->state, __ATOMIC_ACQUIRE);
 }
 
+/*
+ * Whether a receiver sleeps in the kernel: then a send goes there too, one
+ * system call that hands the element over, rather than a publish followed
+ * by KCHAN_IOC_WAKE for the kernel to move it (two rounds of the ring's
+ * protocol).  Only a hint, read without a barrier: a receiver that comes
+ * just after is woken the usual way, (D) of fp_send().
+ */
+static int fp_receiver_sleeps(const struct fp_chan *c)
+{
+	return __atomic_load_n(&c->ctrl->recv_waiters, __ATOMIC_RELAXED) &
+	       ~KCHAN_MAP_WAITERS_ARMED;
+}
+
 /* After a store to a slot: tell the kernel if tasks wait on the other side. */
 static void fp_wake_if_waiters(int ch, const uint32_t *waiters)
 {
@@ -607,7 +621,7 @@ int fp_send(int ch, struct fp_chan *c, const void *elem, int try_only)
 	int touched = 0;
 
 	if (c->bctrl || fp_surely_bad(elem, c->elem_size) ||
-	    (fp_state(c) & KCHAN_MAP_CLOSED))
+	    (fp_state(c) & KCHAN_MAP_CLOSED) || fp_receiver_sleeps(c))
 		return FP_KERNEL;	/* a subscriber: the kernel says EBADF */
 	while (tries--) {
 		t = __atomic_load_n(c->tail, __ATOMIC_RELAXED);
@@ -735,7 +749,7 @@ ssize_t fp_send_many(int ch, struct fp_chan *c, const void *elems, size_t n)
 	int ret;
 
 	if (c->bctrl || fp_surely_bad(elems, bytes) ||
-	    (fp_state(c) & KCHAN_MAP_CLOSED))
+	    (fp_state(c) & KCHAN_MAP_CLOSED) || fp_receiver_sleeps(c))
 		return 0;
 	fp_touch(elems, bytes, 0);
 	k = fp_claim_run(c, c->tail, SLOT_EMPTY, SLOT_WRITING, k, &t);

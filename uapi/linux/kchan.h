@@ -288,6 +288,13 @@ struct kchan_info {
 #define KCHAN_MAP_RETURNED	0x2U
 
 /**
+ * KCHAN_MAP_WAITERS_ARMED - bit 31 of a waiter word: a poll, epoll or
+ * selector waits for the change; bits 30..0 count the tasks blocked in
+ * the kernel.
+ */
+#define KCHAN_MAP_WAITERS_ARMED	0x80000000U
+
+/**
  * struct kchan_map_ctrl - the control page of a mapped channel
  * @magic: %KCHAN_MAP_MAGIC.
  * @version: %KCHAN_MAP_VERSION.
@@ -589,8 +596,8 @@ struct kchan_subscribe {
  *   which only the kernel writes - every subscriber of the channel maps
  *   the same pages;
  * - after it, read-write and %MAP_SHARED: the subscriber's own cursor
- *   page, whose first 64-bit word is the position of the next element the
- *   subscriber receives.
+ *   page, struct kchan_sub_map_cursor: the position of the next element
+ *   the subscriber receives, and the count of its descriptors' closes.
  *
  * A receive through the mappings reads the cursor c; if c is below the
  * control page's @tail and not below its @head, it copies element c, checks
@@ -608,6 +615,23 @@ struct kchan_subscribe {
  * unsubscribes it as always.
  */
 
+/**
+ * struct kchan_sub_map_cursor - the start of a mapped subscriber's cursor
+ * page
+ * @cursor: the position of the subscriber's next element; user space
+ *	moves it as it receives, the kernel reads it as a hint.
+ * @fd_closes: counts the close(2)s of the subscriber's descriptors, in any
+ *	process: a library that caches a mapping per descriptor number checks
+ *	with %KCHAN_IOC_MAP_INFO that the number still names the subscriber
+ *	of its cookie when this changed.  Only the kernel writes it.
+ * @__pad: zero.
+ */
+struct kchan_sub_map_cursor {
+	__aligned_u64 cursor;
+	__u32 fd_closes;
+	__u32 __pad;
+};
+
 /** KCHAN_BCAST_MAP_MAGIC - struct kchan_bcast_map_ctrl.magic: "kchb". */
 #define KCHAN_BCAST_MAP_MAGIC	0x6268636bU
 
@@ -622,10 +646,6 @@ struct kchan_subscribe {
  * @elems_offset: offset of element 0 in the read-only mapping; position
  *	p is element p modulo @capacity.
  * @state: %KCHAN_MAP_CLOSED once the channel is closed.
- * @fd_closes: counts the close(2)s of the channel's subscriber
- *	descriptors: a library that caches a mapping per descriptor number
- *	checks with %KCHAN_IOC_MAP_INFO that the number still names the
- *	subscriber of its cookie when this changed.
  * @__pad0: zero.
  * @head: the oldest position the ring still holds (lossy: elements below
  *	it were overwritten).
@@ -650,8 +670,7 @@ struct kchan_bcast_map_ctrl {
 	__u32 flags;
 	__u32 elems_offset;
 	__u32 state;
-	__u32 fd_closes;
-	__u32 __pad0[8];
+	__u32 __pad0[9];
 	__aligned_u64 head;
 	__aligned_u64 tail;
 	__u32 __pad1[12];
