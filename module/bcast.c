@@ -260,18 +260,25 @@ static void kchan_bcast_gate_scan(struct kchan *ch)
 {
 	struct kchan_bcast *bc = ch->bc;
 	bool mapped = READ_ONCE(bc->has_mapped);
-	u64 tail = ch->ring.tail, min = tail;
+	bool take_in = mapped && ch->sendq.nr;
+	u64 tail = ch->ring.tail, min = tail, cursor;
 	struct kchan_sub *sub;
 	u32 count = 0;
 
 	lockdep_assert_held(&ch->lock);
 	/*
-	 * Mapped cursors are read, not taken in (kchan_sub_sync() would also
-	 * count each subscriber's receives): the walk stays a few loads per
-	 * subscriber, once per capacity's worth of sends at most.
+	 * While senders wait, mapped cursors are taken in: @min_count is
+	 * then exact, and each subscriber that moves off the minimum says so
+	 * (%KCHAN_IOC_WAKE, kchan_sub_sync(), kchan_bcast_gate_leave()), so
+	 * that only the last one makes the next walk.  Otherwise they are
+	 * only read, a few loads per subscriber (taking in also counts the
+	 * receives), once per capacity's worth of sends at most.
 	 */
 	list_for_each_entry(sub, &bc->subs, node) {
-		u64 cursor = mapped ? kchan_sub_cursor_to(sub, tail) : sub->cursor;
+		if (take_in)
+			kchan_sub_sync(sub);
+		cursor = mapped && !take_in ? kchan_sub_cursor_to(sub, tail) :
+					      sub->cursor;
 
 		if (cursor < min) {
 			min = cursor;
@@ -500,10 +507,11 @@ static __poll_t kchan_bcast_mask(struct kchan *ch, bool scan)
 
 /*
  * A mapped channel: tell the subscribers how many senders wait for room
- * and, if any do, look at the cursors again after the full barrier (pairs
- * with the one between a subscriber's cursor move and its read of the
- * count): a subscriber that moved before it saw the count made room that
- * nobody would otherwise notice.
+ * and, when the first starts waiting, look at the cursors again after the
+ * full barrier (pairs with the one between a subscriber's cursor move and
+ * its read of the count): a subscriber that moved before it saw the count
+ * made room that nobody would otherwise notice.  From then on every move
+ * is told (%KCHAN_IOC_WAKE), and the gate's count is exact.
  */
 static void kchan_bcast_publish_senders(struct kchan *ch)
 {
@@ -511,8 +519,8 @@ static void kchan_bcast_publish_senders(struct kchan *ch)
 
 	if (!bc->map)
 		return;
-	kchan_bcmap_set_senders(bc->map, ch->sendq.nr);
-	if (ch->sendq.nr && READ_ONCE(bc->has_mapped)) {
+	if (kchan_bcmap_set_senders(bc->map, ch->sendq.nr) &&
+	    READ_ONCE(bc->has_mapped)) {
 		kchan_bcast_gate_scan(ch);
 		if (kchan_bcast_refill(ch))
 			kchan_bcmap_set_senders(bc->map, ch->sendq.nr);
@@ -811,7 +819,7 @@ static void kchan_sub_unlock(struct kchan_end *end, bool wake)
 {
 	struct kchan *ch = end->ch;
 	struct kchan_bcast *bc = ch->bc;
-	bool gate = !bc->lossy && kchan_bcast_gate_stale(bc);
+	bool gate = !bc->lossy && !bc->min_count;
 	__poll_t mask, sub_mask;
 	bool news, wake_pollers;
 

@@ -250,23 +250,27 @@ void kchan_bcmap_count_close(u64 *word)
  * @m: the ring's pages
  * @nr: blocked senders (struct kchan.sendq.nr), under the channel lock
  *
- * Followed by smp_mb() when @nr is not zero: the caller looks at the
- * cursors again afterwards (pairs with the full barrier between a
- * subscriber's cursor move and its read of @send_waiters).
+ * Return: true when senders wait now and did not before; then, after an
+ * smp_mb(), the caller looks at the cursors again (pairs with the full
+ * barrier between a subscriber's cursor move and its read of
+ * @send_waiters): from there on every cursor move is told.
  */
-void kchan_bcmap_set_senders(struct kchan_bcmap *m, u32 nr)
+bool kchan_bcmap_set_senders(struct kchan_bcmap *m, u32 nr)
 {
 	atomic_t *word = (atomic_t *)&m->ctrl->send_waiters;
 	u32 old = atomic_read(word), new;
 
+	nr &= ~KCHAN_BCMAP_ARMED;
 	do {
-		new = (old & KCHAN_BCMAP_ARMED) | (nr & ~KCHAN_BCMAP_ARMED);
+		new = (old & KCHAN_BCMAP_ARMED) | nr;
 		if (new == old)
-			break;
+			return false;
 	} while (!atomic_try_cmpxchg(word, &old, new));
-	if (nr)
-		/* The count before the cursors are read again: see above. */
-		smp_mb();
+	if (!nr || (old & ~KCHAN_BCMAP_ARMED))
+		return false;
+	/* The count before the cursors are read again: see above. */
+	smp_mb();
+	return true;
 }
 
 /**

@@ -598,7 +598,7 @@ void kchan_bcmap_set_head(struct kchan_bcmap *m, u64 head);
 void kchan_bcmap_set_tail(struct kchan_bcmap *m, u64 tail);
 void kchan_bcmap_set_closed(struct kchan_bcmap *m);
 void kchan_bcmap_count_close(u64 *word);
-void kchan_bcmap_set_senders(struct kchan_bcmap *m, u32 nr);
+bool kchan_bcmap_set_senders(struct kchan_bcmap *m, u32 nr);
 void kchan_bcmap_arm(struct kchan_bcmap *m);
 bool kchan_bcmap_disarm(struct kchan_bcmap *m);
 struct page *kchan_bcmap_cursor_page(struct page **pagep);
