@@ -451,11 +451,14 @@ static uint32_t fp_state(const struct fp_chan *c)
 }
 
 /*
- * Whether a receiver sleeps in the kernel: then a send goes there too, one
- * system call that hands the element over, rather than a publish followed
- * by KCHAN_IOC_WAKE for the kernel to move it (two rounds of the ring's
- * protocol).  Only a hint, read without a barrier: a receiver that comes
- * just after is woken the usual way, (D) of fp_send().
+ * Whether a receiver sleeps in the kernel: then a one-element send goes
+ * there too, one system call that hands the element over, rather than a
+ * publish followed by KCHAN_IOC_WAKE for the kernel to move it (two rounds
+ * of the ring's protocol).  Only a hint, read without a barrier: a
+ * receiver that comes just after is woken the usual way, (D) of fp_send().
+ * Not for batches: after the kernel's one element, the rest of a batch
+ * must still reach the other sleeping receivers and the ring, which the
+ * runs and their KCHAN_IOC_WAKE do (fp_send_many()).
  */
 static int fp_receiver_sleeps(const struct fp_chan *c)
 {
@@ -749,7 +752,7 @@ ssize_t fp_send_many(int ch, struct fp_chan *c, const void *elems, size_t n)
 	int ret;
 
 	if (c->bctrl || fp_surely_bad(elems, bytes) ||
-	    (fp_state(c) & KCHAN_MAP_CLOSED) || fp_receiver_sleeps(c))
+	    (fp_state(c) & KCHAN_MAP_CLOSED))
 		return 0;
 	fp_touch(elems, bytes, 0);
 	k = fp_claim_run(c, c->tail, SLOT_EMPTY, SLOT_WRITING, k, &t);
