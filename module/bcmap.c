@@ -330,21 +330,6 @@ struct page *kchan_bcmap_cursor_page(struct page **pagep)
 	return page;
 }
 
-static int kchan_bcmap_map_ro(struct kchan_bcmap *m, struct vm_area_struct *vma)
-{
-	unsigned long n = m->nr_pages;
-
-	if (vma_pages(vma) != n)
-		return -EINVAL;
-	/* The kernel's pages: nobody else writes them, now or later. */
-	if (vma->vm_flags & (VM_WRITE | VM_EXEC))
-		return -EPERM;
-	kchan_vma_set_flags(vma, VM_DONTCOPY | VM_DONTEXPAND,
-			    VM_MAYWRITE | VM_MAYEXEC);
-	vma_set_file(vma, m->file);
-	return vm_insert_pages(vma, vma->vm_start, m->pages, &n);
-}
-
 static int kchan_bcmap_map_cursor(struct kchan_bcmap *m, struct page *page,
 				  struct vm_area_struct *vma)
 {
@@ -375,7 +360,7 @@ int kchan_bcmap_mmap(struct kchan_bcmap *m, struct page **cursor_page,
 	struct page *page;
 
 	if (vma->vm_pgoff == 0)
-		return kchan_bcmap_map_ro(m, vma);
+		return kchan_map_readonly(vma, m->file, m->pages, m->nr_pages);
 	if (vma->vm_pgoff != m->nr_pages)
 		return -EINVAL;
 	page = kchan_bcmap_cursor_page(cursor_page);

@@ -559,6 +559,8 @@ struct kchan_shring;
 int kchan_shmap_init(struct kchan *ch);
 void kchan_shmap_put(struct kchan_shring *r);
 int kchan_chan_mmap(struct file *file, struct vm_area_struct *vma);
+int kchan_map_readonly(struct vm_area_struct *vma, struct file *file,
+		       struct page **pages, unsigned long n);
 long kchan_ioctl_map_info(struct kchan *ch,
 			  struct kchan_map_info __user *uinfo);
 

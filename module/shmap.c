@@ -238,20 +238,36 @@ static void kchan_mapper_undo(struct kchan_shring *r, struct vm_area_struct *vma
 		kchan_mapper_gone(r, m);
 }
 
-static int kchan_map_ctrl(struct kchan_shring *r, struct vm_area_struct *vma)
+/**
+ * kchan_map_readonly() - map pages only the kernel writes, read-only for
+ * good
+ * @vma: the new mapping, covering exactly @n pages
+ * @file: what the mapping holds instead of the descriptor's file: the
+ *	owner of @pages
+ * @pages: the pages
+ * @n: how many
+ *
+ * Return: 0, -EINVAL (another length), -EPERM (writable or executable),
+ * or an error of vm_insert_pages().
+ */
+int kchan_map_readonly(struct vm_area_struct *vma, struct file *file,
+		       struct page **pages, unsigned long n)
 {
-	unsigned long n = 1;
-
-	if (vma_pages(vma) != 1)
+	if (vma_pages(vma) != n)
 		return -EINVAL;
-	/* The kernel's mirror: nobody else writes it, now or later. */
+	/* The kernel's pages: nobody else writes them, now or later. */
 	if (vma->vm_flags & (VM_WRITE | VM_EXEC))
 		return -EPERM;
 	kchan_vma_set_flags(vma, VM_DONTCOPY | VM_DONTEXPAND,
 			    VM_MAYWRITE | VM_MAYEXEC);
+	vma_set_file(vma, file);
+	return vm_insert_pages(vma, vma->vm_start, pages, &n);
+}
+
+static int kchan_map_ctrl(struct kchan_shring *r, struct vm_area_struct *vma)
+{
 	vma->vm_ops = &kchan_ctrl_vm_ops;
-	vma_set_file(vma, r->file);
-	return vm_insert_pages(vma, vma->vm_start, r->pages, &n);
+	return kchan_map_readonly(vma, r->file, r->pages, 1);
 }
 
 static int kchan_map_ring(struct kchan_shring *r, struct vm_area_struct *vma)
