@@ -223,7 +223,9 @@ struct kchan_end {
  *	entry per ended wait, recorded by whoever takes the waiter off its
  *	queue (kchan_record_wait()).
  * @end: the channel as select, the selector and poll see it; its @ready
- *	is the mask the fields above make true, published by kchan_unlock().
+ *	is the mask the fields above make true, published by kchan_unlock()
+ *	(a plain channel's: a mapped one's mask is computed when asked,
+ *	kchan_shared_mask_of()).
  * @refs: the channel file's reference, those /proc/kchan takes while it
  *	prints the channel, and that of an element a killed receiver gives
  *	back through a work item (wait.c); the last one frees the channel.
@@ -565,8 +567,7 @@ long kchan_ioctl_map_info(struct kchan *ch,
 			  struct kchan_map_info __user *uinfo);
 
 /* shwake.c */
-void kchan_shared_publish_waiters(struct kchan *ch);
-__poll_t kchan_shared_publish(struct kchan *ch, __poll_t mask);
+__poll_t kchan_shared_publish(struct kchan *ch);
 __poll_t kchan_shared_mask_of(struct kchan *ch);
 __poll_t kchan_shared_poll(struct kchan *ch);
 __poll_t kchan_shared_end_mask(struct kchan_end *end);

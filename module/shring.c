@@ -42,36 +42,6 @@ static_assert(sizeof(struct kchan_map_ctrl) <= PAGE_SIZE);
 static_assert(offsetof(struct kchan_map_ctrl, recv_waiters) == 64);
 static_assert(offsetof(struct kchan_map_ctrl, send_waiters) == 128);
 
-static u64 kchan_slot_word(u64 pos, u32 state, u32 owner)
-{
-	return pos << KCHAN_SLOT_POS_SHIFT |
-	       (u64)state << KCHAN_SLOT_STATE_SHIFT | owner;
-}
-
-static u32 kchan_slot_state(u64 word)
-{
-	return (word >> KCHAN_SLOT_STATE_SHIFT) & 3;
-}
-
-static u16 kchan_slot_owner(u64 word)
-{
-	return word & KCHAN_SLOT_OWNER_MASK;
-}
-
-/* Whether slot word @word is for position @pos (modulo 2^46). */
-static bool kchan_slot_is_for(u64 word, u64 pos)
-{
-	return (word >> KCHAN_SLOT_POS_SHIFT) == (pos & KCHAN_SLOT_POS_MASK);
-}
-
-static u64 *kchan_shring_slot(const struct kchan_shring *r, u64 pos)
-{
-	u32 i;
-
-	div_u64_rem(pos, r->capacity, &i);
-	return &r->slots[i];
-}
-
 /* Bytes of the slot words, rounded up to a cache line. */
 static size_t kchan_shring_slot_bytes(u32 capacity)
 {
@@ -439,53 +409,6 @@ void kchan_shring_release(struct kchan_shring *r, u64 pos)
 	 */
 	smp_store_release(kchan_shring_slot(r, pos),
 			  kchan_slot_word(pos + r->capacity, KCHAN_SLOT_EMPTY, 0));
-}
-
-/**
- * kchan_shring_readable() - whether a receive may find something (a hint)
- * @r: the ring
- *
- * Return: true if the oldest slot holds an element (or a voided claim,
- * which a receive skips).
- */
-bool kchan_shring_readable(struct kchan_shring *r)
-{
-	u64 h = READ_ONCE(*r->head);
-	u64 w = READ_ONCE(*kchan_shring_slot(r, h));
-
-	return kchan_slot_is_for(w, h) &&
-	       kchan_slot_state(w) == KCHAN_SLOT_FULL;
-}
-
-/**
- * kchan_shring_empty() - whether the ring holds nothing, not even an
- * element being written (a hint)
- * @r: the ring
- *
- * Return: true if the oldest slot is free for its position: no position
- * from there on was claimed (a send claims positions in order).
- */
-bool kchan_shring_empty(struct kchan_shring *r)
-{
-	u64 h = READ_ONCE(*r->head);
-
-	return READ_ONCE(*kchan_shring_slot(r, h)) ==
-	       kchan_slot_word(h, KCHAN_SLOT_EMPTY, 0);
-}
-
-/**
- * kchan_shring_writable() - whether a send may find room (a hint)
- * @r: the ring
- *
- * Return: true unless the slot at the send hint still holds the previous
- * lap.
- */
-bool kchan_shring_writable(struct kchan_shring *r)
-{
-	u64 t = READ_ONCE(*r->tail);
-	u64 w = READ_ONCE(*kchan_shring_slot(r, t));
-
-	return !kchan_slot_is_for(w, t - r->capacity);
 }
 
 /**

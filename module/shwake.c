@@ -37,8 +37,11 @@ static atomic_t *kchan_waiter_word(struct kchan_shring *r, bool send)
 				   &r->ctrl->recv_waiters);
 }
 
-/* Store @nr blocked tasks in @word, keeping its ARMED bit. */
-static void kchan_waiters_set_count(atomic_t *word, u32 nr)
+/*
+ * Store @nr blocked tasks in @word, keeping its ARMED bit.  Inline: on most
+ * unlocks the count has not changed, and the comparison is all it costs.
+ */
+static __always_inline void kchan_waiters_set_count(atomic_t *word, u32 nr)
 {
 	int old = atomic_read(word), new;
 
@@ -65,16 +68,14 @@ static bool kchan_waiters_disarm(atomic_t *word)
 	       KCHAN_WAITERS_ARMED;
 }
 
-/**
- * kchan_shared_publish_waiters() - store the blocked tasks in the waiter
- * words
- * @ch: the channel, locked, with a shared ring
- *
- * Called whenever the channel is unlocked (and right after a task queued
- * itself): a count that is too high costs user space a needless
- * %KCHAN_IOC_WAKE; one too low never lasts beyond the lock.
+/*
+ * Store the blocked tasks of @ch, locked, in the waiter words.  Called
+ * whenever the channel is unlocked: a count that is too high costs user
+ * space a needless %KCHAN_IOC_WAKE; one too low never lasts beyond the
+ * lock (a task that queues itself stores its direction's count at once,
+ * kchan_shared_end_enqueue()).
  */
-void kchan_shared_publish_waiters(struct kchan *ch)
+static void kchan_shared_publish_waiters(struct kchan *ch)
 {
 	lockdep_assert_held(&ch->lock);
 	kchan_waiters_set_count(kchan_waiter_word(ch->shr, false), ch->recvq.nr);
@@ -84,21 +85,29 @@ void kchan_shared_publish_waiters(struct kchan *ch)
 /**
  * kchan_shared_publish() - what a mapped channel publishes as it unlocks
  * @ch: the channel, locked, with a shared ring
- * @mask: its poll events now
  *
- * Stores the waiter counts, and arms the directions that are not ready
- * for the pollers registered on the channel (epoll, selector cases): a
- * kernel-path operation woke them with @mask, and those it did not wake
- * must hear of the next user-space change.  After arming, the mask is
- * read again (smp_mb(), paired as in kchan_shared_poll()).
+ * Stores the waiter counts.  Then, if pollers are registered on the
+ * channel (epoll, selector cases), computes the mask to wake them with,
+ * and arms the directions that are not ready: a kernel-path operation
+ * woke them with that mask, and those it did not wake must hear of the
+ * next user-space change.  After arming, the mask is read again
+ * (smp_mb(), paired as in kchan_shared_poll()).  Without pollers nobody
+ * reads the mask - a mapped channel's poll computes its own - so none is
+ * computed: wq_has_sleeper() orders this path's changes before its look
+ * at the queue, as kchan_wake_pollers() does, and a poller that queues
+ * after it computes the mask itself.
  *
- * Return: the mask to publish and wake with.
+ * Return: the mask to wake the pollers with, 0 if there are none.
  */
-__poll_t kchan_shared_publish(struct kchan *ch, __poll_t mask)
+__poll_t kchan_shared_publish(struct kchan *ch)
 {
+	__poll_t mask;
+
 	kchan_shared_publish_waiters(ch);
-	if ((mask & (KCHAN_EV_IN | KCHAN_EV_OUT)) == (KCHAN_EV_IN | KCHAN_EV_OUT) ||
-	    !wq_has_sleeper(&ch->end.poll_wq))
+	if (!wq_has_sleeper(&ch->end.poll_wq))
+		return 0;
+	mask = kchan_shared_mask_of(ch);
+	if ((mask & (KCHAN_EV_IN | KCHAN_EV_OUT)) == (KCHAN_EV_IN | KCHAN_EV_OUT))
 		return mask;
 	if (!(mask & KCHAN_EV_IN))
 		kchan_waiters_arm(kchan_waiter_word(ch->shr, false));
@@ -201,9 +210,10 @@ void kchan_shared_end_arm(struct kchan_end *end)
 void kchan_shared_end_enqueue(struct kchan_end *end, struct kchan_waiter *w)
 {
 	struct kchan *ch = end->ch;
+	struct kchan_queue *q = w->sender ? &ch->sendq : &ch->recvq;
 
-	kchan_enqueue(ch, w->sender ? &ch->sendq : &ch->recvq, w);
-	kchan_shared_publish_waiters(ch);
+	kchan_enqueue(ch, q, w);
+	kchan_waiters_set_count(kchan_waiter_word(ch->shr, w->sender), q->nr);
 	/*
 	 * Pairs 1 and 2: the count is stored before the ring is read; user
 	 * space stores to the slot before it reads the count.  Either it

@@ -144,8 +144,7 @@ static noinline int kchan_shared_put_user(struct kchan *ch, const u8 __user *src
  * element goes into the ring, and the blocked receivers are served from
  * its front.
  */
-static noinline int kchan_shared_send_step(struct kchan *ch,
-					   const u8 __user *src)
+static int kchan_shared_send_step(struct kchan *ch, const u8 __user *src)
 {
 	int ret;
 
@@ -165,12 +164,14 @@ static noinline int kchan_shared_send_step(struct kchan *ch,
  * slot is claimed before the sender, so that a ring filled meanwhile by a
  * task outside the kernel claims no sender it cannot serve.
  */
-static noinline bool kchan_shared_refill(struct kchan *ch)
+static bool kchan_shared_refill(struct kchan *ch)
 {
 	struct kchan_shring *r = ch->shr;
 	struct kchan_waiter *w;
 	u64 pos;
 
+	if (!ch->sendq.nr)
+		return false;	/* the common case, without a call */
 	while ((w = kchan_first_waiter(ch, &ch->sendq))) {
 		if (kchan_shring_claim_send(r, &pos) != 1)
 			return false;
@@ -193,13 +194,15 @@ static noinline bool kchan_shared_refill(struct kchan *ch)
  * that cannot be copied out goes to the front of the channel, where the
  * next receive finds it first.
  */
-static noinline int kchan_shared_take_user(struct kchan *ch, u8 __user *dst)
+static int kchan_shared_take_user(struct kchan *ch, u8 __user *dst)
 {
 	struct kchan_shring *r = ch->shr;
 	u8 *elem;
 	u64 pos;
 	int ret;
 
+	if (kchan_shring_empty(r))
+		return 0;	/* what the claim would find first, without a call */
 	ret = kchan_shring_claim_recv(r, &pos);
 	if (ret == KCHAN_SHRING_PENDING)
 		return KCHAN_WOULD_BLOCK;
@@ -243,7 +246,7 @@ static bool kchan_shared_serve_receiver(struct kchan *ch)
 		ch->recvs++;
 		return true;
 	}
-	if (!kchan_first_waiter(ch, &ch->recvq) ||
+	if (kchan_shring_empty(r) || !kchan_first_waiter(ch, &ch->recvq) ||
 	    kchan_shring_claim_recv(r, &pos) != 1)
 		return false;
 	elem = kchan_shring_elem(r, pos);
@@ -345,11 +348,12 @@ __poll_t kchan_ready_mask(struct kchan *ch)
 /* Publish the mask of the channel's state; the channel is locked. */
 static __poll_t kchan_publish(struct kchan *ch)
 {
-	__poll_t mask = kchan_ready_mask(ch);
+	__poll_t mask;
 
 	if (ch->shr)
-		mask = kchan_shared_publish(ch, mask);
+		return kchan_shared_publish(ch);	/* its poll computes */
 
+	mask = kchan_ready_mask(ch);
 	/* Read by kchan_chan_poll() after its smp_mb(); see there. */
 	WRITE_ONCE(ch->end.ready, mask);
 	return mask;

@@ -106,6 +106,9 @@ static uint64_t slot_state(uint64_t w)
 	return (w >> 16) & 3;
 }
 
+/* Whether the fast path is on: -1 until read from the environment. */
+static int fp_on = -1;
+
 /**
  * fp_enabled() - whether the fast path is on
  *
@@ -114,14 +117,15 @@ static uint64_t slot_state(uint64_t w)
  */
 int fp_enabled(void)
 {
-	static int enabled = -1;
+	int on = __atomic_load_n(&fp_on, __ATOMIC_RELAXED);
 
-	if (enabled < 0) {
+	if (on < 0) {
 		const char *v = getenv("KCHAN_FASTPATH");
 
-		enabled = !(v && !strcmp(v, "0"));
+		on = !(v && !strcmp(v, "0"));
+		__atomic_store_n(&fp_on, on, __ATOMIC_RELAXED);
 	}
-	return enabled;
+	return on;
 }
 
 static void fp_unmap(struct fp_chan *c)
@@ -287,8 +291,11 @@ static void fp_sweep(void)
 	}
 }
 
-/* fp_lookup() when the entry is missing or its closes count moved. */
-static struct fp_chan *fp_lookup_slow(int ch)
+/*
+ * fp_lookup() when the entry is missing or its closes count moved.  Kept
+ * out of line, so that the lookup of every call stays a few loads.
+ */
+static __attribute__((noinline)) struct fp_chan *fp_lookup_slow(int ch)
 {
 	struct fp_chan **slot, *c, *ret = NULL;
 	struct kchan_map_info mi;
@@ -342,7 +349,8 @@ struct fp_chan *fp_lookup(int ch)
 {
 	struct fp_chan **chunk, *c;
 
-	if (ch < 0 || ch >= FP_MAX_FD || !fp_enabled())
+	if (ch < 0 || ch >= FP_MAX_FD ||
+	    !(__atomic_load_n(&fp_on, __ATOMIC_RELAXED) > 0 || fp_enabled()))
 		return NULL;
 	chunk = __atomic_load_n(&fp_table[ch >> FP_CHUNK_BITS], __ATOMIC_ACQUIRE);
 	if (chunk) {
