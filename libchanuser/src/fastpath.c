@@ -631,8 +631,8 @@ int fp_send(int ch, struct fp_chan *c, const void *elem, int try_only)
 	uint64_t t, w, *slot;
 	int touched = 0;
 
-	if (c->bctrl || fp_surely_bad(elem, c->elem_size) ||
-	    (fp_state(c) & KCHAN_MAP_CLOSED) || fp_receiver_sleeps(c))
+	if (c->bctrl || fp_receiver_sleeps(c) ||
+	    fp_surely_bad(elem, c->elem_size) || (fp_state(c) & KCHAN_MAP_CLOSED))
 		return FP_KERNEL;	/* a subscriber: the kernel says EBADF */
 	while (tries--) {
 		t = __atomic_load_n(c->tail, __ATOMIC_RELAXED);
@@ -693,6 +693,14 @@ int fp_recv(int ch, struct fp_chan *c, void *elem, int try_only)
 		got = fp_sub_recv(ch, c, elem, 1, try_only);
 		return got == 1 || got == -EAGAIN ? (int)got : FP_KERNEL;
 	}
+	/*
+	 * An empty ring, the common case of a receive about to sleep: to the
+	 * kernel at once, which looks at the ring again under its lock.
+	 */
+	h = __atomic_load_n(c->head, __ATOMIC_RELAXED);
+	if (!try_only && __atomic_load_n(fp_slot_of(c, h), __ATOMIC_RELAXED) ==
+			 slot_word(h, SLOT_EMPTY, 0))
+		return FP_KERNEL;
 	if (fp_surely_bad(elem, c->elem_size) || (fp_state(c) & KCHAN_MAP_RETURNED))
 		return FP_KERNEL;
 	while (tries--) {
