@@ -552,13 +552,16 @@ static void fp_copy_run(const struct fp_chan *c, uint64_t p, uint32_t k,
 
 	if (first > k)
 		first = k;
-	if (to_ring) {
+	if (to_ring)
 		memcpy(c->elems + (size_t)i * esz, b, first * esz);
-		memcpy(c->elems, b + first * esz, (k - first) * esz);
-	} else {
+	else
 		memcpy(b, c->elems + (size_t)i * esz, first * esz);
+	if (first == k)
+		return;		/* the common case: no wrap */
+	if (to_ring)
+		memcpy(c->elems, b + first * esz, (k - first) * esz);
+	else
 		memcpy(b + first * esz, c->elems, (k - first) * esz);
-	}
 }
 
 /*
