@@ -83,14 +83,7 @@ int kchan_bcmap_bytes(u32 elem_size, u32 capacity, size_t *bytes)
 
 static void kchan_bcmap_free(struct kchan_bcmap *m)
 {
-	unsigned int i;
-
-	if (m->base)
-		vunmap(m->base);
-	for (i = 0; i < m->nr_pages; i++)
-		if (m->pages[i])
-			put_page(m->pages[i]);
-	kvfree(m->pages);
+	kchan_free_mappable(m->base, m->pages, m->nr_pages);
 	kfree(m);
 }
 
@@ -115,14 +108,14 @@ static const struct file_operations kchan_bcmap_fops = {
  * The pages are zeroed (user space sees them) and charged to the caller's
  * memory cgroup.
  *
- * Return: the ring's pages, or ERR_PTR(-EINVAL) or ERR_PTR(-ENOMEM).
+ * Return: the ring's pages, or ERR_PTR(-EINVAL), ERR_PTR(-ENOMEM) or
+ * ERR_PTR(-EINTR) (killed while allocating).
  */
 struct kchan_bcmap *kchan_bcmap_new(u32 elem_size, u32 capacity, bool lossy)
 {
 	struct kchan_bcast_map_ctrl *c;
 	struct kchan_bcmap *m;
 	struct file *file;
-	unsigned int i;
 	size_t bytes;
 	int ret;
 
@@ -133,17 +126,12 @@ struct kchan_bcmap *kchan_bcmap_new(u32 elem_size, u32 capacity, bool lossy)
 	if (!m)
 		return ERR_PTR(-ENOMEM);
 	m->nr_pages = bytes >> PAGE_SHIFT;
-	m->pages = kchan_alloc(array_size(m->nr_pages, sizeof(*m->pages)), true);
-	if (!m->pages)
-		goto out_free;
-	for (i = 0; i < m->nr_pages; i++) {
-		m->pages[i] = kchan_alloc_page();
-		if (!m->pages[i])
-			goto out_free;
+	m->base = kchan_alloc_mappable(m->nr_pages, &m->pages);
+	if (IS_ERR(m->base)) {
+		ret = PTR_ERR(m->base);
+		kfree(m);
+		return ERR_PTR(ret);
 	}
-	m->base = vmap(m->pages, m->nr_pages, VM_MAP, PAGE_KERNEL);
-	if (!m->base)
-		goto out_free;
 	c = m->base;
 	c->magic = KCHAN_BCAST_MAP_MAGIC;
 	c->version = KCHAN_MAP_VERSION;
@@ -162,10 +150,6 @@ struct kchan_bcmap *kchan_bcmap_new(u32 elem_size, u32 capacity, bool lossy)
 	}
 	m->file = file;
 	return m;
-
-out_free:
-	kchan_bcmap_free(m);
-	return ERR_PTR(-ENOMEM);
 }
 
 /**

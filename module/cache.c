@@ -128,6 +128,71 @@ struct page *kchan_alloc_page(void)
 }
 
 /**
+ * kchan_alloc_mappable() - zeroed, charged pages that user space may map,
+ *	and the kernel's contiguous mapping of them
+ * @nr: how many pages, at least 1
+ * @pagesp: out: the array of the @nr pages
+ *
+ * For the rings user space maps (shring.c, bcmap.c): each page comes from
+ * kchan_alloc_page(), so that it can be inserted into user mappings one by
+ * one, and vmap() lays them out for the kernel.  A ring of many megabytes
+ * takes a while to allocate page by page: a task being killed stops.
+ * Free with kchan_free_mappable().
+ *
+ * Return: the kernel's mapping, or ERR_PTR(-ENOMEM) or ERR_PTR(-EINTR).
+ */
+void *kchan_alloc_mappable(unsigned int nr, struct page ***pagesp)
+{
+	struct page **pages;
+	unsigned int i;
+	void *base;
+	int ret = -ENOMEM;
+
+	pages = kchan_alloc(array_size(nr, sizeof(*pages)), true);
+	if (!pages)
+		return ERR_PTR(-ENOMEM);
+	for (i = 0; i < nr; i++) {
+		if (fatal_signal_pending(current)) {
+			ret = -EINTR;
+			goto out_free;
+		}
+		pages[i] = kchan_alloc_page();
+		if (!pages[i])
+			goto out_free;
+	}
+	base = vmap(pages, nr, VM_MAP, PAGE_KERNEL);
+	if (!base)
+		goto out_free;
+	*pagesp = pages;
+	return base;
+
+out_free:
+	while (i--)
+		put_page(pages[i]);
+	kvfree(pages);
+	return ERR_PTR(ret);
+}
+
+/**
+ * kchan_free_mappable() - undo kchan_alloc_mappable()
+ * @base: its mapping
+ * @pages: its pages
+ * @nr: how many
+ *
+ * A page still mapped into user space stays until its last mapping goes:
+ * this drops the allocation's reference only.
+ */
+void kchan_free_mappable(void *base, struct page **pages, unsigned int nr)
+{
+	unsigned int i;
+
+	vunmap(base);
+	for (i = 0; i < nr; i++)
+		put_page(pages[i]);
+	kvfree(pages);
+}
+
+/**
  * kchan_alloc() - allocate user-sized memory, charged to the caller
  * @size: bytes
  * @zero: clear the memory

@@ -486,6 +486,8 @@ void kchan_cache_exit(void);
 unsigned long kchan_allocations(void);
 void *kchan_alloc(size_t size, bool zero);
 struct page *kchan_alloc_page(void);
+void *kchan_alloc_mappable(unsigned int nr, struct page ***pagesp);
+void kchan_free_mappable(void *base, struct page **pages, unsigned int nr);
 struct kchan *kchan_chan_alloc(void);
 void kchan_chan_free(struct kchan *ch);
 struct kchan_msg *kchan_msg_alloc(const struct kchan *ch);

@@ -111,7 +111,7 @@ static void kchan_shring_init_ctrl(struct kchan_shring *r)
  * The pages are zeroed (they will be shown to user space) and charged to
  * the current task's memory cgroup.
  *
- * Return: 0, -EINVAL or -ENOMEM.
+ * Return: 0, -EINVAL, -ENOMEM or -EINTR (killed while allocating).
  */
 int kchan_shring_init(struct kchan_shring *r, u32 elem_size, u32 capacity)
 {
@@ -125,17 +125,13 @@ int kchan_shring_init(struct kchan_shring *r, u32 elem_size, u32 capacity)
 	if (ret)
 		return ret;
 	r->nr_pages = bytes >> PAGE_SHIFT;
-	r->pages = kchan_alloc(array_size(r->nr_pages, sizeof(*r->pages)), true);
-	if (!r->pages)
-		return -ENOMEM;
-	for (i = 0; i < r->nr_pages; i++) {
-		r->pages[i] = kchan_alloc_page();
-		if (!r->pages[i])
-			goto out_free_pages;
+	r->base = kchan_alloc_mappable(r->nr_pages, &r->pages);
+	if (IS_ERR(r->base)) {
+		ret = PTR_ERR(r->base);
+		r->base = NULL;
+		r->pages = NULL;
+		return ret;
 	}
-	r->base = vmap(r->pages, r->nr_pages, VM_MAP, PAGE_KERNEL);
-	if (!r->base)
-		goto out_free_pages;
 
 	r->elem_size = elem_size;
 	r->capacity = capacity;
@@ -152,13 +148,6 @@ int kchan_shring_init(struct kchan_shring *r, u32 elem_size, u32 capacity)
 	INIT_LIST_HEAD(&r->mappers);
 	ida_init(&r->map_ids);
 	return 0;
-
-out_free_pages:
-	while (i--)
-		__free_page(r->pages[i]);
-	kvfree(r->pages);
-	r->pages = NULL;
-	return -ENOMEM;
 }
 
 /**
@@ -225,17 +214,12 @@ void kchan_shring_free(struct kchan_shring *r)
  */
 void kchan_shring_destroy(struct kchan_shring *r)
 {
-	unsigned int i;
-
 	if (!r->pages)
 		return;
 	WARN_ON_ONCE(!list_empty(&r->mappers));
 	ida_destroy(&r->map_ids);
 	mutex_destroy(&r->map_lock);
-	vunmap(r->base);
-	for (i = 0; i < r->nr_pages; i++)
-		put_page(r->pages[i]);
-	kvfree(r->pages);
+	kchan_free_mappable(r->base, r->pages, r->nr_pages);
 	r->pages = NULL;
 }
 

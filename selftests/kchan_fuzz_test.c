@@ -4,31 +4,35 @@
  *
  * Every iteration picks a descriptor (/dev/kchan, channels of several
  * element sizes and capacities, blocking and O_NONBLOCK, some closed,
- * broadcast channels lossless and lossy and subscribers of them,
- * selectors, a pipe, an eventfd, a closed descriptor number, -1), a
- * command (every kchan ioctl, the selector and broadcast ones included,
- * neighbouring and
- * random numbers of type 0xC5 and its neighbours) and an argument (NULL,
- * wild pointers, a PROT_NONE page, a read-only page, a struct straddling a
- * guard page, and valid-looking structs with mutated sizes, flags - the
- * biased select's among them -, reserved fields, counts, deadlines, select
- * cases and selector cases: random descriptors, operations, element
- * pointers and tags).  A second thread replaces channel and selector
- * descriptors under the fuzzer's feet (dup2() of a fresh one, or close()
- * then dup2(); fresh selectors come with cases registered), and the fuzzer
- * itself installs the selectors it creates in the pool, so that channels
- * are closed while registered in selectors and selectors are closed with
+ * mappable ones, broadcast channels lossless, lossy and mappable and
+ * subscribers of them, selectors, a pipe, an eventfd, a closed descriptor
+ * number, -1), a command (every kchan ioctl, the selector, broadcast and
+ * mapping ones included, neighbouring and random numbers of type 0xC5 and
+ * its neighbours) and an argument (NULL, wild pointers, a PROT_NONE page,
+ * a read-only page, a struct straddling a guard page, and valid-looking
+ * structs with mutated sizes, flags - the biased select's among them -,
+ * reserved fields, counts, deadlines, select cases and selector cases:
+ * random descriptors, operations, element pointers and tags).  Now and
+ * then, instead of an ioctl, it mmap()s the descriptor with a random
+ * offset, length, protection and sharing, reads and writes what maps and
+ * unmaps it.  A second thread replaces channel and selector descriptors
+ * under the fuzzer's feet (dup2() of a fresh one, or close() then dup2();
+ * fresh selectors come with cases registered), and the fuzzer itself
+ * installs the selectors it creates in the pool, so that channels are
+ * closed while registered in selectors and selectors are closed with
  * channels registered.
  *
  * Asserted: every call returns an errno of the set its command allows
  * (EEXIST only from SELECTOR_ADD, ENOENT only from SELECTOR_DEL, EOVERFLOW
- * only from the receiving ones), or a result of the range its command
- * allows (a selector wait 0 or 1, a select the index of one of its cases,
- * SELECTOR_ADD/DEL and LOST 0, a new descriptor only from /dev/kchan or
- * SUBSCRIBE); the process survives; and afterwards channels still
- * work, every selector lost the cases of the channels that are gone, no
- * descriptor leaked and the per-user channel count came back to zero (100
- * channels fit under max_channels_per_user=100, the 101st gets ENOSPC).
+ * only from the receiving ones, ENODEV only from MAP_INFO and WAKE; an
+ * mmap() one of kchan's and the VFS's), or a result of the range its
+ * command allows (a selector wait 0 or 1, a select the index of one of its
+ * cases, SELECTOR_ADD/DEL, LOST, MAP_INFO and WAKE 0, a new descriptor only
+ * from /dev/kchan or SUBSCRIBE); the process survives; and afterwards
+ * channels still work, every selector lost the cases of the channels that
+ * are gone, no descriptor leaked and the per-user channel count came back
+ * to zero (100 channels fit under max_channels_per_user=100, the 101st
+ * gets ENOSPC).
  * The kernel's own checkers (KASAN, lockdep, ... on the debug kernel, WARN
  * scanning in every run) are watched by the QEMU runner.
  *
@@ -89,17 +93,19 @@ static const struct fz_spec fz_specs[] = {
 	{ 8, 4, true, false, KCHAN_BROADCAST },
 	{ 16, 2, false, false, KCHAN_BROADCAST | KCHAN_LOSSY },
 	{ 8, 2, true, true, KCHAN_BROADCAST },	/* closed */
-#define FZ_SUB		12
+	{ 8, 4, true, false, KCHAN_BROADCAST | KCHAN_LOSSY | KCHAN_MAPPABLE },
+#define FZ_SUB		13
 	{ 8, 4, true, false, 0, true, FZ_BCAST },
 	{ 16, 2, false, false, 0, true, FZ_BCAST + 1 },	/* blocking */
 	{ 8, 2, true, false, 0, true, FZ_BCAST + 2 },
+	{ 8, 4, true, false, 0, true, FZ_BCAST + 3 },	/* mappable */
 	/* Mappable: the shared ring of the fast path. */
 	{ 8, 4, true, false, KCHAN_MAPPABLE },
 	{ 64, 1, false, false, KCHAN_MAPPABLE },	/* blocking */
 	{ 16, 3, true, true, KCHAN_MAPPABLE },		/* closed */
 };
-#define FZ_NBCAST	3
-#define FZ_NSUB		3
+#define FZ_NBCAST	4
+#define FZ_NSUB		4
 #define FZ_NCHAN (sizeof(fz_specs) / sizeof(fz_specs[0]))
 
 /* Selector slots, each created with these flags. */
@@ -126,6 +132,14 @@ static const struct {
 	{ KCHAN_IOC_RECV_ONE, EOVERFLOW },
 	{ KCHAN_IOC_SELECT, EOVERFLOW },
 	{ KCHAN_IOC_SELECTOR_WAIT, EOVERFLOW },
+	/* Not a mappable channel or subscriber. */
+	{ KCHAN_IOC_MAP_INFO, ENODEV },
+	{ KCHAN_IOC_WAKE, ENODEV },
+};
+
+/* Errors mmap(2) of any descriptor may give: kchan's rules and the VFS's. */
+static const int fz_mmap_allowed[] = {
+	EINVAL, EPERM, EACCES, ENODEV, ENOSPC, ENOMEM, EBADF, EOVERFLOW,
 };
 
 static const unsigned long fz_cmds[] = {
@@ -133,6 +147,7 @@ static const unsigned long fz_cmds[] = {
 	KCHAN_IOC_INFO, KCHAN_IOC_SEND_ONE, KCHAN_IOC_RECV_ONE, KCHAN_IOC_SELECT,
 	KCHAN_IOC_SELECTOR_CREATE, KCHAN_IOC_SELECTOR_ADD, KCHAN_IOC_SELECTOR_DEL,
 	KCHAN_IOC_SELECTOR_WAIT, KCHAN_IOC_SUBSCRIBE, KCHAN_IOC_LOST,
+	KCHAN_IOC_MAP_INFO, KCHAN_IOC_WAKE,
 };
 #define FZ_NCMDS (sizeof(fz_cmds) / sizeof(fz_cmds[0]))
 
@@ -154,6 +169,8 @@ static int fz_sel_fd[FZ_NSEL];
 static uint64_t fz_repl_buf[FZ_REPL_BUF_WORDS];
 static atomic_bool fz_stop;
 static atomic_llong fz_busy_since;	/* ns the current ioctl started, 0: none */
+static atomic_ulong fz_busy_cmd;	/* its command and descriptor, for the log */
+static atomic_int fz_busy_fd;
 static atomic_long fz_kicks, fz_replaced, fz_sel_replaced, fz_max_cases;
 static pthread_t fz_main_thread;
 
@@ -271,7 +288,10 @@ static void *fz_replacer(void *arg)
 		int fd;
 
 		if (since && kt_now_ns() - since > 200 * KT_MSEC) {
-			atomic_fetch_add(&fz_kicks, 1);
+			if (atomic_fetch_add(&fz_kicks, 1) < 5)
+				fprintf(stderr, "# watchdog: cmd 0x%lx on fd %d busy %lld ms\n",
+					atomic_load(&fz_busy_cmd), atomic_load(&fz_busy_fd),
+					(kt_now_ns() - since) / KT_MSEC);
 			pthread_kill(fz_main_thread, SIGUSR2);
 		}
 		if (fz_pct(&rng, 30)) {
@@ -704,6 +724,19 @@ static void fz_fill_struct(uint64_t *r, FIXTURE_DATA(fuzz) *self, unsigned long 
 			p[sizeof(*wt) + fz_below(r, 8)] = 1 + fz_below(r, 255);
 		break;
 	}
+	case KCHAN_IOC_MAP_INFO: {
+		struct kchan_map_info *mi = (void *)p;
+
+		/* All out but the size: what the caller leaves there is ignored. */
+		sz = fz_size(r, sizeof(*mi), &dirty);
+		for (unsigned int i = 0; i < sizeof(*mi); i++)
+			p[i] = fz_pct(r, 50) ? 0 : fz_next(r);
+		mi->size = sz;
+		memset(p + sizeof(*mi), 0, 512);
+		if (dirty)
+			p[sizeof(*mi) + fz_below(r, 8)] = 1 + fz_below(r, 255);
+		break;
+	}
 	default:
 		for (int i = 0; i < 64; i++)
 			p[i] = fz_next(r);
@@ -738,6 +771,8 @@ static bool fz_ret_allowed(unsigned long cmd, long ret, int fd, uint64_t arg, in
 	case KCHAN_IOC_SELECTOR_ADD:
 	case KCHAN_IOC_SELECTOR_DEL:
 	case KCHAN_IOC_LOST:
+	case KCHAN_IOC_MAP_INFO:
+	case KCHAN_IOC_WAKE:
 		return ret == 0;
 	case KCHAN_IOC_SELECTOR_WAIT:
 		return ret == 0 || ret == 1;
@@ -750,6 +785,65 @@ static bool fz_ret_allowed(unsigned long cmd, long ret, int fd, uint64_t arg, in
 	default:
 		return true;
 	}
+}
+
+/*
+ * mmap(2) of @fd with a random offset, length, protection and sharing.
+ * What maps is read and, when writable, now and then written: garbage in
+ * a ring is what any process mapping it may write, and the kernel must
+ * take it.  Unmapped at once.  Returns 1 if it mapped, 0 if it failed
+ * with an allowed errno, -errno otherwise.
+ */
+static int fz_mmap(uint64_t *r, int fd, long page)
+{
+	static const int prots[] = {
+		PROT_READ, PROT_READ | PROT_WRITE, PROT_WRITE, PROT_NONE,
+		PROT_READ | PROT_EXEC,
+	};
+	struct kchan_map_info mi = { .size = sizeof(mi) };
+	off_t off;
+	size_t len;
+	int prot = prots[fz_below(r, 5)], flags, err;
+	void *p;
+
+	/* Half the time one of the areas MAP_INFO tells, as a library maps it. */
+	if (fz_pct(r, 50) && !ioctl(fd, KCHAN_IOC_MAP_INFO, &mi)) {
+		bool ring = fz_pct(r, 50);
+
+		off = ring ? (off_t)mi.ring_offset : (off_t)mi.control_offset;
+		len = ring ? mi.ring_size : mi.control_size;
+		if (fz_pct(r, 20))
+			len = page;
+		prot = ring ? PROT_READ | PROT_WRITE : PROT_READ;
+		p = mmap(NULL, len, prot, MAP_SHARED, fd, off);
+		goto mapped;
+	}
+	switch (fz_below(r, 4)) {
+	case 0: case 1: off = (off_t)fz_below(r, 4) * page; break;
+	case 2: off = (off_t)fz_below(r, 64) * page; break;
+	default: off = (off_t)(fz_next(r) >> 1); break;	/* wild, unaligned too */
+	}
+	switch (fz_below(r, 4)) {
+	case 0: case 1: len = (1 + fz_below(r, 4)) * page; break;
+	case 2: len = fz_below(r, 64 * page); break;
+	default: len = fz_next(r) >> fz_below(r, 64); break;
+	}
+	flags = fz_pct(r, 85) ? MAP_SHARED : MAP_PRIVATE;
+	p = mmap(NULL, len, prot, flags, fd, off);
+mapped:
+	if (p == MAP_FAILED) {
+		err = errno;
+		for (unsigned int i = 0; i < sizeof(fz_mmap_allowed) / sizeof(int); i++)
+			if (err == fz_mmap_allowed[i])
+				return 0;
+		return -err;
+	}
+	if (prot & PROT_READ)
+		(void)*(volatile uint64_t *)p;
+	if ((prot & PROT_WRITE) && fz_pct(r, 30))
+		*(volatile uint64_t *)((char *)p + (fz_below(r, len) & ~7UL)) = fz_next(r);
+	munmap(p, len);
+	return 1;
 }
 
 /* Whether @fd is one of the numbers the pools keep. */
@@ -771,7 +865,7 @@ TEST_F_TIMEOUT(fuzz, random_ioctls, 1800)
 	static unsigned long hist[FZ_MAX_ERRNO + 1], wait_hist[FZ_MAX_ERRNO + 1];
 	unsigned long ok = 0, bad = 0, created = 0, sels_created = 0, sels_installed = 0;
 	unsigned long sel_added = 0, sel_deleted = 0, sel_performed = 0, sel_closed = 0;
-	unsigned long biased = 0, subscribed = 0, lost_read = 0;
+	unsigned long biased = 0, subscribed = 0, lost_read = 0, mapped = 0;
 	uint64_t r = seed ? seed : 1, r2 = r ^ 0x9e3779b97f4a7c15ULL;
 	struct sigaction sa = { .sa_handler = fz_on_sigusr2 };	/* no SA_RESTART */
 	int fds_before = fz_count_fds();
@@ -816,6 +910,18 @@ TEST_F_TIMEOUT(fuzz, random_ioctls, 1800)
 		case 5: fd = -1; break;
 		case 6: case 7: fd = fz_sel_fd[fz_below(&r, FZ_NSEL)]; break;
 		default: sp = &fz_specs[slot]; fd = fz_chan_fd[slot]; break;
+		}
+
+		/* Now and then a mapping instead of an ioctl. */
+		if (fz_pct(&r, 3)) {
+			int m = fz_mmap(&r, fd, self->page);
+
+			if (m > 0)
+				mapped++;
+			else if (m < 0 && bad++ < 20)
+				TH_LOG("UNEXPECTED iteration %llu: mmap of fd %d (target %u slot %u) -> %s",
+				       (unsigned long long)it, fd, tk, slot, strerror(-m));
+			continue;
 		}
 
 		/* Command. */
@@ -885,7 +991,7 @@ TEST_F_TIMEOUT(fuzz, random_ioctls, 1800)
 			break;
 		}
 		default:
-			if (cmd == KCHAN_IOC_CLOSE) {
+			if (cmd == KCHAN_IOC_CLOSE || cmd == KCHAN_IOC_WAKE) {
 				arg = fz_pct(&r, 80) ? 0 : fz_next(&r);
 			} else if (cmd == KCHAN_IOC_SEND_ONE || cmd == KCHAN_IOC_RECV_ONE) {
 				arg = fz_buf(&r, self, sp ? sp->elem_size : 8, _metadata);
@@ -897,6 +1003,8 @@ TEST_F_TIMEOUT(fuzz, random_ioctls, 1800)
 			break;
 		}
 
+		atomic_store(&fz_busy_cmd, cmd);
+		atomic_store(&fz_busy_fd, fd);
 		atomic_store(&fz_busy_since, kt_now_ns());
 		ret = ioctl(fd, cmd, arg);
 		if (ret < 0)
@@ -969,8 +1077,8 @@ TEST_F_TIMEOUT(fuzz, random_ioctls, 1800)
 		       "cases, %lu saw closed; %lu biased selects proceeded",
 		       sels_created, sels_installed, atomic_load(&fz_sel_replaced), sel_added,
 		       sel_deleted, atomic_load(&fz_max_cases), sel_performed, sel_closed, biased);
-		TH_LOG("broadcast: %lu subscribers made, %lu lost counts read",
-		       subscribed, lost_read);
+		TH_LOG("broadcast: %lu subscribers made, %lu lost counts read; %lu mappings",
+		       subscribed, lost_read, mapped);
 	}
 	for (int e = 1; e <= FZ_MAX_ERRNO; e++)
 		if (hist[e])
@@ -999,6 +1107,7 @@ TEST_F_TIMEOUT(fuzz, random_ioctls, 1800)
 		EXPECT_LT(0, sel_performed);
 		EXPECT_LT(0, subscribed);
 		EXPECT_LT(0, lost_read);
+		EXPECT_LT(0, mapped);
 	}
 
 	/*
