@@ -82,7 +82,9 @@
  * @nr_subs: how many.
  * @last_sub_id: the last subscriber id handed out; ids start at 1.
  * @min_cursor: lossless: the cursor of the slowest subscriber, exact while
- *	@min_count is not zero, never above the real minimum.
+ *	@min_count is not zero, never above the real minimum - of cursors
+ *	counted no lower than a ring behind the tail (the gate's floor: only
+ *	a mapped word moved back by user space goes below it).
  * @min_count: subscribers whose cursor is @min_cursor; 0 when the cache
  *	is stale.
  * @lossy: %KCHAN_LOSSY; set at creation, then read-only.
@@ -262,6 +264,8 @@ static void kchan_bcast_gate_scan(struct kchan *ch)
 	bool mapped = READ_ONCE(bc->has_mapped);
 	bool take_in = mapped && ch->sendq.nr;
 	u64 tail = ch->ring.tail, min = tail, cursor;
+	/* A full ring behind the tail, the lowest a cursor can hold anything. */
+	u64 floor = tail - min_t(u64, tail, ch->ring.capacity);
 	struct kchan_sub *sub;
 	u32 count = 0;
 
@@ -279,6 +283,14 @@ static void kchan_bcast_gate_scan(struct kchan *ch)
 			kchan_sub_sync(sub);
 		cursor = mapped && !take_in ? kchan_sub_cursor_to(sub, tail) :
 					      sub->cursor;
+		/*
+		 * Below @floor only when user space moved a mapped word back
+		 * after the gate counted it (scribbling: nothing else does):
+		 * the elements there were written over already, and only
+		 * that subscriber receives garbage.  It holds the gate at
+		 * @floor, never lower, so that room is never negative.
+		 */
+		cursor = max(cursor, floor);
 
 		if (cursor < min) {
 			min = cursor;
@@ -319,15 +331,24 @@ static u64 kchan_bcast_room(struct kchan *ch)
 		kchan_bcast_gate_scan(ch);
 	if (!bc->nr_subs)
 		return U64_MAX;
+	/* A scan never leaves the minimum more than a ring behind. */
+	if (WARN_ON_ONCE(ch->ring.tail - bc->min_cursor > cap))
+		return 0;
 	return cap - (ch->ring.tail - bc->min_cursor);
 }
 
-/* A subscriber at the gate moves on from @old: the gate may open. */
+/*
+ * A subscriber at the gate moves on from @old: the gate may open.  A
+ * cursor below the minimum was counted at it (the scan's floor, or a
+ * mapped word ahead of the kernel's cursor), so it leaves the gate too:
+ * a count too low costs a walk, one too high would keep blocked senders
+ * waiting for a move already made.
+ */
 static void kchan_bcast_gate_leave(struct kchan *ch, u64 old)
 {
 	struct kchan_bcast *bc = ch->bc;
 
-	if (!bc->lossy && bc->min_count && old == bc->min_cursor)
+	if (!bc->lossy && bc->min_count && old <= bc->min_cursor)
 		bc->min_count--;
 }
 
