@@ -22,6 +22,9 @@
 #   all     both, det first (default; BENCH_MODE sets the default).
 #   --quick a tenth of the work and one round: a smoke test, not a result.
 #
+# BENCH_TIMEOUT (seconds, default 2400) bounds each mode's boot: the det
+# run takes about 15 minutes, most of it the 10 000-subscriber soak.
+#
 # The programs are built by "make -C bench" (the top-level "make bench"
 # does that and everything before it).  Output, in bench/out/:
 #   results.tsv        every measurement: mode round case size impl metric
@@ -101,7 +104,8 @@ run_mode() {
 	echo "bench: $m mode: booting $kver: ${progs[*]} (program:rounds)"
 	# The console goes to the log; show only which program runs.
 	if ! env QEMU_MEM="${QEMU_MEM:-2048}" "${env[@]}" \
-		"$runner" --kver "$kver" --mode run --log "$log" "${words[@]}" \
+		"$runner" --kver "$kver" --mode run --timeout "${BENCH_TIMEOUT:-2400}" \
+		--log "$log" "${words[@]}" \
 		> "$out/runner-$m.txt" 2>&1; then
 		tail -n 40 "$out/runner-$m.txt" >&2
 		echo "bench: the $m run failed; console in $log" >&2

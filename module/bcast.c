@@ -208,6 +208,7 @@ static u64 kchan_sub_cursor(struct kchan_sub *sub)
 }
 
 static void kchan_sub_advance(struct kchan_sub *sub, u64 n);
+static void kchan_sub_lose(struct kchan_sub *sub, u64 to);
 
 /*
  * Take in what user space received through the mapping, the channel
@@ -286,11 +287,15 @@ static void kchan_bcast_gate_scan(struct kchan *ch)
 		/*
 		 * Below @floor only when user space moved a mapped word back
 		 * after the gate counted it (scribbling: nothing else does):
-		 * the elements there were written over already, and only
-		 * that subscriber receives garbage.  It holds the gate at
-		 * @floor, never lower, so that room is never negative.
+		 * the elements there were written over already.  They are
+		 * lost to that subscriber, which goes on from @floor: the
+		 * gate never computes a negative room, and its count stays
+		 * exact (a cursor below the minimum would never leave it).
 		 */
-		cursor = max(cursor, floor);
+		if (cursor < floor) {
+			kchan_sub_lose(sub, floor);
+			cursor = floor;
+		}
 
 		if (cursor < min) {
 			min = cursor;
@@ -337,18 +342,12 @@ static u64 kchan_bcast_room(struct kchan *ch)
 	return cap - (ch->ring.tail - bc->min_cursor);
 }
 
-/*
- * A subscriber at the gate moves on from @old: the gate may open.  A
- * cursor below the minimum was counted at it (the scan's floor, or a
- * mapped word ahead of the kernel's cursor), so it leaves the gate too:
- * a count too low costs a walk, one too high would keep blocked senders
- * waiting for a move already made.
- */
+/* A subscriber at the gate moves on from @old: the gate may open. */
 static void kchan_bcast_gate_leave(struct kchan *ch, u64 old)
 {
 	struct kchan_bcast *bc = ch->bc;
 
-	if (!bc->lossy && bc->min_count && old <= bc->min_cursor)
+	if (!bc->lossy && bc->min_count && old == bc->min_cursor)
 		bc->min_count--;
 }
 
@@ -744,9 +743,10 @@ static int kchan_sub_report_gap(struct kchan_sub *sub)
 }
 
 /*
- * A receive that faulted could not give back the elements it claimed in
- * the mapped word: user space received after them.  They are lost to
- * @sub; its cursor moves on to @to.
+ * The elements from @sub's cursor to @to are lost to it: a receive that
+ * faulted could not give back what it claimed in the mapped word (user
+ * space received after them), or the gate found the cursor more than a
+ * ring behind (kchan_bcast_gate_scan()).  Its cursor moves on to @to.
  */
 static void kchan_sub_lose(struct kchan_sub *sub, u64 to)
 {
