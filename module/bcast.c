@@ -141,8 +141,8 @@ struct kchan_bcast {
  *	lock is out of reach (kchan_sub_release()).
  * @cursor_page: a mapped subscriber's cursor page, whose first word user
  *	space moves as it receives (a hint: kchan_sub_sync()); NULL until
- *	first mapped, then set for good.
- * @ucursor: that word, in the kernel's mapping of the page; set with it.
+ *	first mapped, then set for good.  (Nothing else: 192 bytes, the
+ *	kmalloc size, keep a subscriber at a quarter of a pipe.)
  * @cookie: a mappable subscriber's identity, for %KCHAN_IOC_MAP_INFO.
  */
 struct kchan_sub {
@@ -158,7 +158,6 @@ struct kchan_sub {
 	struct kref refs;
 	struct work_struct release;
 	struct page *cursor_page;
-	u64 *ucursor;
 	u64 cookie;
 };
 
@@ -181,8 +180,10 @@ static struct kchan_sub *kchan_to_sub(struct kchan_end *end)
 /* The mapped cursor word of @sub, or NULL while it has none. */
 static u64 *kchan_sub_word(struct kchan_sub *sub)
 {
-	/* Pairs with smp_store_release() in kchan_sub_mmap(). */
-	return smp_load_acquire(&sub->ucursor);
+	/* The word before the page: pairs with kchan_bcmap_cursor_page(). */
+	struct page *page = smp_load_acquire(&sub->cursor_page);
+
+	return page ? page_address(page) : NULL;
 }
 
 /*
@@ -1530,9 +1531,6 @@ static int kchan_sub_mmap(struct file *file, struct vm_area_struct *vma)
 	ret = kchan_bcmap_mmap(bc->map, &sub->cursor_page, vma);
 	if (ret || !vma->vm_pgoff)
 		return ret;
-	/* The page's word set before the pointer: pairs with kchan_sub_word(). */
-	smp_store_release(&sub->ucursor,
-			  (u64 *)page_address(READ_ONCE(sub->cursor_page)));
 	WRITE_ONCE(bc->has_mapped, true);
 	return 0;
 }

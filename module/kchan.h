@@ -193,10 +193,10 @@ struct kchan_end_ops {
 struct kchan_end {
 	const struct kchan_end_ops *ops;
 	struct kchan *ch;
-	__poll_t ready;
 	wait_queue_head_t poll_wq;
-	spinlock_t sel_lock;	/* guards @sel_items */
 	struct list_head sel_items;
+	__poll_t ready;		/* beside @sel_lock: no padding */
+	spinlock_t sel_lock;	/* guards @sel_items */
 };
 
 /**
