@@ -407,12 +407,8 @@ void kchan_shring_release(struct kchan_shring *r, u64 pos)
  */
 bool kchan_shring_drained(struct kchan_shring *r)
 {
-	u64 h, w;
-
 	smp_mb();	/* pairs with the claim's cmpxchg() before @closed */
-	h = READ_ONCE(*r->head);
-	w = READ_ONCE(*kchan_shring_slot(r, h));
-	return w == kchan_slot_word(h, KCHAN_SLOT_EMPTY, 0);
+	return kchan_shring_empty(r);
 }
 
 /**

@@ -231,6 +231,33 @@ static int clean_pair(int fd)
 }
 
 /*
+ * Fork the scribbler over @fds (@cursors: their cursor pages) and the
+ * WORKERS workers calling on them (sends to @send_to, see work()); each
+ * dies with the test.  Returns the scribbler.
+ */
+static pid_t start_all(struct __test_metadata *_metadata, const int *fds,
+		       int n, bool cursors, int send_to, pid_t *workers)
+{
+	pid_t scribbler = fork();
+	int i;
+
+	ASSERT_LE(0, scribbler);
+	if (scribbler == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);	/* a failed test ends it */
+		scribble(fds, n, cursors);
+	}
+	for (i = 0; i < WORKERS; i++) {
+		workers[i] = fork();
+		ASSERT_LE(0, workers[i]);
+		if (workers[i] == 0) {
+			prctl(PR_SET_PDEATHSIG, SIGKILL);
+			work(fds, n, send_to, i);
+		}
+	}
+	return scribbler;
+}
+
+/*
  * The workers and the scribbler must all still be running - a worker
  * exits only when a call hung - then they are killed and reaped.
  */
@@ -278,20 +305,7 @@ TEST_F_TIMEOUT(scribble, rings_hurt_nobody_else, 1200)
 	clean = kt_create(sizeof(uint64_t), 8, KCHAN_MAPPABLE);
 	ASSERT_LE(0, clean);
 
-	scribbler = fork();
-	ASSERT_LE(0, scribbler);
-	if (scribbler == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGKILL);	/* a failed test ends it */
-		scribble(fds, SCRIBBLED, false);
-	}
-	for (i = 0; i < WORKERS; i++) {
-		workers[i] = fork();
-		ASSERT_LE(0, workers[i]);
-		if (workers[i] == 0) {
-			prctl(PR_SET_PDEATHSIG, SIGKILL);
-			work(fds, SCRIBBLED, -1, i);
-		}
-	}
+	scribbler = start_all(_metadata, fds, SCRIBBLED, false, -1, workers);
 	while (kt_now_ns() < end) {
 		ASSERT_EQ(0, clean_pair(clean)) TH_LOG("round %d", rounds);
 		rounds++;
@@ -337,20 +351,7 @@ TEST_F_TIMEOUT(scribble, subscriber_cursors_hurt_nobody_else, 1200)
 	for (i = 0; i < DIRTY_SUBS; i++)
 		ASSERT_LE(0, dirty[i]);
 
-	scribbler = fork();
-	ASSERT_LE(0, scribbler);
-	if (scribbler == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		scribble(dirty, DIRTY_SUBS, true);
-	}
-	for (i = 0; i < WORKERS; i++) {
-		workers[i] = fork();
-		ASSERT_LE(0, workers[i]);
-		if (workers[i] == 0) {
-			prctl(PR_SET_PDEATHSIG, SIGKILL);
-			work(dirty, DIRTY_SUBS, lossy, i);
-		}
-	}
+	scribbler = start_all(_metadata, dirty, DIRTY_SUBS, true, lossy, workers);
 	/* The clean subscriber's reader: every element, in order, once. */
 	reader = fork();
 	ASSERT_LE(0, reader);

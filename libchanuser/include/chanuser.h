@@ -345,7 +345,9 @@ int kchan_selector_wait(int sel, uint64_t *tag, int64_t timeout_ns);
  * close(2) unsubscribes it.
  *
  * kchan_lost - the elements subscriber @sub has missed so far (lossy
- * channels; 0 otherwise), or -EBADF on a broadcast descriptor.
+ * channels; on a lossless one 0, unless its mapped cursor was written by
+ * something other than libchanuser or a faulting receive raced a mapped
+ * one), or -EBADF on a broadcast descriptor.
  */
 int kchan_make_broadcast(size_t elem_size, size_t capacity, unsigned int flags);
 int kchan_subscribe(int bch, unsigned int flags);

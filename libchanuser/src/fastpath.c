@@ -347,10 +347,12 @@ out_unlock:
  */
 struct fp_chan *fp_lookup(int ch)
 {
+	int on = __atomic_load_n(&fp_on, __ATOMIC_RELAXED);
 	struct fp_chan **chunk, *c;
 
-	if (ch < 0 || ch >= FP_MAX_FD ||
-	    !(__atomic_load_n(&fp_on, __ATOMIC_RELAXED) > 0 || fp_enabled()))
+	if (on < 0)
+		on = fp_enabled();
+	if (ch < 0 || ch >= FP_MAX_FD || !on)
 		return NULL;
 	chunk = __atomic_load_n(&fp_table[ch >> FP_CHUNK_BITS], __ATOMIC_ACQUIRE);
 	if (chunk) {

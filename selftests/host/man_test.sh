@@ -5,8 +5,10 @@
 # chanuser.h, exported by libchanuser.map: the two must agree) has a man(3)
 # page, directly or through a ".so" link, with the sections NAME, SYNOPSIS,
 # DESCRIPTION, RETURN VALUE, ERRORS, EXAMPLES and SEE ALSO, which man-db
-# indexes under the function's name; and every page of every section
-# renders through man(1) and groff without a warning.
+# indexes under the function's name; every page of every section
+# renders through man(1) and groff without a warning; and the ioctls the
+# UAPI header defines are those Documentation/userspace-api/kchan.rst
+# names, no more, no fewer.
 #
 # shellcheck disable=SC2154 # $top and $ksft_tmp come from lib.sh
 # shellcheck disable=SC2317 # the tests are functions that ksft_run calls
@@ -36,6 +38,16 @@ exported() {
 
 header_matches_map() {
 	diff <(declared) <(exported)
+}
+
+ioctls_of() {
+	grep -o 'KCHAN_IOC_[A-Z_]*' "$1" | sort -u
+}
+
+uapi_ioctls_documented() {
+	diff <(sed -n 's/^#define \(KCHAN_IOC_[A-Z_]*\).*/\1/p' \
+		"$top/uapi/linux/kchan.h" | sort -u) \
+	     <(ioctls_of "$top/Documentation/userspace-api/kchan.rst")
 }
 
 # has_sections PAGE SECTION...: each SECTION is a ".SH" of PAGE (A|B: either).
@@ -91,6 +103,7 @@ other_page() {
 }
 
 ksft_run header_matches_map header_matches_map
+ksft_run uapi_ioctls_documented uapi_ioctls_documented
 for f in $(exported); do
 	ksft_run "man3 $f" function_page "$f"
 done
