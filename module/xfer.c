@@ -262,6 +262,13 @@ static bool kchan_shared_serve_receiver(struct kchan *ch)
 	return w;
 }
 
+/* The moves of kchan_shared_kick(), out of line: its test is the common case. */
+static noinline void kchan_shared_move(struct kchan *ch)
+{
+	while (kchan_shared_serve_receiver(ch) || kchan_shared_refill(ch))
+		;
+}
+
 /**
  * kchan_shared_kick() - serve a mappable channel's blocked tasks from its
  * shared ring
@@ -277,8 +284,14 @@ static bool kchan_shared_serve_receiver(struct kchan *ch)
 void kchan_shared_kick(struct kchan *ch)
 {
 	lockdep_assert_held(&ch->lock);
-	while (kchan_shared_serve_receiver(ch) || kchan_shared_refill(ch))
-		;
+	/*
+	 * Nothing given back, no blocked sender, an empty ring: nothing to
+	 * move.  The common case, of a task queueing itself to wait for an
+	 * element, costs this test and no more.
+	 */
+	if (!ch->nr_returned && !ch->sendq.nr && kchan_shring_empty(ch->shr))
+		return;
+	kchan_shared_move(ch);
 }
 
 /**

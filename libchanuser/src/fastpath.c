@@ -331,21 +331,15 @@ static __attribute__((noinline)) struct fp_chan *fp_lookup_slow(int ch)
 	}
 	fp_sweep();
 	ret = fp_map(ch, &mi);
-	/* Pairs with the acquire in fp_lookup(): the entry is complete. */
+	/* Pairs with the acquire in fp_find(): the entry is complete. */
 	__atomic_store_n(slot, ret ? ret : FP_NONE, __ATOMIC_RELEASE);
 out_unlock:
 	pthread_mutex_unlock(&fp_lock);
 	return ret;
 }
 
-/**
- * fp_lookup() - the mapping of channel @ch, mapping it on first use
- * @ch: a descriptor
- *
- * Return: the mapping, or NULL when @ch takes the kernel path (the fast
- * path is off, @ch is not a mappable channel, or mapping failed).
- */
-struct fp_chan *fp_lookup(int ch)
+/* The lookup of fp_lookup(), inline in the one-element steps. */
+static inline __attribute__((always_inline)) struct fp_chan *fp_find(int ch)
 {
 	int on = __atomic_load_n(&fp_on, __ATOMIC_RELAXED);
 	struct fp_chan **chunk, *c;
@@ -364,6 +358,18 @@ struct fp_chan *fp_lookup(int ch)
 			return c;
 	}
 	return fp_lookup_slow(ch);
+}
+
+/**
+ * fp_lookup() - the mapping of channel @ch, mapping it on first use
+ * @ch: a descriptor
+ *
+ * Return: the mapping, or NULL when @ch takes the kernel path (the fast
+ * path is off, @ch is not a mappable channel, or mapping failed).
+ */
+struct fp_chan *fp_lookup(int ch)
+{
+	return fp_find(ch);
 }
 
 /**
@@ -474,6 +480,19 @@ static int fp_receiver_sleeps(const struct fp_chan *c)
 {
 	return __atomic_load_n(&c->ctrl->recv_waiters, __ATOMIC_RELAXED) &
 	       ~KCHAN_MAP_WAITERS_ARMED;
+}
+
+/*
+ * Whether the ring holds nothing, not even an element being written: the
+ * oldest slot is free for its position (a hint, as the kernel's
+ * kchan_shring_empty()).
+ */
+static int fp_ring_empty(const struct fp_chan *c)
+{
+	uint64_t h = __atomic_load_n(c->head, __ATOMIC_RELAXED);
+
+	return __atomic_load_n(fp_slot_of(c, h), __ATOMIC_RELAXED) ==
+	       slot_word(h, SLOT_EMPTY, 0);
 }
 
 /* After a store to a slot: tell the kernel if tasks wait on the other side. */
@@ -620,7 +639,7 @@ static ssize_t fp_sub_recv(int ch, struct fp_chan *c, void *elems, size_t n,
 	return 0;
 }
 
-/**
+/*
  * fp_send() - send one element through the mapped ring
  * @ch: the channel's descriptor
  * @c: its mapping
@@ -630,7 +649,8 @@ static ssize_t fp_sub_recv(int ch, struct fp_chan *c, void *elems, size_t n,
  * Return: 0 (sent), -EPIPE (closed), -EAGAIN, or %FP_KERNEL: the kernel
  * decides (the ring is full, the channel closed, the buffer surely bad).
  */
-int fp_send(int ch, struct fp_chan *c, const void *elem, int try_only)
+static __attribute__((noinline)) int
+fp_send(int ch, struct fp_chan *c, const void *elem, int try_only)
 {
 	uint32_t tries = c->capacity + FP_SLACK;
 	uint64_t t, w, *slot;
@@ -675,7 +695,7 @@ int fp_send(int ch, struct fp_chan *c, const void *elem, int try_only)
 	return try_only && !(fp_state(c) & KCHAN_MAP_CLOSED) ? -EAGAIN : FP_KERNEL;
 }
 
-/**
+/*
  * fp_recv() - receive one element through the mapped ring
  * @ch: the channel's descriptor
  * @c: its mapping
@@ -687,7 +707,8 @@ int fp_send(int ch, struct fp_chan *c, const void *elem, int try_only)
  * ring is empty, elements were given back, the channel closed, the buffer
  * surely bad).
  */
-int fp_recv(int ch, struct fp_chan *c, void *elem, int try_only)
+static __attribute__((noinline)) int
+fp_recv(int ch, struct fp_chan *c, void *elem, int try_only)
 {
 	uint32_t tries = c->capacity + FP_SLACK;
 	uint64_t h, w, *slot;
@@ -702,9 +723,7 @@ int fp_recv(int ch, struct fp_chan *c, void *elem, int try_only)
 	 * An empty ring, the common case of a receive about to sleep: to the
 	 * kernel at once, which looks at the ring again under its lock.
 	 */
-	h = __atomic_load_n(c->head, __ATOMIC_RELAXED);
-	if (!try_only && __atomic_load_n(fp_slot_of(c, h), __ATOMIC_RELAXED) ==
-			 slot_word(h, SLOT_EMPTY, 0))
+	if (!try_only && fp_ring_empty(c))
 		return FP_KERNEL;
 	if (fp_surely_bad(elem, c->elem_size) || (fp_state(c) & KCHAN_MAP_RETURNED))
 		return FP_KERNEL;
@@ -748,6 +767,48 @@ int fp_recv(int ch, struct fp_chan *c, void *elem, int try_only)
 	    !__atomic_load_n(&c->ctrl->send_waiters, __ATOMIC_RELAXED))
 		return -EAGAIN;
 	return FP_KERNEL;
+}
+
+/**
+ * fp_send_one() - the fast path's try at sending one element on @ch
+ * @ch: a descriptor
+ * @elem: the element
+ * @try_only: a full ring is -EAGAIN rather than %FP_KERNEL
+ *
+ * The lookup and the test for a receiver asleep in the kernel (a send
+ * then goes there) are inline here, the ring's steps out of line: a send
+ * of a ping-pong, which finds its receiver asleep each time, costs the
+ * lookup and that test.
+ *
+ * Return: as fp_send(); %FP_KERNEL when @ch takes the kernel path.
+ */
+int fp_send_one(int ch, const void *elem, int try_only)
+{
+	struct fp_chan *c = fp_find(ch);
+
+	if (!c || c->bctrl || fp_receiver_sleeps(c))
+		return FP_KERNEL;	/* a subscriber: the kernel says EBADF */
+	return fp_send(ch, c, elem, try_only);
+}
+
+/**
+ * fp_recv_one() - the fast path's try at receiving one element on @ch
+ * @ch: a descriptor
+ * @elem: where the element goes
+ * @try_only: as for fp_recv()
+ *
+ * As fp_send_one(): a blocking receive that finds a channel's ring empty
+ * goes to the kernel after the lookup and that test.
+ *
+ * Return: as fp_recv(); %FP_KERNEL when @ch takes the kernel path.
+ */
+int fp_recv_one(int ch, void *elem, int try_only)
+{
+	struct fp_chan *c = fp_find(ch);
+
+	if (!c || (!try_only && !c->bctrl && fp_ring_empty(c)))
+		return FP_KERNEL;
+	return fp_recv(ch, c, elem, try_only);
 }
 
 /**

@@ -21,8 +21,8 @@ struct fp_chan *fp_lookup(int ch);
 void fp_forget(int ch);
 
 uint32_t fp_elem_size(const struct fp_chan *c);
-int fp_send(int ch, struct fp_chan *c, const void *elem, int try_only);
-int fp_recv(int ch, struct fp_chan *c, void *elem, int try_only);
+int fp_send_one(int ch, const void *elem, int try_only);
+int fp_recv_one(int ch, void *elem, int try_only);
 ssize_t fp_send_many(int ch, struct fp_chan *c, const void *elems, size_t n);
 ssize_t fp_recv_many(int ch, struct fp_chan *c, void *elems, size_t n);
 

@@ -51,29 +51,10 @@ static int sent(ssize_t ret)
 	return ret < 0 ? (int)ret : 0;
 }
 
-/*
- * The fast path's try at sending one element: 0 or -errno when it
- * decided, FP_KERNEL when the kernel must.
- */
-static int fast_send(int ch, const void *elem, int try_only)
-{
-	struct fp_chan *c = fp_lookup(ch);
-
-	return c ? fp_send(ch, c, elem, try_only) : FP_KERNEL;
-}
-
-/* Likewise for a receive: 1 or -errno when it decided, else FP_KERNEL. */
-static int fast_recv(int ch, void *elem, int try_only)
-{
-	struct fp_chan *c = fp_lookup(ch);
-
-	return c ? fp_recv(ch, c, elem, try_only) : FP_KERNEL;
-}
-
 /* The plain blocking forms take the lean one-element ioctls. */
 int kchan_send(int ch, const void *elem)
 {
-	int ret = fast_send(ch, elem, 0);
+	int ret = fp_send_one(ch, elem, 0);
 
 	if (ret != FP_KERNEL)
 		return ret;
@@ -82,7 +63,7 @@ int kchan_send(int ch, const void *elem)
 
 int kchan_try_send(int ch, const void *elem)
 {
-	int ret = fast_send(ch, elem, 1);
+	int ret = fp_send_one(ch, elem, 1);
 
 	if (ret != FP_KERNEL)
 		return ret;
@@ -91,7 +72,7 @@ int kchan_try_send(int ch, const void *elem)
 
 int kchan_send_timeout(int ch, const void *elem, int64_t timeout_ns)
 {
-	int ret = fast_send(ch, elem, 0);
+	int ret = fp_send_one(ch, elem, 0);
 
 	if (ret != FP_KERNEL)
 		return ret;
@@ -101,7 +82,7 @@ int kchan_send_timeout(int ch, const void *elem, int64_t timeout_ns)
 /* Receives return the ioctl's count as is: 1 received, 0 closed. */
 int kchan_recv(int ch, void *elem)
 {
-	int ret = fast_recv(ch, elem, 0);
+	int ret = fp_recv_one(ch, elem, 0);
 
 	if (ret != FP_KERNEL)
 		return ret;
@@ -110,7 +91,7 @@ int kchan_recv(int ch, void *elem)
 
 int kchan_try_recv(int ch, void *elem)
 {
-	int ret = fast_recv(ch, elem, 1);
+	int ret = fp_recv_one(ch, elem, 1);
 
 	if (ret != FP_KERNEL)
 		return ret;
@@ -119,7 +100,7 @@ int kchan_try_recv(int ch, void *elem)
 
 int kchan_recv_timeout(int ch, void *elem, int64_t timeout_ns)
 {
-	int ret = fast_recv(ch, elem, 0);
+	int ret = fp_recv_one(ch, elem, 0);
 
 	if (ret != FP_KERNEL)
 		return ret;
