@@ -29,9 +29,18 @@
  *                   is woken once per burst, not once per message.
  *
  * impl "kchan" is the broadcast channel, "pipe" the hub over pipes,
- * "chans" the hub over plain kchan channels (not mapped: the kernel path).
+ * "chans" the hub over plain kchan channels (not mapped: the kernel path),
+ * "shmring" a hand-rolled broadcast ring in the process's memory: the
+ * publisher stores a message and a sequence number, a subscriber that
+ * caught up sleeps on the number with FUTEX_WAIT, and the first message
+ * after a subscriber announced its sleep wakes them all.  No system call
+ * but the sleeps and that wake, no gate (the bench never lets the
+ * publisher lap a subscriber): what the whole delivery costs when only
+ * the sleeping and waking are left, the floor of any design whose
+ * subscribers sleep between bursts.
  */
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
@@ -186,10 +195,73 @@ static void chans_close_all(int pub, int *subs, uint32_t n)
 		close(subs[i]);
 }
 
+/* The "shmring" hub: one ring, a cursor per subscriber (subs[i] = i). */
+static struct {
+	struct msg ring[ROOM];
+	_Atomic uint32_t seq;		/* messages published */
+	_Atomic uint32_t sleepers;	/* a subscriber is about to sleep */
+	uint32_t *cursor;
+} shm;
+
+static void shm_open(int *pub, int *subs, uint32_t n)
+{
+	*pub = -1;
+	atomic_store(&shm.seq, 0);
+	atomic_store(&shm.sleepers, 0);
+	shm.cursor = calloc(n, sizeof(*shm.cursor));
+	CHECK(shm.cursor);
+	for (uint32_t i = 0; i < n; i++)
+		subs[i] = (int)i;
+}
+
+static void shm_publish(int pub, const int *subs, uint32_t n, const struct msg *m)
+{
+	uint32_t seq = atomic_load_explicit(&shm.seq, memory_order_relaxed);
+
+	(void)pub;
+	(void)subs;
+	(void)n;
+	shm.ring[seq % ROOM] = *m;
+	/* seq_cst store, then load: pairs with shm_receive()'s pair. */
+	atomic_store(&shm.seq, seq + 1);
+	if (atomic_load(&shm.sleepers) && atomic_exchange(&shm.sleepers, 0))
+		futex_wake(&shm.seq, INT_MAX);
+}
+
+static uint64_t shm_receive(int sub)
+{
+	uint32_t cur = shm.cursor[sub];
+
+	while (atomic_load(&shm.seq) == cur) {
+		atomic_store(&shm.sleepers, 1);
+		if (atomic_load(&shm.seq) != cur)
+			break;
+		futex_wait(&shm.seq, cur);
+	}
+	shm.cursor[sub] = cur + 1;
+	return shm.ring[cur % ROOM].seq;
+}
+
+static void shm_drain(int sub, uint32_t count)
+{
+	while (count--)
+		shm_receive(sub);
+}
+
+static void shm_close_all(int pub, int *subs, uint32_t n)
+{
+	(void)pub;
+	(void)subs;
+	(void)n;
+	free(shm.cursor);
+	shm.cursor = NULL;
+}
+
 static const struct hub_ops hubs[] = {
 	{ "kchan", kchan_open, kchan_publish, kchan_receive, kchan_drain, kchan_close_all },
 	{ "pipe", pipe_open, pipe_publish, pipe_receive, pipe_drain, pipe_close_all },
 	{ "chans", chans_open, chans_publish, kchan_receive, kchan_drain, chans_close_all },
+	{ "shmring", shm_open, shm_publish, shm_receive, shm_drain, shm_close_all },
 };
 
 struct run {

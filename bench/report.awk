@@ -382,7 +382,7 @@ function kratio(c, s, m, peer) {
 
 # The goals of the mapped fast path (issue 15), deterministic mode;
 # "kchan" is the fast path, "kchan-k" the same channels without it.
-function fastpath_goals(    r) {
+function fastpath_goals(    r, s) {
 	r = kratio("oneway", 64, "throughput", "pipe")
 	if (r != "")
 		printf "  [%s] fast path, 1 msg/call, 2 processes: %.2fx pipe throughput (goal >= 5x)\n",
@@ -399,6 +399,14 @@ function fastpath_goals(    r) {
 	if (r != "")
 		printf "  [%s] fast path, 4 producers x 4 consumers: %.2fx pipe throughput (goal >= 2x)\n",
 		    verdict(r >= 2), r
+	r = kratio("bcast_deliver", 64, "deliver@256", "pipe")
+	if (r != "")
+		printf "  [%s] fast path, whole delivery to 256 mapped subscribers: %.2fx the pipe hub (goal <= 0.1x)\n",
+		    verdict(r <= 0.1), r
+	s = kratio("bcast_deliver", 64, "deliver@256", "shmring")
+	if (s != "")
+		printf "  (info)   its floor, a shared-memory broadcast ring whose subscribers sleep on a futex: %.2fx the pipe hub; the broadcast channel %.2fx the floor\n",
+		    r / s, s
 	r = kratio("oneway", 64, "throughput", "kchan-k")
 	if (r != "")
 		printf "  (info)   fast path against the kernel path, 1 msg/call: %.2fx throughput\n", r

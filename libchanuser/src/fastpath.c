@@ -564,8 +564,9 @@ static void fp_store_run(const struct fp_chan *c, uint64_t p, uint32_t k,
  * Copy @k elements between @buf and the ring from position @p on: at
  * most two memcpy() calls, the run split where the ring wraps.
  */
-static void fp_copy_run(const struct fp_chan *c, uint64_t p, uint32_t k,
-			void *buf, int to_ring)
+static inline __attribute__((always_inline)) void
+fp_copy_run(const struct fp_chan *c, uint64_t p, uint32_t k, void *buf,
+	    int to_ring)
 {
 	uint32_t i = p % c->capacity, first = c->capacity - i;
 	size_t esz = c->elem_size;
@@ -596,16 +597,19 @@ static void fp_copy_run(const struct fp_chan *c, uint64_t p, uint32_t k,
  * kernel decides (nothing there, a gap, the channel closed, a cursor the
  * kernel has yet to set, the buffer surely bad).
  */
-static ssize_t fp_sub_recv(int ch, struct fp_chan *c, void *elems, size_t n,
-			   int try_only)
+static inline __attribute__((always_inline)) ssize_t
+fp_sub_recv(int ch, struct fp_chan *c, void *elems, size_t n, int try_only)
 {
 	const struct kchan_bcast_map_ctrl *b = c->bctrl;
 	uint32_t tries = FP_SLACK, k = n < c->capacity ? (uint32_t)n : c->capacity;
 	uint64_t cur = 0, t = 0, avail;
 
+	/*
+	 * No fp_touch(): the copy comes before the commit, so a buffer that
+	 * faults does so while nothing is taken.
+	 */
 	if (fp_surely_bad(elems, (size_t)k * c->elem_size))
 		return 0;
-	fp_touch(elems, (size_t)k * c->elem_size, 1);
 	while (tries--) {
 		cur = __atomic_load_n(c->cursor, __ATOMIC_RELAXED);
 		/* Pairs with the kernel's release of @tail after the elements. */
@@ -637,6 +641,18 @@ static ssize_t fp_sub_recv(int ch, struct fp_chan *c, void *elems, size_t n,
 	    !(__atomic_load_n(&b->state, __ATOMIC_ACQUIRE) & KCHAN_MAP_CLOSED))
 		return -EAGAIN;
 	return 0;
+}
+
+/*
+ * fp_sub_recv() of one element, compiled for that (a subscriber's
+ * one-element receive): 1, -EAGAIN or %FP_KERNEL.
+ */
+static __attribute__((noinline)) int
+fp_sub_recv_one(int ch, struct fp_chan *c, void *elem, int try_only)
+{
+	ssize_t got = fp_sub_recv(ch, c, elem, 1, try_only);
+
+	return got == 1 || got == -EAGAIN ? (int)got : FP_KERNEL;
 }
 
 /*
@@ -698,7 +714,7 @@ fp_send(int ch, struct fp_chan *c, const void *elem, int try_only)
 /*
  * fp_recv() - receive one element through the mapped ring
  * @ch: the channel's descriptor
- * @c: its mapping
+ * @c: its mapping, a channel's ring (a subscriber's is fp_sub_recv()'s)
  * @elem: where the element goes
  * @try_only: an empty ring is -EAGAIN rather than %FP_KERNEL, when
  *	nothing else may be waiting for the kernel to hand out
@@ -713,12 +729,7 @@ fp_recv(int ch, struct fp_chan *c, void *elem, int try_only)
 	uint32_t tries = c->capacity + FP_SLACK;
 	uint64_t h, w, *slot;
 	int touched = 0;
-	ssize_t got;
 
-	if (c->bctrl) {
-		got = fp_sub_recv(ch, c, elem, 1, try_only);
-		return got == 1 || got == -EAGAIN ? (int)got : FP_KERNEL;
-	}
 	/*
 	 * An empty ring, the common case of a receive about to sleep: to the
 	 * kernel at once, which looks at the ring again under its lock.
@@ -806,7 +817,11 @@ int fp_recv_one(int ch, void *elem, int try_only)
 {
 	struct fp_chan *c = fp_find(ch);
 
-	if (!c || (!try_only && !c->bctrl && fp_ring_empty(c)))
+	if (!c)
+		return FP_KERNEL;
+	if (c->bctrl)
+		return fp_sub_recv_one(ch, c, elem, try_only);
+	if (!try_only && fp_ring_empty(c))
 		return FP_KERNEL;
 	return fp_recv(ch, c, elem, try_only);
 }
