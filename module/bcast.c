@@ -1365,6 +1365,31 @@ static long kchan_sub_wake(struct kchan_sub *sub, unsigned long arg)
 	return 0;
 }
 
+/**
+ * kchan_bcast_mapper_gone() - a process's cursor mapping of one of the
+ * channel's subscribers went, while senders waited or a poll was armed
+ * @ch: the mapped broadcast channel, a reference held
+ *
+ * The process may have moved the cursor and died before its
+ * %KCHAN_IOC_WAKE (Documentation/design/fastpath.rst, "Dead owners"): do
+ * that wake for whichever subscriber it was - take every mapped cursor
+ * in, move blocked senders' elements into the room, wake the pollers.
+ */
+void kchan_bcast_mapper_gone(struct kchan *ch)
+{
+	struct kchan_bcast *bc = ch->bc;
+
+	/* Killable only to stay out of the hung-task report; see wait.c. */
+	if (WARN_ON_ONCE(mutex_lock_killable(&ch->lock)))
+		return;
+	if (!bc->lossy && ch->sendq.nr) {
+		kchan_bcast_gate_scan(ch);
+		kchan_bcast_refill(ch);
+	}
+	kchan_bcmap_disarm(bc->map);
+	kchan_bcast_unlock(&ch->end, true);
+}
+
 static long kchan_sub_ioctl(struct file *file, unsigned int cmd,
 			    unsigned long arg)
 {
@@ -1658,6 +1683,7 @@ int kchan_bcast_create_fd(const struct kchan_create *args)
 			return PTR_ERR(map);
 		}
 		bc->map = map;
+		kchan_bcmap_attach(map, ch);
 		ch->ring.slots = kchan_bcmap_elems(map);
 	}
 	ch->end.ready = kchan_bcast_mask(ch, false);

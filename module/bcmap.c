@@ -23,15 +23,18 @@
  * Locking: the control page's positions and state are written under the
  * channel's lock (bcast.c); @send_waiters with atomic operations, since a
  * lockless poll arms it; a cursor page's @fd_closes atomically, from
- * ->flush().  The
- * mmap handler takes no lock: it runs under the process's mmap_lock,
- * which the channel lock's holders take across page faults.
+ * ->flush().  The mmap handler and a cursor mapping's ->close() take no
+ * channel lock: they run under the process's mmap_lock, which the channel
+ * lock's holders take across page faults.  ->close() reaches the channel
+ * through struct kchan_bcmap.ch, under @ch_lock (a spinlock taken with no
+ * other lock of kchan's), and leaves its wake to a worker.
  */
 #include <linux/anon_inodes.h>
 #include <linux/file.h>
 #include <linux/mm.h>
 #include <linux/overflow.h>
 #include <linux/slab.h>
+#include <linux/spinlock.h>
 #include <linux/vmalloc.h>
 
 #include <linux/kchan.h>
@@ -53,6 +56,9 @@ static_assert(offsetof(struct kchan_bcast_map_ctrl, send_waiters) == 128);
  * @base: the kernel's mapping of @pages.
  * @ctrl: the control page, at @base.
  * @file: owns this; held by the channel and by every mapping.
+ * @ch_lock: guards @ch.
+ * @ch: the channel, while it lives; cleared when it is discarded, so
+ *	that a mapping outliving it never reaches it.
  */
 struct kchan_bcmap {
 	struct page **pages;
@@ -60,6 +66,8 @@ struct kchan_bcmap {
 	void *base;
 	struct kchan_bcast_map_ctrl *ctrl;
 	struct file *file;
+	spinlock_t ch_lock;	/* guards @ch */
+	struct kchan *ch;
 };
 
 /**
@@ -140,6 +148,7 @@ struct kchan_bcmap *kchan_bcmap_new(u32 elem_size, u32 capacity, bool lossy)
 	c->flags = lossy ? KCHAN_LOSSY : 0;
 	c->elems_offset = PAGE_SIZE;
 	m->ctrl = c;
+	spin_lock_init(&m->ch_lock);
 
 	file = anon_inode_getfile("[kchan_bcast_ring]", &kchan_bcmap_fops, m,
 				  O_RDWR);
@@ -153,16 +162,59 @@ struct kchan_bcmap *kchan_bcmap_new(u32 elem_size, u32 capacity, bool lossy)
 }
 
 /**
+ * kchan_bcmap_attach() - tell a mapped ring its channel
+ * @m: the ring's pages
+ * @ch: the broadcast channel that owns them
+ */
+void kchan_bcmap_attach(struct kchan_bcmap *m, struct kchan *ch)
+{
+	spin_lock(&m->ch_lock);
+	m->ch = ch;
+	spin_unlock(&m->ch_lock);
+}
+
+/**
  * kchan_bcmap_put() - the channel is done with its mapped ring
  * @m: the ring's pages, or NULL
  *
- * The pages are freed now, or when their last mapping goes.
+ * The channel is being discarded: mappings that outlive it no longer
+ * reach it.  The pages are freed now, or when their last mapping goes.
  */
 void kchan_bcmap_put(struct kchan_bcmap *m)
 {
-	if (m)
-		fput(m->file);
+	if (!m)
+		return;
+	spin_lock(&m->ch_lock);
+	m->ch = NULL;
+	spin_unlock(&m->ch_lock);
+	fput(m->file);
 }
+
+/*
+ * A process's cursor mapping goes (munmap(2), exit).  It may have moved
+ * the cursor - room for a blocked sender, a change for an armed poller -
+ * and died before its %KCHAN_IOC_WAKE: if anyone waits, do the wake in a
+ * worker, since the channel lock is not taken under mmap_lock.
+ */
+static void kchan_bcmap_cursor_close(struct vm_area_struct *vma)
+{
+	struct kchan_bcmap *m = vma->vm_file->private_data;
+	struct kchan *ch;
+
+	if (!atomic_read((atomic_t *)&m->ctrl->send_waiters))
+		return;		/* the common exit: nobody to tell */
+	spin_lock(&m->ch_lock);
+	ch = m->ch;
+	if (ch && !kref_get_unless_zero(&ch->refs))
+		ch = NULL;
+	spin_unlock(&m->ch_lock);
+	if (ch)
+		kchan_defer_call(ch, kchan_bcast_mapper_gone);
+}
+
+static const struct vm_operations_struct kchan_bcmap_cursor_vm_ops = {
+	.close	= kchan_bcmap_cursor_close,
+};
 
 /**
  * kchan_bcmap_elems() - where the ring's elements are, for the kernel
@@ -326,6 +378,7 @@ static int kchan_bcmap_map_cursor(struct kchan_bcmap *m, struct page *page,
 		return -EPERM;
 	kchan_vma_set_flags(vma, VM_DONTCOPY | VM_DONTEXPAND, VM_MAYEXEC);
 	vma_set_file(vma, m->file);
+	vma->vm_ops = &kchan_bcmap_cursor_vm_ops;
 	return vm_insert_page(vma, vma->vm_start, page);
 }
 

@@ -552,6 +552,7 @@ void kchan_abandon(struct kchan_end *end, struct kchan_waiter *w);
 int kchan_block(struct kchan_end *end, struct kchan_wait *wait,
 		const struct kchan_wait_opts *opts);
 void kchan_defer(struct work_struct *work);
+void kchan_defer_call(struct kchan *ch, void (*fn)(struct kchan *ch));
 
 /* shring.c */
 u64 kchan_next_cookie(void);
@@ -575,6 +576,8 @@ __poll_t kchan_shared_poll(struct kchan *ch);
 __poll_t kchan_shared_end_mask(struct kchan_end *end);
 void kchan_shared_end_arm(struct kchan_end *end);
 void kchan_shared_end_enqueue(struct kchan_end *end, struct kchan_waiter *w);
+void kchan_shared_wake_unlock(struct kchan *ch);
+bool kchan_shared_has_waiters(struct kchan *ch);
 long kchan_ioctl_wake(struct kchan *ch, unsigned long arg);
 void kchan_shared_flush(struct kchan *ch);
 void kchan_record_wait(struct kchan *ch, const struct kchan_waiter *w,
@@ -597,6 +600,7 @@ void kchan_proc_exit(void);
 struct kchan_bcmap;
 int kchan_bcmap_bytes(u32 elem_size, u32 capacity, size_t *bytes);
 struct kchan_bcmap *kchan_bcmap_new(u32 elem_size, u32 capacity, bool lossy);
+void kchan_bcmap_attach(struct kchan_bcmap *m, struct kchan *ch);
 void kchan_bcmap_put(struct kchan_bcmap *m);
 u8 *kchan_bcmap_elems(struct kchan_bcmap *m);
 void kchan_bcmap_set_head(struct kchan_bcmap *m, u64 head);
@@ -615,6 +619,7 @@ long kchan_bcmap_map_info(struct kchan_bcmap *m, u64 cookie,
 /* bcast.c */
 int kchan_bcast_create_fd(const struct kchan_create *args);
 struct kchan_end *kchan_bcast_end_from_file(struct file *file);
+void kchan_bcast_mapper_gone(struct kchan *ch);
 void kchan_bcast_summary(const struct kchan *ch, bool *lossy, u32 *nr_subs,
 			 u64 *lost);
 

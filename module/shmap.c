@@ -24,14 +24,14 @@
  * operations of one process never race with each other; map_lock only
  * orders those of different processes and %KCHAN_IOC_MAP_INFO.  It is
  * taken under mmap_lock and never with the channel lock, which is held
- * across page faults (mmap_lock): a repair that must serve blocked tasks
- * under the channel lock does it in a work item (kchan_defer()).
+ * across page faults (mmap_lock): serving blocked tasks after a process
+ * went, which needs the channel lock, is done in a worker
+ * (kchan_defer_call()).
  */
 #include <linux/anon_inodes.h>
 #include <linux/file.h>
 #include <linux/mm.h>
 #include <linux/slab.h>
-#include <linux/workqueue.h>
 
 #include "compat.h"
 #include "kchan.h"
@@ -103,12 +103,6 @@ void kchan_shmap_put(struct kchan_shring *r)
 	fput(r->file);
 }
 
-/* A repair's wake-up of the channel's blocked tasks, in a worker. */
-struct kchan_repair_kick {
-	struct work_struct work;
-	struct kchan *ch;
-};
-
 /* The mapper of @mm, or NULL; map_lock held. */
 static struct kchan_mapper *kchan_mapper_find(struct kchan_shring *r,
 					      struct mm_struct *mm)
@@ -122,49 +116,40 @@ static struct kchan_mapper *kchan_mapper_find(struct kchan_shring *r,
 	return NULL;
 }
 
-static void kchan_repair_kick_work(struct work_struct *work)
+/* The wake of a process that went, in a worker (kchan_defer_call()). */
+static void kchan_mapper_wake(struct kchan *ch)
 {
-	struct kchan_repair_kick *k =
-		container_of(work, struct kchan_repair_kick, work);
-	struct kchan *ch = k->ch;
-
 	/* Killable only to stay out of the hung-task report; see wait.c. */
-	if (!WARN_ON_ONCE(mutex_lock_killable(&ch->lock))) {
-		kchan_shared_kick(ch);
-		kchan_unlock_wake(ch);
-	}
-	kchan_put(ch);
-	kfree(k);
+	if (!WARN_ON_ONCE(mutex_lock_killable(&ch->lock)))
+		kchan_shared_wake_unlock(ch);
 }
 
 /*
  * The last ring mapping of @m's process went: repair what it claimed,
- * then let blocked tasks see the slots it freed or voided, if the channel
- * still lives.
+ * then, if the channel still lives, do what the process's
+ * %KCHAN_IOC_WAKE would have done - for the slots it voided or freed by
+ * the repair, and for an element it published or a slot it freed just
+ * before it died, while tasks waited that it did not live to tell.
  */
 static void kchan_mapper_gone(struct kchan_shring *r, struct kchan_mapper *m)
 {
-	struct kchan_repair_kick *k;
+	bool repaired;
 	struct kchan *ch;
 
 	mutex_lock(&r->map_lock);
 	list_del(&m->node);
 	mutex_unlock(&r->map_lock);
 
-	if (kchan_shring_repair(r, m->id)) {
-		mutex_lock(&r->map_lock);
-		ch = r->ch;
-		if (ch && !kref_get_unless_zero(&ch->refs))
-			ch = NULL;
-		mutex_unlock(&r->map_lock);
-		if (ch) {
-			/* Rare (a process died mid-claim), and must not be lost. */
-			k = kmalloc(sizeof(*k), GFP_KERNEL | __GFP_NOFAIL);
-			INIT_WORK(&k->work, kchan_repair_kick_work);
-			k->ch = ch;
-			kchan_defer(&k->work);
-		}
-	}
+	repaired = kchan_shring_repair(r, m->id);
+	mutex_lock(&r->map_lock);
+	ch = r->ch;
+	if (ch && !(repaired || kchan_shared_has_waiters(ch)))
+		ch = NULL;	/* the common exit: nothing to tell */
+	if (ch && !kref_get_unless_zero(&ch->refs))
+		ch = NULL;
+	mutex_unlock(&r->map_lock);
+	if (ch)
+		kchan_defer_call(ch, kchan_mapper_wake);
 	/* Only now may another process claim under the same id. */
 	ida_free(&r->map_ids, m->id);
 	kfree(m);

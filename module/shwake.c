@@ -225,23 +225,20 @@ void kchan_shared_end_enqueue(struct kchan_end *end, struct kchan_waiter *w)
 }
 
 /**
- * kchan_ioctl_wake() - %KCHAN_IOC_WAKE
- * @ch: the channel
- * @arg: the argument, which must be 0
+ * kchan_shared_wake_unlock() - what %KCHAN_IOC_WAKE does, and unlock
+ * @ch: the channel, locked, with a shared ring
  *
- * Return: 0, -ENODEV (not mappable), -EINVAL or -EINTR.
+ * Moves what user space left in the ring to the blocked tasks
+ * (kchan_shared_kick()), disarms both directions and wakes the pollers.
+ * For a process that published or freed a slot and saw waiters, and for
+ * one that may have and is gone before it could say so (shmap.c).
  */
-long kchan_ioctl_wake(struct kchan *ch, unsigned long arg)
+void kchan_shared_wake_unlock(struct kchan *ch)
 {
 	struct kchan_shring *r = ch->shr;
 	bool armed;
 
-	if (!r)
-		return -ENODEV;
-	if (arg)
-		return -EINVAL;
-	if (mutex_lock_killable(&ch->lock))
-		return -EINTR;
+	lockdep_assert_held(&ch->lock);
 	armed = kchan_waiters_disarm(kchan_waiter_word(r, false));
 	armed |= kchan_waiters_disarm(kchan_waiter_word(r, true));
 	kchan_shared_kick(ch);
@@ -255,6 +252,39 @@ long kchan_ioctl_wake(struct kchan *ch, unsigned long arg)
 		kchan_unlock_wake_all(ch);
 	else
 		kchan_unlock_wake(ch);
+}
+
+/**
+ * kchan_shared_has_waiters() - whether a mapped channel has blocked tasks
+ * or armed pollers
+ * @ch: the channel, locked or not, with a shared ring
+ *
+ * Read from the control page, which only the kernel writes.
+ *
+ * Return: true if either waiter word is not zero.
+ */
+bool kchan_shared_has_waiters(struct kchan *ch)
+{
+	return atomic_read(kchan_waiter_word(ch->shr, false)) ||
+	       atomic_read(kchan_waiter_word(ch->shr, true));
+}
+
+/**
+ * kchan_ioctl_wake() - %KCHAN_IOC_WAKE
+ * @ch: the channel
+ * @arg: the argument, which must be 0
+ *
+ * Return: 0, -ENODEV (not mappable), -EINVAL or -EINTR.
+ */
+long kchan_ioctl_wake(struct kchan *ch, unsigned long arg)
+{
+	if (!ch->shr)
+		return -ENODEV;
+	if (arg)
+		return -EINVAL;
+	if (mutex_lock_killable(&ch->lock))
+		return -EINTR;
+	kchan_shared_wake_unlock(ch);
 	return 0;
 }
 

@@ -38,7 +38,9 @@
  * elements its waiters parked.  A receiver that cannot copy out an
  * element it was handed gives it back (kchan_give_back()) - through a work
  * item when a fatal signal puts even that lock out of reach - so it is not
- * lost.
+ * lost.  The same workqueue runs the calls of kchan_defer_call(): the
+ * wake-ups a departed process owed its mapped channel's waiters, which
+ * the mapping's teardown, under mmap_lock, cannot take the lock for.
  *
  * The queues, their counters and every waiter's list node are guarded by
  * the channel's lock; @winner is written only by cmpxchg().  (wake_q would
@@ -807,6 +809,44 @@ void kchan_give_back(struct kchan *ch, struct kchan_msg *msg)
 void kchan_defer(struct work_struct *work)
 {
 	queue_work(kchan_give_back_wq, work);
+}
+
+/* A call of kchan_defer_call(), waiting for its worker. */
+struct kchan_deferred_call {
+	struct work_struct work;
+	struct kchan *ch;
+	void (*fn)(struct kchan *ch);
+};
+
+static void kchan_deferred_call_work(struct work_struct *work)
+{
+	struct kchan_deferred_call *d =
+		container_of(work, struct kchan_deferred_call, work);
+
+	d->fn(d->ch);
+	kchan_put(d->ch);
+	kfree(d);
+}
+
+/**
+ * kchan_defer_call() - call @fn on @ch in a worker, then drop a reference
+ * @ch: the channel; the caller's reference passes to the worker
+ * @fn: the call, made in process context with no lock held
+ *
+ * For paths under mmap_lock, where the channel lock, held across page
+ * faults, is never taken.  Never fails (__GFP_NOFAIL): what the call
+ * carries, a wake-up, must not be lost, and the paths that use it are
+ * rare - a process gone with tasks waiting.
+ */
+void kchan_defer_call(struct kchan *ch, void (*fn)(struct kchan *ch))
+{
+	struct kchan_deferred_call *d;
+
+	d = kmalloc(sizeof(*d), GFP_KERNEL | __GFP_NOFAIL);
+	INIT_WORK(&d->work, kchan_deferred_call_work);
+	d->ch = ch;
+	d->fn = fn;
+	kchan_defer(&d->work);
 }
 
 /**

@@ -482,4 +482,60 @@ TEST(reused_number_names_the_new_subscriber)
 	close(a);
 }
 
+/*
+ * A process sharing a subscriber receives by hand - its cursor moved -
+ * and exits before its KCHAN_IOC_WAKE while the publisher waits for that
+ * room: the exit opens the gate (fastpath.rst, "Dead owners").
+ */
+TEST(exit_before_the_wake_opens_the_gate)
+{
+	struct kchan_map_info mi = { .size = sizeof(mi) };
+	long page = sysconf(_SC_PAGESIZE);
+	struct kt_worker w;
+	int bch, sub, status;
+	uint64_t *cursor, got;
+	pid_t pid;
+
+	MAPPED_BCAST(bch, 2, 0);
+	sub = kchan_subscribe(bch, 0);
+	ASSERT_LE(0, sub);
+	ASSERT_EQ(0, kt_ioctl(sub, KCHAN_IOC_MAP_INFO, (unsigned long)&mi));
+	/* Mapped here, so that the gate takes the word in and sets it. */
+	cursor = mmap(NULL, page, PROT_READ | PROT_WRITE, MAP_SHARED, sub,
+		      mi.ring_offset);
+	ASSERT_NE(MAP_FAILED, cursor);
+	send_seq(_metadata, bch, 0, 2);
+	ASSERT_EQ(0, kt_start_send_u64(&w, bch, 2));
+	ASSERT_EQ(0, kt_wait_queues(bch, 1, 0));
+	ASSERT_EQ(0, __atomic_load_n(cursor, __ATOMIC_ACQUIRE));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0) {
+		/* The parent's mapping is not inherited (VM_DONTCOPY). */
+		uint64_t *mine = mmap(NULL, page, PROT_READ | PROT_WRITE,
+				      MAP_SHARED, sub, mi.ring_offset);
+		uint64_t c = 0;
+
+		if (mine == MAP_FAILED)
+			_exit(1);
+		_exit(__atomic_compare_exchange_n(mine, &c, 1, false,
+						  __ATOMIC_SEQ_CST,
+						  __ATOMIC_RELAXED) ? 0 : 2);
+	}
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
+		TH_LOG("child status 0x%x", status);
+	ASSERT_EQ(0, kt_wait_queues(bch, 0, 0));
+	ASSERT_EQ(0, kt_worker_join(&w));
+	EXPECT_EQ(0, w.ret);
+	/* Element 0 went to the child; 1 and 2 are left. */
+	ASSERT_EQ(1, kt_recv_raw(sub, &got, 1, 0));
+	EXPECT_EQ(1, got);
+	ASSERT_EQ(1, kt_recv_raw(sub, &got, 1, 0));
+	EXPECT_EQ(2, got);
+	munmap(cursor, page);
+	close(sub);
+	close(bch);
+}
+
 TEST_HARNESS_MAIN

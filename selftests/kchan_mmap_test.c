@@ -569,4 +569,96 @@ TEST(clean_exit_repairs_nothing)
 	close(fd);
 }
 
+/*
+ * Run @step in a child that maps @fd and exits without %KCHAN_IOC_WAKE,
+ * as a process killed between its step and the wake would: 0 when the
+ * child did the step, else -1.
+ */
+static int fork_unwoken(int fd, int (*step)(struct mapped *m))
+{
+	int status;
+	pid_t pid;
+
+	pid = fork();
+	if (pid < 0)
+		return -1;
+	if (pid == 0) {
+		struct mapped cm;
+
+		_exit(map_both(&cm, fd) || step(&cm) ? 1 : 0);
+	}
+	if (waitpid(pid, &status, 0) != pid)
+		return -1;
+	return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
+}
+
+/* Send 9 by hand: claim, copy, publish; no wake. */
+static int send_nine(struct mapped *m)
+{
+	uint64_t v = 9;
+	int64_t pos = claim_send(m);
+
+	if (pos < 0)
+		return -1;
+	memcpy(elem_of(m, pos), &v, sizeof(v));
+	__atomic_store_n(slot_of(m, pos), slot_word(pos, SLOT_FULL, 0),
+			 __ATOMIC_RELEASE);
+	return 0;
+}
+
+/* Receive by hand: claim, free the slot for the next lap; no wake. */
+static int recv_one(struct mapped *m)
+{
+	int64_t pos = claim_recv(m);
+
+	if (pos < 0)
+		return -1;
+	__atomic_store_n(slot_of(m, pos),
+			 slot_word(pos + m->ctrl->capacity, SLOT_EMPTY, 0),
+			 __ATOMIC_RELEASE);
+	return 0;
+}
+
+/*
+ * A process that publishes an element while a receiver sleeps, and dies
+ * before it can wake it: its exit does (fastpath.rst, "Dead owners").
+ */
+TEST(exit_before_the_wake_serves_a_blocked_receiver)
+{
+	int fd = kt_create(sizeof(uint64_t), 2, KCHAN_MAPPABLE);
+	struct kt_worker w;
+
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, kt_start_recv(&w, fd));
+	ASSERT_EQ(0, kt_wait_queues(fd, 0, 1));
+	ASSERT_EQ(0, fork_unwoken(fd, send_nine));
+	ASSERT_EQ(0, kt_wait_queues(fd, 0, 0));
+	ASSERT_EQ(0, kt_worker_join(&w));
+	EXPECT_EQ(1, w.ret);
+	EXPECT_EQ(9, kt_worker_u64(&w));
+	EXPECT_EQ(0, kt_len(fd));
+	close(fd);
+}
+
+/* Likewise a process that frees a slot while a sender waits for room. */
+TEST(exit_before_the_wake_serves_a_blocked_sender)
+{
+	int fd = kt_create(sizeof(uint64_t), 1, KCHAN_MAPPABLE);
+	struct kt_worker w;
+	uint64_t got;
+
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, kchan_send(fd, &(uint64_t){ 1 }));
+	ASSERT_EQ(0, kt_start_send_u64(&w, fd, 2));
+	ASSERT_EQ(0, kt_wait_queues(fd, 1, 0));
+	ASSERT_EQ(0, fork_unwoken(fd, recv_one));
+	ASSERT_EQ(0, kt_wait_queues(fd, 0, 0));
+	ASSERT_EQ(0, kt_worker_join(&w));
+	EXPECT_EQ(0, w.ret);
+	ASSERT_EQ(1, kchan_recv(fd, &got));
+	EXPECT_EQ(2, got);
+	EXPECT_EQ(0, kt_len(fd));
+	close(fd);
+}
+
 TEST_HARNESS_MAIN

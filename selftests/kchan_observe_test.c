@@ -1439,7 +1439,7 @@ TEST_F(trace, wake_reasons)
 	self->id = kt_id(self->ch);
 
 	t0 = kt_now_ns();
-	ASSERT_EQ(-ETIMEDOUT, kchan_recv_timeout(self->ch, &v, 10 * KT_MSEC));
+	ASSERT_EQ(-ETIMEDOUT, kchan_recv_timeout(self->ch, &v, 100 * KT_MSEC));
 	elapsed = kt_now_ns() - t0;
 
 	ASSERT_EQ(0, kt_install_sigusr1(0));
@@ -1461,12 +1461,12 @@ TEST_F(trace, wake_reasons)
 	EXPECT_TRUE(kt_has(&self->ev[i], "reason=timeout"));
 	/*
 	 * The deadline runs from before the call, the wait from the moment the
-	 * task was queued: most of the 10 ms, and no more than the call took -
-	 * give or take the drift between two CPUs' local_clock(), which the
-	 * wait is measured with (kchan_record_wait()); under TCG it reached
-	 * 1 ms.
+	 * task was queued: most of the 100 ms (a busy host has held a vCPU
+	 * for 6.6 ms between the two), and no more than the call took - give
+	 * or take the drift between two CPUs' local_clock(), which the wait
+	 * is measured with (kchan_record_wait()); under TCG it reached 1 ms.
 	 */
-	EXPECT_LE(5 * KT_MSEC, kt_field(&self->ev[i], "wait_ns"));
+	EXPECT_LE(50 * KT_MSEC, kt_field(&self->ev[i], "wait_ns"));
 	EXPECT_GE(elapsed + 2 * KT_MSEC, kt_field(&self->ev[i], "wait_ns"));
 	i = kt_find_event(self->ev, self->nr, i + 1, "kchan_wake");
 	ASSERT_LE(0, i) kt_log_events(_metadata, self->ev, self->nr);
