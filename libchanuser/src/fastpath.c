@@ -331,33 +331,39 @@ static __attribute__((noinline)) struct fp_chan *fp_lookup_slow(int ch)
 	}
 	fp_sweep();
 	ret = fp_map(ch, &mi);
-	/* Pairs with the acquire in fp_find(): the entry is complete. */
+	/* Pairs with the acquire in fp_cached(): the entry is complete. */
 	__atomic_store_n(slot, ret ? ret : FP_NONE, __ATOMIC_RELEASE);
 out_unlock:
 	pthread_mutex_unlock(&fp_lock);
 	return ret;
 }
 
-/* The lookup of fp_lookup(), inline in the one-element steps. */
-static inline __attribute__((always_inline)) struct fp_chan *fp_find(int ch)
+/* fp_cached(): the table cannot say, fp_lookup() must. */
+#define FP_MISS		((struct fp_chan *)2)
+
+/*
+ * What the table says of @ch, without a lock or a system call: its
+ * mapping, NULL for the kernel path, or FP_MISS (the switch not read yet,
+ * no entry, or the close count moved).  Inline in the one-element steps.
+ */
+static inline __attribute__((always_inline)) struct fp_chan *fp_cached(int ch)
 {
 	int on = __atomic_load_n(&fp_on, __ATOMIC_RELAXED);
 	struct fp_chan **chunk, *c;
 
-	if (on < 0)
-		on = fp_enabled();
-	if (ch < 0 || ch >= FP_MAX_FD || !on)
+	if (on <= 0)
+		return on ? FP_MISS : NULL;
+	if (ch < 0 || ch >= FP_MAX_FD)
 		return NULL;
 	chunk = __atomic_load_n(&fp_table[ch >> FP_CHUNK_BITS], __ATOMIC_ACQUIRE);
-	if (chunk) {
-		c = __atomic_load_n(&chunk[ch & (FP_CHUNK - 1)], __ATOMIC_ACQUIRE);
-		if (c == FP_NONE)
-			return NULL;
-		if (c && __atomic_load_n(c->closes, __ATOMIC_RELAXED) ==
-			 c->fd_closes)
-			return c;
-	}
-	return fp_lookup_slow(ch);
+	if (!chunk)
+		return FP_MISS;
+	c = __atomic_load_n(&chunk[ch & (FP_CHUNK - 1)], __ATOMIC_ACQUIRE);
+	if (c == FP_NONE)
+		return NULL;
+	if (c && __atomic_load_n(c->closes, __ATOMIC_RELAXED) == c->fd_closes)
+		return c;
+	return FP_MISS;
 }
 
 /**
@@ -369,7 +375,14 @@ static inline __attribute__((always_inline)) struct fp_chan *fp_find(int ch)
  */
 struct fp_chan *fp_lookup(int ch)
 {
-	return fp_find(ch);
+	struct fp_chan *c = fp_cached(ch);
+
+	if (c != FP_MISS)
+		return c;
+	if (!fp_enabled())
+		return NULL;
+	c = fp_cached(ch);
+	return c == FP_MISS ? fp_lookup_slow(ch) : c;
 }
 
 /**
@@ -658,7 +671,7 @@ fp_sub_recv_one(int ch, struct fp_chan *c, void *elem, int try_only)
 /*
  * fp_send() - send one element through the mapped ring
  * @ch: the channel's descriptor
- * @c: its mapping
+ * @c: its mapping, a channel's ring (fp_send_to() has tested it)
  * @elem: the element
  * @try_only: a full ring is -EAGAIN rather than %FP_KERNEL
  *
@@ -672,9 +685,8 @@ fp_send(int ch, struct fp_chan *c, const void *elem, int try_only)
 	uint64_t t, w, *slot;
 	int touched = 0;
 
-	if (c->bctrl || fp_receiver_sleeps(c) ||
-	    fp_surely_bad(elem, c->elem_size) || (fp_state(c) & KCHAN_MAP_CLOSED))
-		return FP_KERNEL;	/* a subscriber: the kernel says EBADF */
+	if (fp_surely_bad(elem, c->elem_size) || (fp_state(c) & KCHAN_MAP_CLOSED))
+		return FP_KERNEL;
 	while (tries--) {
 		t = __atomic_load_n(c->tail, __ATOMIC_RELAXED);
 		slot = fp_slot_of(c, t);
@@ -730,12 +742,6 @@ fp_recv(int ch, struct fp_chan *c, void *elem, int try_only)
 	uint64_t h, w, *slot;
 	int touched = 0;
 
-	/*
-	 * An empty ring, the common case of a receive about to sleep: to the
-	 * kernel at once, which looks at the ring again under its lock.
-	 */
-	if (!try_only && fp_ring_empty(c))
-		return FP_KERNEL;
 	if (fp_surely_bad(elem, c->elem_size) || (fp_state(c) & KCHAN_MAP_RETURNED))
 		return FP_KERNEL;
 	while (tries--) {
@@ -780,43 +786,30 @@ fp_recv(int ch, struct fp_chan *c, void *elem, int try_only)
 	return FP_KERNEL;
 }
 
-/**
- * fp_send_one() - the fast path's try at sending one element on @ch
- * @ch: a descriptor
- * @elem: the element
- * @try_only: a full ring is -EAGAIN rather than %FP_KERNEL
- *
- * The lookup and the test for a receiver asleep in the kernel (a send
- * then goes there) are inline here, the ring's steps out of line: a send
- * of a ping-pong, which finds its receiver asleep each time, costs the
- * lookup and that test.
- *
- * Return: as fp_send(); %FP_KERNEL when @ch takes the kernel path.
+/*
+ * The tests of a one-element send before the ring (@c from fp_cached() or
+ * fp_lookup()): the kernel path; a subscriber, which the kernel refuses
+ * (EBADF); a receiver asleep in the kernel, which a send there hands the
+ * element to in one system call (rather than a publish, then
+ * %KCHAN_IOC_WAKE for the kernel to move it).
  */
-int fp_send_one(int ch, const void *elem, int try_only)
+static inline __attribute__((always_inline)) int
+fp_send_to(int ch, struct fp_chan *c, const void *elem, int try_only)
 {
-	struct fp_chan *c = fp_find(ch);
-
 	if (!c || c->bctrl || fp_receiver_sleeps(c))
-		return FP_KERNEL;	/* a subscriber: the kernel says EBADF */
+		return FP_KERNEL;
 	return fp_send(ch, c, elem, try_only);
 }
 
-/**
- * fp_recv_one() - the fast path's try at receiving one element on @ch
- * @ch: a descriptor
- * @elem: where the element goes
- * @try_only: as for fp_recv()
- *
- * As fp_send_one(): a blocking receive that finds a channel's ring empty
- * goes to the kernel after the lookup and that test.
- *
- * Return: as fp_recv(); %FP_KERNEL when @ch takes the kernel path.
+/*
+ * Likewise for a receive: a subscriber's goes to its cursor; a blocking
+ * receive that finds the ring empty, the common case of one about to
+ * sleep, goes to the kernel at once, which looks at the ring again under
+ * its lock.
  */
-int fp_recv_one(int ch, void *elem, int try_only)
+static inline __attribute__((always_inline)) int
+fp_recv_from(int ch, struct fp_chan *c, void *elem, int try_only)
 {
-	struct fp_chan *c = fp_find(ch);
-
 	if (!c)
 		return FP_KERNEL;
 	if (c->bctrl)
@@ -824,6 +817,64 @@ int fp_recv_one(int ch, void *elem, int try_only)
 	if (!try_only && fp_ring_empty(c))
 		return FP_KERNEL;
 	return fp_recv(ch, c, elem, try_only);
+}
+
+/* The one-element steps when the table cannot say: out of line. */
+static __attribute__((noinline)) int
+fp_send_looked_up(int ch, const void *elem, int try_only)
+{
+	return fp_send_to(ch, fp_lookup(ch), elem, try_only);
+}
+
+static __attribute__((noinline)) int
+fp_recv_looked_up(int ch, void *elem, int try_only)
+{
+	return fp_recv_from(ch, fp_lookup(ch), elem, try_only);
+}
+
+/**
+ * fp_send_one() - the fast path's try at sending one element on @ch
+ * @ch: a descriptor
+ * @elem: the element
+ * @try_only: a full ring is -EAGAIN rather than %FP_KERNEL
+ *
+ * The table's lookup and the tests before the ring are inline here, and
+ * everything after them a tail call: a send of a ping-pong, which finds
+ * its receiver asleep each time, costs the lookup and those tests.
+ *
+ * Return: 0 (sent), -EPIPE (closed), -EAGAIN, or %FP_KERNEL: the kernel
+ * decides (the kernel path, a receiver asleep, the ring full, the channel
+ * closed, the buffer surely bad).
+ */
+int fp_send_one(int ch, const void *elem, int try_only)
+{
+	struct fp_chan *c = fp_cached(ch);
+
+	if (c == FP_MISS)
+		return fp_send_looked_up(ch, elem, try_only);
+	return fp_send_to(ch, c, elem, try_only);
+}
+
+/**
+ * fp_recv_one() - the fast path's try at receiving one element on @ch
+ * @ch: a descriptor
+ * @elem: where the element goes
+ * @try_only: an empty ring is -EAGAIN rather than %FP_KERNEL, when
+ *	nothing else may be waiting for the kernel to hand out
+ *
+ * As fp_send_one().
+ *
+ * Return: 1 (received), -EAGAIN, or %FP_KERNEL: the kernel decides (the
+ * kernel path, an empty ring, elements given back, a gap, the channel
+ * closed, the buffer surely bad).
+ */
+int fp_recv_one(int ch, void *elem, int try_only)
+{
+	struct fp_chan *c = fp_cached(ch);
+
+	if (c == FP_MISS)
+		return fp_recv_looked_up(ch, elem, try_only);
+	return fp_recv_from(ch, c, elem, try_only);
 }
 
 /**
