@@ -1198,6 +1198,16 @@ FIXTURE(trace) {
 };
 
 /* Enable the kchan events with an empty buffer. */
+/* Whether the kchan events are enabled already (by an earlier test). */
+static bool kt_events_enabled(void)
+{
+	char *text = kt_slurp(TRACEFS "/events/kchan/enable");
+	bool on = text && text[0] == '1';
+
+	free(text);
+	return on;
+}
+
 FIXTURE_SETUP(trace)
 {
 	int fd;
@@ -1206,17 +1216,26 @@ FIXTURE_SETUP(trace)
 	self->skip = access(TRACEFS "/events/kchan/enable", W_OK) != 0;
 	if (self->skip)
 		return;
-	ASSERT_EQ(0, kt_write_file(TRACEFS "/tracing_on", "1"));
+	ASSERT_EQ(0, kt_write_file(TRACEFS "/tracing_on", "0"));
 	fd = open(TRACEFS "/trace", O_WRONLY | O_TRUNC | O_CLOEXEC);
 	ASSERT_LE(0, fd);
 	close(fd);
-	ASSERT_EQ(0, kt_write_file(TRACEFS "/events/kchan/enable", "1"));
+	/*
+	 * Enabled once, by the first test, and left on: each enabling or
+	 * disabling patches the kernel's text (static calls, text_poke_bp()),
+	 * and on two TCG vCPUs that has livelocked the guest - one CPU in
+	 * the int3 handler, the other waiting for it - so the tests start
+	 * and stop recording with tracing_on instead.
+	 */
+	if (!kt_events_enabled())
+		ASSERT_EQ(0, kt_write_file(TRACEFS "/events/kchan/enable", "1"));
+	ASSERT_EQ(0, kt_write_file(TRACEFS "/tracing_on", "1"));
 }
 
 FIXTURE_TEARDOWN(trace)
 {
 	if (!self->skip)
-		kt_write_file(TRACEFS "/events/kchan/enable", "0");
+		kt_write_file(TRACEFS "/tracing_on", "0");
 	if (self->ch >= 0)
 		close(self->ch);
 }
@@ -1235,7 +1254,7 @@ static int kt_trace_collect(unsigned long long id, struct kt_event *ev, int max)
 	char *text, *line, *save, *p, prefix[32];
 	int n = 0;
 
-	kt_write_file(TRACEFS "/events/kchan/enable", "0");
+	kt_write_file(TRACEFS "/tracing_on", "0");
 	text = kt_slurp(TRACEFS "/trace");
 	if (!text)
 		return -errno;
