@@ -404,7 +404,7 @@ function fastpath_goals(    r, s) {
 		printf "  [%s] fast path, whole delivery to 256 mapped subscribers: %.2fx the pipe hub (goal <= 0.1x)\n",
 		    verdict(r <= 0.1), r
 	s = kratio("bcast_deliver", 64, "deliver@256", "shmring")
-	if (s != "")
+	if (r != "" && s != "")
 		printf "  (info)   its floor, a shared-memory broadcast ring whose subscribers sleep on a futex: %.2fx the pipe hub; the broadcast channel %.2fx the floor\n",
 		    r / s, s
 	r = kratio("oneway", 64, "throughput", "kchan-k")

@@ -1368,20 +1368,19 @@ static long kchan_sub_wake(struct kchan_sub *sub, unsigned long arg)
 /**
  * kchan_bcast_mapper_gone() - a process's cursor mapping of one of the
  * channel's subscribers went, while senders waited or a poll was armed
- * @ch: the mapped broadcast channel, a reference held
+ * @ch: the mapped broadcast channel, locked; unlocked on return
  *
  * The process may have moved the cursor and died before its
  * %KCHAN_IOC_WAKE (Documentation/design/fastpath.rst, "Dead owners"): do
  * that wake for whichever subscriber it was - take every mapped cursor
  * in, move blocked senders' elements into the room, wake the pollers.
+ * Called by a worker (kchan_defer_call()).
  */
 void kchan_bcast_mapper_gone(struct kchan *ch)
 {
 	struct kchan_bcast *bc = ch->bc;
 
-	/* Killable only to stay out of the hung-task report; see wait.c. */
-	if (WARN_ON_ONCE(mutex_lock_killable(&ch->lock)))
-		return;
+	lockdep_assert_held(&ch->lock);
 	if (!bc->lossy && ch->sendq.nr) {
 		kchan_bcast_gate_scan(ch);
 		kchan_bcast_refill(ch);

@@ -163,14 +163,15 @@ struct kchan_bcmap *kchan_bcmap_new(u32 elem_size, u32 capacity, bool lossy)
 
 /**
  * kchan_bcmap_attach() - tell a mapped ring its channel
- * @m: the ring's pages
- * @ch: the broadcast channel that owns them
+ * @m: the ring's pages, not mapped yet
+ * @ch: the broadcast channel that owns them, not reachable yet
+ *
+ * Nothing can read @m->ch before the channel's descriptor exists, so no
+ * lock: kchan_bcmap_put() clears it under @ch_lock.
  */
 void kchan_bcmap_attach(struct kchan_bcmap *m, struct kchan *ch)
 {
-	spin_lock(&m->ch_lock);
 	m->ch = ch;
-	spin_unlock(&m->ch_lock);
 }
 
 /**

@@ -116,14 +116,6 @@ static struct kchan_mapper *kchan_mapper_find(struct kchan_shring *r,
 	return NULL;
 }
 
-/* The wake of a process that went, in a worker (kchan_defer_call()). */
-static void kchan_mapper_wake(struct kchan *ch)
-{
-	/* Killable only to stay out of the hung-task report; see wait.c. */
-	if (!WARN_ON_ONCE(mutex_lock_killable(&ch->lock)))
-		kchan_shared_wake_unlock(ch);
-}
-
 /*
  * The last ring mapping of @m's process went: repair what it claimed,
  * then, if the channel still lives, do what the process's
@@ -149,7 +141,7 @@ static void kchan_mapper_gone(struct kchan_shring *r, struct kchan_mapper *m)
 		ch = NULL;
 	mutex_unlock(&r->map_lock);
 	if (ch)
-		kchan_defer_call(ch, kchan_mapper_wake);
+		kchan_defer_call(ch, kchan_shared_wake_unlock);
 	/* Only now may another process claim under the same id. */
 	ida_free(&r->map_ids, m->id);
 	kfree(m);

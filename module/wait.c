@@ -823,15 +823,19 @@ static void kchan_deferred_call_work(struct work_struct *work)
 	struct kchan_deferred_call *d =
 		container_of(work, struct kchan_deferred_call, work);
 
-	d->fn(d->ch);
+	/* Killable only to stay out of the hung-task report (see above). */
+	if (!WARN_ON_ONCE(mutex_lock_killable(&d->ch->lock)))
+		d->fn(d->ch);
 	kchan_put(d->ch);
 	kfree(d);
 }
 
 /**
- * kchan_defer_call() - call @fn on @ch in a worker, then drop a reference
+ * kchan_defer_call() - call @fn on @ch, locked, in a worker, then drop a
+ * reference
  * @ch: the channel; the caller's reference passes to the worker
- * @fn: the call, made in process context with no lock held
+ * @fn: the call, made in process context with the channel lock held,
+ *	which it drops (one of the kchan_unlock() family)
  *
  * For paths under mmap_lock, where the channel lock, held across page
  * faults, is never taken.  Never fails (__GFP_NOFAIL): what the call
